@@ -1,0 +1,98 @@
+import { FailureReason, JobStatus } from './job.schema';
+import { LogLevel } from './jobconfig.schema';
+import { z } from './zod';
+
+/**
+ * The public event: one CloudEvents 1.0 record (structured JSON mode) per job status transition,
+ * keyed by job id. See docs/events.md.
+ */
+export const JobStatusData = z.object({
+  jobId: z.string(),
+  jobConfigId: z.string(),
+  jobConfigName: z.string(),
+  status: JobStatus,
+  previousStatus: JobStatus.nullable(),
+  sequence: z.number().int().min(1),
+  attempt: z.number().int().min(1),
+  reason: z.string().nullable(),
+  returnCode: z.number().int().nullable(),
+  submittedByUserId: z.string(),
+  occurredAt: z.string(),
+});
+export type JobStatusData = z.infer<typeof JobStatusData>;
+
+export const JOB_STATUS_EVENT_TYPE = 'im.job.status.v1';
+
+export const JobStatusEvent = z.object({
+  specversion: z.literal('1.0'),
+  id: z.string(),
+  source: z.string(),
+  type: z.literal(JOB_STATUS_EVENT_TYPE),
+  subject: z.string(),
+  time: z.string(),
+  datacontenttype: z.literal('application/json'),
+  data: JobStatusData,
+});
+export type JobStatusEvent = z.infer<typeof JobStatusEvent>;
+
+/** Internal: jobconfig asks a runner to execute one attempt of a job. */
+export const JobRequested = z.object({
+  jobId: z.string(),
+  attempt: z.number().int().min(1),
+  jobConfigId: z.string(),
+  packagePrefix: z.string(),
+  packageName: z.string(),
+  entryPoint: z.string(),
+  packageArtifactOverride: z.boolean(),
+  logLevel: LogLevel,
+  timeoutMinutes: z.number().int().min(0),
+  /** Resolved macros (configuration < run request). Values of secure macros are masked in logs. */
+  macros: z.array(z.object({ key: z.string(), value: z.string(), secure: z.boolean() })),
+  logKey: z.string(),
+  outPrefix: z.string(),
+  requestedAt: z.string(),
+});
+export type JobRequested = z.infer<typeof JobRequested>;
+
+/** Internal: a runner reports what happened to an attempt. jobconfig decides what becomes durable. */
+export const JobProgress = z.object({
+  jobId: z.string(),
+  attempt: z.number().int().min(1),
+  status: z.enum(['INITIALIZING', 'RUNNING', 'FINISHED', 'ERROR', 'FAILED']),
+  reason: FailureReason.nullable().default(null),
+  returnCode: z.number().int().nullable().default(null),
+  currentStep: z.string().nullable().default(null),
+  runnerId: z.string(),
+  occurredAt: z.string(),
+});
+export type JobProgress = z.infer<typeof JobProgress>;
+
+/** Internal: stop a job wherever it runs (every runner receives it). */
+export const JobCancelRequested = z.object({
+  jobId: z.string(),
+  attempt: z.number().int().min(1),
+  stoppedByUserId: z.string(),
+  requestedAt: z.string(),
+});
+export type JobCancelRequested = z.infer<typeof JobCancelRequested>;
+
+/** Internal: a configuration was created, changed or deleted (for projections in other services). */
+export const JobConfigChanged = z.object({
+  jobConfigId: z.string(),
+  ownerId: z.string(),
+  name: z.string(),
+  change: z.enum(['created', 'updated', 'deleted']),
+  occurredAt: z.string(),
+});
+export type JobConfigChanged = z.infer<typeof JobConfigChanged>;
+
+/** Internal: a file of a configuration was stored, replaced or removed. */
+export const FileChanged = z.object({
+  jobConfigId: z.string(),
+  key: z.string(),
+  change: z.enum(['stored', 'deleted']),
+  size: z.number().int().nullable(),
+  sha256: z.string().nullable(),
+  occurredAt: z.string(),
+});
+export type FileChanged = z.infer<typeof FileChanged>;

@@ -1,0 +1,106 @@
+import { IsoDateTime, ListQuery, listEnvelope, ResourceRef, Uuid } from './common.schema';
+import { LogLevel, MacroInput, Tags } from './jobconfig.schema';
+import { z } from './zod';
+
+export const JobStatus = z.enum([
+  'SEQUENCED',
+  'QUEUED',
+  'INITIALIZING',
+  'RUNNING',
+  'FINISHED',
+  'ERROR',
+  'FAILED',
+  'CANCELLED',
+]);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['FINISHED', 'ERROR', 'FAILED', 'CANCELLED'];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** The only transitions the platform applies (the contract's state machine). */
+export const JOB_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  SEQUENCED: ['QUEUED', 'CANCELLED'],
+  QUEUED: ['INITIALIZING', 'CANCELLED'],
+  INITIALIZING: ['RUNNING', 'FAILED'],
+  RUNNING: ['FINISHED', 'ERROR', 'FAILED'],
+  FINISHED: [],
+  ERROR: [],
+  FAILED: [],
+  CANCELLED: [],
+};
+
+export function canTransition(from: JobStatus, to: JobStatus): boolean {
+  return JOB_TRANSITIONS[from].includes(to);
+}
+
+/** Why the platform (not the package) failed a job. */
+export const FailureReason = z.enum([
+  'stopped-by-user',
+  'timeout',
+  'runner-lost',
+  'package-unusable',
+  'internal-error',
+]);
+export type FailureReason = z.infer<typeof FailureReason>;
+
+export const RunRequest = z
+  .object({
+    runtimeConfig: z
+      .object({ macros: z.array(MacroInput).max(500).optional(), logLevel: LogLevel.optional() })
+      .optional(),
+    tags: Tags.optional(),
+  })
+  .openapi('RunRequest');
+export type RunRequest = z.infer<typeof RunRequest>;
+
+export const Job = z
+  .object({
+    id: Uuid,
+    href: z.string(),
+    status: JobStatus,
+    reason: z.string().nullable(),
+    scheduled: IsoDateTime,
+    started: IsoDateTime.nullable(),
+    finished: IsoDateTime.nullable(),
+    duration: z.number().int().nullable().openapi({ description: 'Milliseconds from start to finish.' }),
+    returnCode: z.number().int().nullable(),
+    attempt: z.number().int(),
+    currentStep: z.string().nullable(),
+    stoppedByUser: ResourceRef.nullable(),
+    finalDestinationId: z.string(),
+    packageName: z.string(),
+    entryPoint: z.string(),
+    jobConfig: ResourceRef,
+    submittedByUser: ResourceRef,
+    jobLog: z.object({ href: z.string() }),
+    tags: z.array(z.string()),
+  })
+  .openapi('Job');
+export type Job = z.infer<typeof Job>;
+
+export const JobList = listEnvelope(Job, 'JobList');
+
+export const JobListQuery = ListQuery.extend({
+  jobconfigid: z.string().regex(/^[0-9]+$/, 'must be a numeric id').optional(),
+  status: z
+    .string()
+    .refine((s) => s.split(',').every((x) => JobStatus.safeParse(x.trim().toUpperCase()).success), {
+      message: `must be a comma list of ${JobStatus.options.join(', ')}`,
+    })
+    .optional(),
+  startdate: IsoDateTime.pipe(z.iso.datetime({ offset: true })).optional(),
+  enddate: IsoDateTime.pipe(z.iso.datetime({ offset: true })).optional(),
+});
+export type JobListQuery = z.infer<typeof JobListQuery>;
+
+export const JobIdParams = z.object({ id: Uuid });
+
+export const LogQuery = z.object({
+  follow: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => v === 'true'),
+});

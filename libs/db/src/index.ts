@@ -1,0 +1,3 @@
+export * from './knex-factory';
+export * from './migrations';
+export * from './paging';

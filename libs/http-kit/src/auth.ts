@@ -1,0 +1,72 @@
+import { Role, type Principal } from '@im/contracts';
+import { ForbiddenError, UnauthenticatedError } from '@im/errors';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import passport from 'passport';
+import { ExtractJwt, Strategy as JwtStrategy, type VerifiedCallback } from 'passport-jwt';
+import './request-context';
+
+export const JWT_ISSUER = 'integration-manager';
+export const JWT_AUDIENCE = 'integration-manager-api';
+
+export interface AccessTokenClaims {
+  sub: string;
+  name: string;
+  roles: string[];
+}
+
+/**
+ * Verifies the bearer token (RS256, issuer and audience checked) with passport-jwt. Every service
+ * holds only the public key; only the auth service can sign.
+ */
+export function createAuthenticator(publicKeyPem: string): RequestHandler {
+  const instance = new passport.Passport();
+  instance.use(
+    'jwt',
+    new JwtStrategy(
+      {
+        jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
+        secretOrKey: publicKeyPem,
+        algorithms: ['RS256'],
+        issuer: JWT_ISSUER,
+        audience: JWT_AUDIENCE,
+      },
+      (claims: AccessTokenClaims, done: VerifiedCallback) => {
+        const roles = Array.isArray(claims.roles) ? claims.roles.filter((r) => Role.safeParse(r).success) : [];
+        if (typeof claims.sub !== 'string' || typeof claims.name !== 'string') return done(null, false);
+        const principal: Principal = { id: claims.sub, name: claims.name, roles: roles as Principal['roles'] };
+        done(null, principal);
+      },
+    ),
+  );
+  return (req: Request, res: Response, next: NextFunction) => {
+    instance.authenticate('jwt', { session: false }, (err: unknown, principal: Principal | false, info: unknown) => {
+      if (err) return next(err);
+      if (!principal) {
+        const message = info instanceof Error ? info.message : '';
+        const hasHeader = typeof req.headers.authorization === 'string';
+        const detail = !hasHeader
+          ? 'This call needs an access token: send "Authorization: Bearer <token>"; get one from POST /api/login.'
+          : /expired/i.test(message)
+            ? 'The access token has expired; get a new one from POST /api/login/refresh or POST /api/login.'
+            : 'The access token is not valid; get a new one from POST /api/login.';
+        return next(new UnauthenticatedError(detail));
+      }
+      req.principal = principal;
+      next();
+    })(req, res, next);
+  };
+}
+
+export function principalOf(req: Request): Principal {
+  if (!req.principal) throw new UnauthenticatedError();
+  return req.principal;
+}
+
+export function isAdmin(p: Principal): boolean {
+  return p.roles.includes('admin');
+}
+
+export const requireAdmin: RequestHandler = (req, _res, next) => {
+  if (!isAdmin(principalOf(req))) throw new ForbiddenError('Only administrators may do this.');
+  next();
+};

@@ -1,0 +1,47 @@
+import pino, { type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+/** Paths pino must never print: credentials, tokens and secret values wherever they appear. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'password',
+  '*.password',
+  'newPassword',
+  '*.newPassword',
+  'currentPassword',
+  'access_token',
+  'refresh_token',
+  '*.access_token',
+  '*.refresh_token',
+  'secretAccessKey',
+  '*.secretAccessKey',
+  '*.secretKey',
+  'secretKey',
+  '*.jwtPrivateKey',
+];
+
+export interface LoggingOptions {
+  level?: string;
+  /** Pretty output is for a person at a terminal; JSON is the default for machines. */
+  pretty?: boolean;
+  name?: string;
+}
+
+/** The one root logger of a process; components take `logger.child({ component })`. */
+export function createLogger(options: LoggingOptions = {}): Logger {
+  const opts: LoggerOptions = {
+    level: options.level ?? 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: options.name ? { service: options.name } : {},
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return pino(opts);
+}
+
+/** A logger that drops everything: for unit tests that do not assert on logs. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

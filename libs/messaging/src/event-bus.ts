@@ -1,0 +1,39 @@
+import type { TopicId, TopicMessage } from '@im/contracts';
+
+export interface MessageMeta {
+  topic: string;
+  key: string;
+  partition: number;
+  headers: Record<string, string>;
+}
+
+export type MessageHandler<T extends TopicId> = (message: TopicMessage<T>, meta: MessageMeta) => Promise<void>;
+
+export interface SubscribeOptions<T extends TopicId> {
+  /** Consumers of one group share the topic's partitions; each group sees every message once. */
+  groupId: string;
+  topic: T;
+  handler: MessageHandler<T>;
+  /** Start a new group at the oldest retained message instead of at the end. */
+  fromBeginning?: boolean;
+}
+
+export interface Subscription {
+  /** Stops taking new messages and waits for the one in hand to finish. */
+  close(): Promise<void>;
+}
+
+/**
+ * The event-bus port. Guarantees the services rely on, on both adapters:
+ * - records with the same key are delivered in publish order, one at a time per group;
+ * - every consumer group receives every record at least once; within a group, once per member set;
+ * - a record is validated against its topic's schema on publish and again before its handler runs;
+ * - a handler that keeps failing does not block its partition forever: after retries the record goes
+ *   to the dead-letter topic `<topic>.dlq` (or the log, in process) and the next one is delivered.
+ */
+export interface EventBus {
+  readonly kind: 'in-process' | 'kafka';
+  publish<T extends TopicId>(topic: T, message: TopicMessage<T>, headers?: Record<string, string>): Promise<void>;
+  subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,188 @@
+import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
+import type { Logger } from '@im/logging';
+import { Kafka, logLevel, type Consumer, type Producer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import type { EventBus, MessageMeta, SubscribeOptions, Subscription } from './event-bus';
+
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  topicPrefix?: string;
+  ssl?: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  maxAttempts?: number;
+  retryDelayMs?: number;
+  /** Bound on how long disconnects may take: kafkajs can hang while it reconnects. */
+  closeTimeoutMs?: number;
+}
+
+function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
+  switch (level) {
+    case logLevel.ERROR:
+    case logLevel.NOTHING:
+      return 'error';
+    case logLevel.WARN:
+      return 'warn';
+    case logLevel.INFO:
+      return 'info';
+    case logLevel.DEBUG:
+      return 'debug';
+  }
+}
+
+/** kafkajs log lines routed into pino. */
+function kafkaLogCreator(logger: Logger): KafkaConfig['logCreator'] {
+  return () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...extra } = log;
+      logger[toPinoLevel(level)]({ kafka: extra }, message);
+    };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms).unref())]);
+}
+
+/** The event bus on Apache Kafka. kafkajs stays inside this file. */
+export class KafkaEventBus implements EventBus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private producerReady: Promise<void> | undefined;
+  private readonly consumers = new Set<Consumer>();
+  private readonly prefix: string;
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: number;
+  private readonly closeTimeoutMs: number;
+
+  constructor(
+    private readonly logger: Logger,
+    options: KafkaBusOptions,
+  ) {
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      ssl: options.ssl ?? false,
+      ...(options.sasl ? { sasl: options.sasl as KafkaConfig['sasl'] } : {}),
+      logLevel: logLevel.WARN,
+      logCreator: kafkaLogCreator(logger.child({ component: 'kafkajs' })),
+    });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.prefix = options.topicPrefix ?? 'im.';
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+  }
+
+  get client(): Kafka {
+    return this.kafka;
+  }
+
+  /** Creates the catalog's topics (and their dead-letter topics) that do not exist yet. */
+  async ensureTopics(options: { partitions: number; replicationFactor: number }): Promise<string[]> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const wanted = (Object.keys(topicCatalog) as TopicId[]).flatMap((id) => {
+        const name = topicName(id, this.prefix);
+        return [name, `${name}.dlq`];
+      });
+      const missing = wanted.filter((t) => !existing.has(t));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+        });
+      }
+      return missing;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private ready(): Promise<void> {
+    this.producerReady ??= this.producer.connect();
+    return this.producerReady;
+  }
+
+  async publish<T extends TopicId>(topic: T, message: TopicMessage<T>, headers: Record<string, string> = {}): Promise<void> {
+    const entry = topicCatalog[topic];
+    const value = entry.schema.parse(message);
+    const key = (entry.key as (v: unknown) => string)(value);
+    await this.ready();
+    await this.producer.send({
+      topic: topicName(topic, this.prefix),
+      acks: -1,
+      messages: [{ key, value: JSON.stringify(value), headers }],
+    });
+  }
+
+  async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
+    const name = topicName(options.topic, this.prefix);
+    const consumer = this.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+    const schema = topicCatalog[options.topic].schema;
+    await consumer.connect();
+    await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });
+    this.consumers.add(consumer);
+    await consumer.run({
+      autoCommit: true,
+      eachMessage: async ({ message, partition }) => {
+        const key = message.key?.toString() ?? '';
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
+        const meta: MessageMeta = { topic: name, key, partition, headers };
+        let parsed: { success: true; data: unknown } | { success: false; error: unknown };
+        try {
+          parsed = schema.safeParse(JSON.parse(message.value?.toString() ?? 'null'));
+        } catch (error) {
+          parsed = { success: false, error };
+        }
+        if (!parsed.success) {
+          await this.deadLetter(name, message.key, message.value, headers, 'schema', String(parsed.error));
+          return;
+        }
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await options.handler(parsed.data as TopicMessage<T>, meta);
+            return;
+          } catch (err) {
+            if (attempt >= this.maxAttempts) {
+              this.logger.error({ err, topic: name, key, attempts: attempt }, 'handler kept failing; dead-lettering');
+              await this.deadLetter(name, message.key, message.value, headers, 'handler', String(err));
+              return;
+            }
+            this.logger.warn({ err, topic: name, key, attempt }, 'handler failed; retrying');
+            await new Promise((r) => setTimeout(r, this.retryDelayMs * 2 ** (attempt - 1)));
+          }
+        }
+      },
+    });
+    return {
+      close: async () => {
+        this.consumers.delete(consumer);
+        await withTimeout(consumer.disconnect(), this.closeTimeoutMs);
+      },
+    };
+  }
+
+  private async deadLetter(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: Record<string, string>,
+    cause: string,
+    error: string,
+  ): Promise<void> {
+    await this.ready();
+    await this.producer.send({
+      topic: `${topic}.dlq`,
+      messages: [{ key, value, headers: { ...headers, 'x-dlq-cause': cause, 'x-dlq-error': error.slice(0, 1000) } }],
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => withTimeout(c.disconnect(), this.closeTimeoutMs)));
+    this.consumers.clear();
+    if (this.producerReady) await withTimeout(this.producer.disconnect(), this.closeTimeoutMs);
+  }
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""Dependency-free helpers for scripts/infra (Python 3.11 standard library only).
+
+Why stdlib and not boto3/aws CLI: these scripts must run on a fresh CI machine
+before `npm install` has happened and without any extra PyPI install step, so
+the bucket creation and the S3 readiness check use a small, self-contained
+AWS Signature V4 implementation (s3proxy verifies every signature, so a wrong
+signature fails loudly). The Kafka readiness probe speaks the Kafka wire
+protocol (ApiVersions + Metadata) directly instead of only checking the port.
+
+Sub-commands:
+  gen-secret pg-password|s3-access-key|s3-secret-key
+  urlquote STRING
+  kafka-cluster-id
+  kafka-ready HOST PORT            exit 0 when the broker answers ApiVersions and Metadata
+  s3 ENDPOINT REGION AK SK mkbucket BUCKET
+  s3 ENDPOINT REGION AK SK put BUCKET KEY FILE|-
+  s3 ENDPOINT REGION AK SK get BUCKET KEY          (body to stdout)
+  s3 ENDPOINT REGION AK SK rm BUCKET KEY
+  s3 ENDPOINT REGION AK SK ls [BUCKET]
+"""
+import base64
+import datetime
+import hashlib
+import hmac
+import secrets
+import socket
+import string
+import struct
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+
+def gen_secret(kind: str) -> str:
+    if kind == "pg-password":
+        alphabet = string.ascii_letters + string.digits
+        return "".join(secrets.choice(alphabet) for _ in range(32))
+    if kind == "s3-access-key":
+        alphabet = string.ascii_uppercase + string.digits
+        return "IMTEST" + "".join(secrets.choice(alphabet) for _ in range(14))
+    if kind == "s3-secret-key":
+        return secrets.token_hex(20)
+    raise SystemExit(f"unknown secret kind {kind}")
+
+
+def kafka_cluster_id() -> str:
+    # Same format as `kafka-storage.sh random-uuid`: url-safe base64, no padding,
+    # never starting with '-' (that would read as a CLI flag).
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
+
+
+# ---------------------------------------------------------------- Kafka probe
+def _kafka_request(sock, api_key, api_version, corr, body=b""):
+    client_id = b"im-infra-probe"
+    header = struct.pack(">hhih", api_key, api_version, corr, len(client_id)) + client_id
+    msg = header + body
+    sock.sendall(struct.pack(">i", len(msg)) + msg)
+    size = struct.unpack(">i", _recv_exact(sock, 4))[0]
+    data = _recv_exact(sock, size)
+    if struct.unpack(">i", data[:4])[0] != corr:
+        raise RuntimeError("correlation id mismatch")
+    return data[4:]
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buf += chunk
+    return buf
+
+
+def kafka_ready(host: str, port: int) -> int:
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            s.settimeout(3)
+            # ApiVersions v0: error_code int16 first.
+            resp = _kafka_request(s, 18, 0, 1)
+            err = struct.unpack(">h", resp[:2])[0]
+            if err != 0:
+                print(f"ApiVersions error {err}", file=sys.stderr)
+                return 1
+            # Metadata v1 with null topic array: brokers must be registered.
+            resp = _kafka_request(s, 3, 1, 2, struct.pack(">i", -1))
+            nbrokers = struct.unpack(">i", resp[:4])[0]
+            if nbrokers < 1:
+                print("Metadata: no brokers yet", file=sys.stderr)
+                return 1
+            return 0
+    except (OSError, RuntimeError, struct.error) as e:
+        print(f"kafka not ready: {e}", file=sys.stderr)
+        return 1
+
+
+# ------------------------------------------------------------------ S3 SigV4
+def _sign(key, msg):
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def s3_request(endpoint, region, ak, sk, method, path, query=None, body=b"", headers=None):
+    u = urllib.parse.urlsplit(endpoint)
+    host = u.netloc
+    query = query or {}
+    headers = dict(headers or {})
+    t = datetime.datetime.now(datetime.timezone.utc)
+    amz_date = t.strftime("%Y%m%dT%H%M%SZ")
+    date = t.strftime("%Y%m%d")
+    payload_hash = hashlib.sha256(body).hexdigest()
+    canonical_uri = urllib.parse.quote(path, safe="/-_.~")
+    canonical_query = "&".join(
+        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+        for k, v in sorted(query.items())
+    )
+    headers.update({"host": host, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash})
+    lower = {k.lower(): str(v).strip() for k, v in headers.items()}
+    signed_headers = ";".join(sorted(lower))
+    canonical_headers = "".join(f"{k}:{lower[k]}\n" for k in sorted(lower))
+    canonical_request = "\n".join(
+        [method, canonical_uri, canonical_query, canonical_headers, signed_headers, payload_hash]
+    )
+    scope = f"{date}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+    )
+    k = _sign(("AWS4" + sk).encode(), date)
+    k = _sign(k, region)
+    k = _sign(k, "s3")
+    k = _sign(k, "aws4_request")
+    signature = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
+    lower["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={ak}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
+    )
+    lower.pop("host")
+    url = f"{u.scheme}://{host}{canonical_uri}" + (f"?{canonical_query}" if canonical_query else "")
+    req = urllib.request.Request(url, data=body if body or method in ("PUT", "POST") else None,
+                                 method=method, headers=lower)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def s3_main(argv):
+    endpoint, region, ak, sk, cmd, *rest = argv
+    if cmd == "mkbucket":
+        (bucket,) = rest
+        st, body = s3_request(endpoint, region, ak, sk, "PUT", f"/{bucket}")
+        if st == 200 or (st == 409 and b"BucketAlreadyOwnedByYou" in body):
+            return 0
+        sys.stderr.write(f"PUT bucket {bucket}: HTTP {st}\n{body.decode(errors='replace')}\n")
+        return 1
+    if cmd == "put":
+        bucket, key, src = rest
+        data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
+        st, body = s3_request(endpoint, region, ak, sk, "PUT", f"/{bucket}/{key}", body=data)
+    elif cmd == "get":
+        bucket, key = rest
+        st, body = s3_request(endpoint, region, ak, sk, "GET", f"/{bucket}/{key}")
+        if st == 200:
+            sys.stdout.buffer.write(body)
+            return 0
+    elif cmd == "rm":
+        bucket, key = rest
+        st, body = s3_request(endpoint, region, ak, sk, "DELETE", f"/{bucket}/{key}")
+        if st == 204:
+            return 0
+    elif cmd == "ls":
+        path = f"/{rest[0]}" if rest else "/"
+        st, body = s3_request(endpoint, region, ak, sk, "GET", path)
+        if st == 200:
+            sys.stdout.write(body.decode() + "\n")
+            return 0
+    else:
+        raise SystemExit(f"unknown s3 command {cmd}")
+    if st == 200:
+        return 0
+    sys.stderr.write(f"{cmd}: HTTP {st}\n{body.decode(errors='replace')}\n")
+    return 1
+
+
+def main(argv):
+    if not argv:
+        print(__doc__)
+        return 2
+    cmd, *rest = argv
+    if cmd == "gen-secret":
+        print(gen_secret(rest[0]), end="")
+        return 0
+    if cmd == "urlquote":
+        print(urllib.parse.quote(rest[0], safe=""), end="")
+        return 0
+    if cmd == "kafka-cluster-id":
+        print(kafka_cluster_id())
+        return 0
+    if cmd == "kafka-ready":
+        return kafka_ready(rest[0], int(rest[1]))
+    if cmd == "s3":
+        return s3_main(rest)
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
