@@ -13,6 +13,7 @@ Sub-commands:
   urlquote STRING
   kafka-cluster-id
   kafka-ready HOST PORT            exit 0 when the broker answers ApiVersions and Metadata
+  kafka-warm HOST PORT TIMEOUT     FindCoordinator (group + transaction) until both answer
   s3 ENDPOINT REGION AK SK mkbucket BUCKET
   s3 ENDPOINT REGION AK SK put BUCKET KEY FILE|-
   s3 ENDPOINT REGION AK SK get BUCKET KEY          (body to stdout)
@@ -98,6 +99,34 @@ def kafka_ready(host: str, port: int) -> int:
     except (OSError, RuntimeError, struct.error) as e:
         print(f"kafka not ready: {e}", file=sys.stderr)
         return 1
+
+
+def kafka_warm(host: str, port: int, timeout: float) -> int:
+    """FindCoordinator v1 for a group and a transactional id: makes the broker
+    create __consumer_offsets and __transaction_state, then waits for them."""
+    import time
+    deadline = time.monotonic() + timeout
+    pending = {0: b"im-infra-warmup", 1: b"im-infra-warmup-tx"}
+    corr = 10
+    while pending and time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=3) as s:
+                s.settimeout(3)
+                for key_type, key in list(pending.items()):
+                    corr += 1
+                    body = struct.pack(">h", len(key)) + key + struct.pack(">b", key_type)
+                    resp = _kafka_request(s, 10, 1, corr, body)
+                    err = struct.unpack(">h", resp[4:6])[0]  # after throttle_time_ms
+                    if err == 0:
+                        del pending[key_type]
+        except (OSError, RuntimeError, struct.error):
+            pass
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        print(f"coordinators not ready: key types {sorted(pending)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ------------------------------------------------------------------ S3 SigV4
@@ -203,6 +232,8 @@ def main(argv):
         return 0
     if cmd == "kafka-ready":
         return kafka_ready(rest[0], int(rest[1]))
+    if cmd == "kafka-warm":
+        return kafka_warm(rest[0], int(rest[1]), float(rest[2]))
     if cmd == "s3":
         return s3_main(rest)
     print(__doc__)

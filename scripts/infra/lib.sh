@@ -48,6 +48,8 @@ now()  { date +%s.%N; }
 elapsed() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
 
 # Serialise concurrent up/down runs on the same IM_INFRA_DIR.
+# Children that outlive the script (postgres, java) must not inherit fd 9:
+# start them with 9>&-, or the lock stays held.
 take_lock() {
   exec 9>"$IM_INFRA_DIR/.lock"
   if ! flock -w 300 9; then die "another infra script holds $IM_INFRA_DIR/.lock"; fi
@@ -94,9 +96,13 @@ stop_pid() {
 
 # Run maven with the infra-local repository, so downloads are cached in
 # $IM_INFRA_DIR/m2 and nothing depends on ~/.m2.
+# Output goes to $IM_INFRA_DIR/mvn.log and is shown only on failure.
 mvn_infra() {
   command -v mvn >/dev/null || die "mvn (Maven) is required"
-  mvn -B -q -ntp -Dmaven.repo.local="$IM_INFRA_DIR/m2" "$@"
+  if ! mvn -B -ntp -Dstyle.color=never -Dmaven.repo.local="$IM_INFRA_DIR/m2" "$@" >"$IM_INFRA_DIR/mvn.log" 2>&1 </dev/null 9>&-; then
+    tail -n 40 "$IM_INFRA_DIR/mvn.log" >&2
+    return 1
+  fi
 }
 
 # A file holding a generated secret, created once with mode 600.

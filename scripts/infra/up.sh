@@ -16,7 +16,7 @@ up_postgres() {
 
   if [[ ! -f "$PG_CONF_DIR/postgresql.conf" ]]; then
     log "postgres: cluster $IM_PG_VERSION/$IM_PG_CLUSTER missing, creating it"
-    pg_createcluster "$IM_PG_VERSION" "$IM_PG_CLUSTER" -p "$IM_PG_PORT" >/dev/null
+    pg_createcluster "$IM_PG_VERSION" "$IM_PG_CLUSTER" -p "$IM_PG_PORT" >/dev/null 9>&-
   fi
 
   # Test-only settings. fsync/synchronous_commit/full_page_writes=off trade
@@ -42,14 +42,14 @@ max_connections = 200
   if pg_running; then
     if ((changed)); then
       log "postgres: settings changed, restarting"
-      pg_ctl_cluster restart
+      pg_ctl_cluster restart 9>&-
       state=restarted
     else
       state="already running"
     fi
   else
     # A stale pid file after an unclean stop is handled by pg_ctl itself.
-    pg_ctl_cluster start || { tail -n 30 "$PG_LOG_SYSTEM" >&2 || true; die "postgres: failed to start"; }
+    pg_ctl_cluster start 9>&- || { tail -n 30 "$PG_LOG_SYSTEM" >&2 || true; die "postgres: failed to start"; }
     state=started
   fi
 
@@ -161,6 +161,7 @@ log.dirs=$KAFKA_DIR/data
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
+transaction.state.log.num.partitions=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
@@ -221,17 +222,17 @@ up_kafka() {
     write_kafka_config
     kafka_java_cmd
     tstart="$(now)"
+    if [[ -f "$KAFKA_LOG" ]]; then mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"; fi
+    if [[ -f "$KAFKA_STDOUT" ]]; then mv -f "$KAFKA_STDOUT" "$KAFKA_STDOUT.1"; fi
     if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
       [[ -s "$KAFKA_DIR/cluster-id" ]] || python3 "$PYHELPER" kafka-cluster-id >"$KAFKA_DIR/cluster-id"
       "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --standalone --ignore-formatted \
         -t "$(cat "$KAFKA_DIR/cluster-id")" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 \
         || { cat "$KAFKA_DIR/format.log" >&2; die "kafka: formatting storage failed"; }
     fi
-    [[ -f "$KAFKA_LOG" ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
-    [[ -f "$KAFKA_STDOUT" ]] && mv -f "$KAFKA_STDOUT" "$KAFKA_STDOUT.1"
     # setsid: own session so the broker survives the calling shell.
     setsid "${KAFKA_JAVA[@]}" "$KAFKA_MARKER" kafka.Kafka "$KAFKA_DIR/server.properties" \
-      >"$KAFKA_STDOUT" 2>&1 </dev/null &
+      >"$KAFKA_STDOUT" 2>&1 </dev/null 9>&- &
     echo $! >"$KAFKA_PID"
   fi
   local deadline=$((SECONDS + IM_START_TIMEOUT)) started=0
@@ -242,6 +243,10 @@ up_kafka() {
     ((SECONDS >= deadline)) && kafka_fail "not ready on $IM_HOST:$IM_KAFKA_PORT after ${IM_START_TIMEOUT}s"
     sleep 0.2
   done
+  # Create __consumer_offsets and __transaction_state now rather than in the
+  # first test (clients would otherwise see "coordinator not available").
+  python3 "$PYHELPER" kafka-warm "$IM_HOST" "$IM_KAFKA_PORT" 30 \
+    || log "kafka: warning: group/transaction coordinators not ready yet (clients will retry)"
   echo "kafka: started (pid $(cat "$KAFKA_PID")), ready on $IM_HOST:$IM_KAFKA_PORT in $(elapsed "$t0") s" \
     "(JVM start to ready: $(elapsed "${tstart:-$t0}") s)"
 }
@@ -296,8 +301,9 @@ up_s3() {
     tstart="$(now)"
     [[ -f "$S3_LOG" ]] && mv -f "$S3_LOG" "$S3_LOG.1"
     setsid java -Xms64m -Xmx512m -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$S3_MARKER" \
-      -DLOG_LEVEL=warn -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.conf" \
-      >"$S3_LOG" 2>&1 </dev/null &
+      -DLOG_LEVEL=warn -DJETTY_LOG_LEVEL=warn \
+      -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.conf" \
+      >"$S3_LOG" 2>&1 </dev/null 9>&- &
     echo $! >"$S3_PID"
   fi
   local deadline=$((SECONDS + IM_START_TIMEOUT))

@@ -7,3 +7,4 @@ export * from './file.schema';
 export * from './events.schema';
 export * from './topics';
 export * from './openapi';
+export * from './ports';

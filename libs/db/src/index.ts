@@ -1,3 +1,4 @@
 export * from './knex-factory';
 export * from './migrations';
 export * from './paging';
+export * from './db-env';

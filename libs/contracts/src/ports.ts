@@ -1,0 +1,32 @@
+import type { Principal } from './auth.schema';
+
+/**
+ * Synchronous questions one service asks another while a user waits. Each has an in-process adapter
+ * (standalone) and an internal-HTTP adapter (one process per service); the services see only these.
+ */
+
+/** Asked by file-storage: may this caller touch this configuration's files? */
+export interface ConfigAccessPort {
+  /** Resolves when the configuration exists and the caller may use it; rejects with a 404 otherwise. */
+  assertAccess(principal: Principal, jobConfigId: string): Promise<void>;
+}
+
+/** Asked by jobconfig: what files does a configuration have, and what is in a package? */
+export interface FileCatalogPort {
+  exists(jobConfigId: string, key: string): Promise<boolean>;
+  /** Entry points of an attached package; rejects with a 404 when there is no such file. */
+  entryPoints(jobConfigId: string, key: string): Promise<string[]>;
+}
+
+/** Where a configuration's files live in object storage. */
+export function packagePrefix(jobConfigId: string): string {
+  return `configuration/${jobConfigId}`;
+}
+
+export function jobLogKey(jobId: string): string {
+  return `jobs/${jobId}/log.txt`;
+}
+
+export function jobOutPrefix(jobId: string): string {
+  return `jobs/${jobId}/out/`;
+}

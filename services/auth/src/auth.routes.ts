@@ -1,0 +1,103 @@
+import {
+  ChangePasswordRequest,
+  CreateUserRequest,
+  ListQuery,
+  LoginRequest,
+  NumericId,
+  RefreshRequest,
+  UpdateUserRequest,
+  z,
+  type User,
+} from '@im/contracts';
+import { NotFoundError } from '@im/errors';
+import { hrefBuilder, isAdmin, jsonBody, listPage, parse, principalOf, requireAdmin, type HrefBuilder } from '@im/http-kit';
+import express, { type RequestHandler, type Router } from 'express';
+import type { AuthService } from './auth.service';
+import type { UserRecord } from './user.repository';
+
+const IdParams = z.object({ id: NumericId });
+
+export function toUserResource(u: UserRecord, href: HrefBuilder): User {
+  return {
+    id: u.id,
+    name: u.name,
+    href: href(`/api/users/${u.id}`),
+    email: u.email,
+    fullName: u.fullName,
+    active: u.active,
+    roles: u.roles,
+    created: new Date(u.createdAt).toISOString(),
+    lastModified: new Date(u.updatedAt).toISOString(),
+  };
+}
+
+export interface AuthRoutesDeps {
+  auth: AuthService;
+  authenticate: RequestHandler;
+  publicBaseUrl?: string;
+}
+
+export function authRoutes({ auth, authenticate, publicBaseUrl }: AuthRoutesDeps): Router {
+  const r = express.Router();
+  const noStore: RequestHandler = (_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  };
+
+  r.post('/api/login', noStore, jsonBody({ limit: 16 * 1024 }), async (req, res) => {
+    const body = parse(LoginRequest, req.body);
+    res.json(await auth.login(body.username, body.password));
+  });
+
+  r.post('/api/login/refresh', noStore, jsonBody({ limit: 16 * 1024 }), async (req, res) => {
+    const body = parse(RefreshRequest, req.body);
+    res.json(await auth.refresh(body.refresh_token));
+  });
+
+  r.post('/api/logout', authenticate, async (req, res) => {
+    await auth.logout(principalOf(req).id);
+    res.status(204).end();
+  });
+
+  r.get('/api/user', authenticate, async (req, res) => {
+    const user = await auth.get(principalOf(req).id);
+    res.json(toUserResource(user, hrefBuilder(req, publicBaseUrl)));
+  });
+
+  r.get('/api/users', authenticate, requireAdmin, async (req, res) => {
+    const q = parse(ListQuery, req.query, 'query');
+    const page = await auth.list({ page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction });
+    const href = hrefBuilder(req, publicBaseUrl);
+    res.json(listPage(req, page.rows.map((u) => toUserResource(u, href)), page.total, q.offset, q.size, publicBaseUrl));
+  });
+
+  r.post('/api/users', authenticate, requireAdmin, jsonBody(), async (req, res) => {
+    const body = parse(CreateUserRequest, req.body);
+    const user = await auth.create(body);
+    const resource = toUserResource(user, hrefBuilder(req, publicBaseUrl));
+    res.status(201).location(resource.href).json(resource);
+  });
+
+  r.get('/api/users/:id', authenticate, async (req, res) => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const me = principalOf(req);
+    // Non-admins may read only themselves; others do not exist for them.
+    if (!isAdmin(me) && me.id !== id) throw new NotFoundError(`There is no user ${id}.`);
+    res.json(toUserResource(await auth.get(id), hrefBuilder(req, publicBaseUrl)));
+  });
+
+  r.put('/api/users/:id', authenticate, requireAdmin, jsonBody(), async (req, res) => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const body = parse(UpdateUserRequest, req.body);
+    res.json(toUserResource(await auth.update(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)));
+  });
+
+  r.post('/api/users/:id/password', authenticate, jsonBody({ limit: 16 * 1024 }), async (req, res) => {
+    const { id } = parse(IdParams, req.params, 'params');
+    const body = parse(ChangePasswordRequest, req.body);
+    await auth.changePassword(principalOf(req), id, body);
+    res.status(204).end();
+  });
+
+  return r;
+}

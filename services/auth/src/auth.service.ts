@@ -1,0 +1,150 @@
+import type { ChangePasswordRequest, CreateUserRequest, Principal, TokenResponse, UpdateUserRequest } from '@im/contracts';
+import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, UnauthenticatedError } from '@im/errors';
+import type { PageRequest, PageResult } from '@im/db';
+import type { Logger } from '@im/logging';
+import { createHash, randomBytes } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { JWT_AUDIENCE, JWT_ISSUER } from '@im/http-kit';
+import { generatePassword, hashPassword, verifyPassword } from './password';
+import type { UserRecord, UserRepository } from './user.repository';
+
+export interface AuthSettings {
+  /** PEM of the RS256 private key that signs access tokens. */
+  jwtPrivateKey: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  /** Failed logins in a row before the account is locked for `lockoutSeconds`. */
+  maxFailedLogins: number;
+  lockoutSeconds: number;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function badCredentials(): AppError {
+  return new AppError('BAD_CREDENTIALS', 'The user name or password is wrong, or the account is inactive or locked. Check them and try again.');
+}
+
+export class AuthService {
+  /** A hash to verify against when the user does not exist, so both answers take the same time. */
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(
+    private readonly users: UserRepository,
+    private readonly settings: AuthSettings,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Creates the first administrator when there are no users. The password comes from the caller (an
+   * operator's env var) or is generated; it is returned so the composition root can print it once.
+   */
+  async bootstrapAdmin(password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
+    if ((await this.users.count()) > 0) return { created: false };
+    const generated = password ? undefined : generatePassword();
+    const user = await this.users.insert(
+      { name: 'admin', passwordHash: await hashPassword(password ?? (generated as string)), email: null, fullName: 'Administrator', active: true, roles: ['admin'] },
+      this.now(),
+    );
+    if (!user) return { created: false };
+    this.logger.info({ userId: user.id }, 'created the first administrator "admin"');
+    return generated ? { created: true, generatedPassword: generated } : { created: true };
+  }
+
+  async login(username: string, password: string): Promise<TokenResponse> {
+    const user = await this.users.findByName(username);
+    const now = this.now();
+    if (!user) {
+      this.dummyHash ??= hashPassword(generatePassword());
+      await verifyPassword(password, await this.dummyHash);
+      throw badCredentials();
+    }
+    if (user.lockedUntil !== null && user.lockedUntil > now) {
+      this.logger.warn({ userId: user.id }, 'login refused: account locked');
+      throw badCredentials();
+    }
+    const ok = await verifyPassword(password, user.passwordHash);
+    if (!ok) {
+      const failed = user.failedLogins + 1;
+      const lock = failed >= this.settings.maxFailedLogins;
+      await this.users.update(user.id, { failedLogins: lock ? 0 : failed, lockedUntil: lock ? now + this.settings.lockoutSeconds * 1000 : user.lockedUntil }, now);
+      this.logger.warn({ userId: user.id, failed, locked: lock }, 'login refused: wrong password');
+      throw badCredentials();
+    }
+    if (!user.active) throw badCredentials();
+    if (user.failedLogins !== 0 || user.lockedUntil !== null) await this.users.update(user.id, { failedLogins: 0, lockedUntil: null }, now);
+    return this.issueTokens(user);
+  }
+
+  async refresh(refreshToken: string): Promise<TokenResponse> {
+    const userId = await this.users.consumeRefreshToken(sha256(refreshToken), this.now());
+    const user = userId ? await this.users.findById(userId) : undefined;
+    if (!user || !user.active) {
+      throw new UnauthenticatedError('The refresh token is unknown, used or expired; log in again with POST /api/login.');
+    }
+    return this.issueTokens(user);
+  }
+
+  async logout(userId: string): Promise<void> {
+    await this.users.revokeRefreshTokens(userId, this.now());
+  }
+
+  private async issueTokens(user: UserRecord): Promise<TokenResponse> {
+    const accessToken = jwt.sign({ name: user.name, roles: user.roles }, this.settings.jwtPrivateKey, {
+      algorithm: 'RS256',
+      subject: user.id,
+      issuer: JWT_ISSUER,
+      audience: JWT_AUDIENCE,
+      expiresIn: this.settings.accessTokenTtlSeconds,
+      jwtid: randomBytes(12).toString('base64url'),
+    });
+    const refreshToken = randomBytes(32).toString('base64url');
+    const now = this.now();
+    await this.users.insertRefreshToken(user.id, sha256(refreshToken), now + this.settings.refreshTokenTtlSeconds * 1000, now);
+    return { access_token: accessToken, token_type: 'bearer', refresh_token: refreshToken, expires_in: this.settings.accessTokenTtlSeconds };
+  }
+
+  async get(id: string): Promise<UserRecord> {
+    const user = await this.users.findById(id);
+    if (!user) throw new NotFoundError(`There is no user ${id}.`);
+    return user;
+  }
+
+  list(req: PageRequest): Promise<PageResult<UserRecord>> {
+    return this.users.page(req);
+  }
+
+  async create(input: CreateUserRequest): Promise<UserRecord> {
+    const user = await this.users.insert(
+      { name: input.name, passwordHash: await hashPassword(input.password), email: input.email ?? null, fullName: input.fullName ?? null, active: input.active, roles: input.roles },
+      this.now(),
+    );
+    if (!user) throw new ConflictError(`A user named "${input.name}" exists already; choose another name.`, 'USERNAME_TAKEN');
+    return user;
+  }
+
+  async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserRecord> {
+    await this.get(id);
+    if (actor.id === id && (input.active === false || (input.roles && !input.roles.includes('admin')))) {
+      throw new InputError('You cannot deactivate yourself or drop your own admin role; ask another administrator.', [
+        { path: input.active === false ? 'active' : 'roles', message: 'cannot be changed on your own account' },
+      ]);
+    }
+    const updated = await this.users.update(id, input, this.now());
+    if (input.active === false) await this.users.revokeRefreshTokens(id, this.now());
+    return updated as UserRecord;
+  }
+
+  async changePassword(actor: Principal, id: string, input: ChangePasswordRequest): Promise<void> {
+    const self = actor.id === id;
+    if (!self && !actor.roles.includes('admin')) throw new ForbiddenError('Only administrators may change another user\'s password.');
+    const user = await this.get(id);
+    if (self) {
+      if (!input.currentPassword || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
+        throw new InputError('The current password is wrong.', [{ path: 'currentPassword', message: 'does not match' }]);
+      }
+    }
+    await this.users.update(id, { passwordHash: await hashPassword(input.newPassword), failedLogins: 0, lockedUntil: null }, this.now());
+    await this.users.revokeRefreshTokens(id, this.now());
+  }
+}

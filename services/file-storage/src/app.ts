@@ -1,0 +1,79 @@
+import type { ConfigAccessPort } from '@im/contracts';
+import { migrateLatest, type Knex } from '@im/db';
+import { createServiceApp } from '@im/http-kit';
+import type { Logger } from '@im/logging';
+import type { EventBus, Subscription } from '@im/messaging';
+import type { ObjectStorage } from '@im/storage';
+import type { Express, RequestHandler, Router } from 'express';
+import { fileStorageMigrations } from './file-storage.migrations';
+import { FileRepository } from './file.repository';
+import { fileRoutes } from './file.routes';
+import { FileService } from './file.service';
+
+export interface FileStorageDeps {
+  db: Knex;
+  dbSchema?: string;
+  logger: Logger;
+  bus: EventBus;
+  storage: ObjectStorage;
+  access: ConfigAccessPort;
+  authenticate: RequestHandler;
+  /** Largest file accepted, in bytes (413 beyond). */
+  maxBytes: number;
+  publicBaseUrl?: string;
+  changesGroupId?: string;
+}
+
+export interface FileStorageModule {
+  files: FileService;
+  router: Router;
+  migrate(): Promise<string[]>;
+  /** Starts consuming configuration changes (a deleted configuration's files are removed). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createFileStorageModule(deps: FileStorageDeps): FileStorageModule {
+  const logger = deps.logger.child({ component: 'file-storage' });
+  const files = new FileService(new FileRepository(deps.db), deps.storage, deps.bus, logger, deps.maxBytes);
+  let sub: Subscription | undefined;
+  return {
+    files,
+    router: fileRoutes({ files, access: deps.access, authenticate: deps.authenticate, ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}) }),
+    migrate: () => migrateLatest(deps.db, fileStorageMigrations, deps.dbSchema),
+    async start() {
+      sub = await deps.bus.subscribe({
+        groupId: deps.changesGroupId ?? 'file-storage.jobconfig-changes',
+        topic: 'jobconfig.changes',
+        handler: async (m) => {
+          if (m.change === 'deleted') await files.deleteAll(m.jobConfigId);
+        },
+      });
+    },
+    async stop() {
+      await sub?.close();
+    },
+  };
+}
+
+export function createApp(deps: FileStorageDeps): { app: Express; module: FileStorageModule } {
+  const module = createFileStorageModule(deps);
+  const app = createServiceApp(
+    {
+      logger: deps.logger,
+      trustProxy: 1,
+      readiness: {
+        ready: async () => {
+          await deps.db.raw('select 1');
+          await deps.storage.ping();
+          return true;
+        },
+      },
+    },
+    module.router,
+  );
+  return { app, module };
+}
+
+export { FileService } from './file.service';
+export { fileStorageMigrations } from './file-storage.migrations';

@@ -1,0 +1,90 @@
+import type { FileCatalogPort } from '@im/contracts';
+import { migrateLatest, type Knex } from '@im/db';
+import { createServiceApp } from '@im/http-kit';
+import type { Logger } from '@im/logging';
+import type { EventBus, Subscription } from '@im/messaging';
+import type { ObjectStorage } from '@im/storage';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import { JobConfigRepository } from './job-config.repository';
+import { jobConfigRoutes } from './job-config.routes';
+import { JobConfigService } from './job-config.service';
+import { jobconfigMigrations } from './jobconfig.migrations';
+import { JobRepository } from './job.repository';
+import { jobRoutes } from './job.routes';
+import { JobService } from './job.service';
+
+export interface JobConfigDeps {
+  db: Knex;
+  dbSchema?: string;
+  logger: Logger;
+  bus: EventBus;
+  /** Read access to job logs and output files. */
+  storage: ObjectStorage;
+  files: FileCatalogPort;
+  authenticate: RequestHandler;
+  publicBaseUrl?: string;
+  /** Consumer group for runner progress (one per deployment). */
+  progressGroupId?: string;
+  followPollMs?: number;
+}
+
+export interface JobConfigModule {
+  configs: JobConfigService;
+  jobs: JobService;
+  router: Router;
+  migrate(): Promise<string[]>;
+  /** Starts consuming runner progress. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
+  const logger = deps.logger.child({ component: 'jobconfig' });
+  const jobRepo = new JobRepository(deps.db);
+  const configs = new JobConfigService(new JobConfigRepository(deps.db), jobRepo, deps.files, deps.bus, logger);
+  const jobs = new JobService(jobRepo, configs, deps.files, deps.bus, logger);
+  const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
+  const router = express.Router();
+  router.use(jobConfigRoutes({ configs, authenticate: deps.authenticate, ...opt }));
+  router.use(jobRoutes({ jobs, storage: deps.storage, authenticate: deps.authenticate, ...opt, ...(deps.followPollMs ? { followPollMs: deps.followPollMs } : {}) }));
+  let sub: Subscription | undefined;
+  return {
+    configs,
+    jobs,
+    router,
+    migrate: () => migrateLatest(deps.db, jobconfigMigrations, deps.dbSchema),
+    async start() {
+      sub = await deps.bus.subscribe({
+        groupId: deps.progressGroupId ?? 'jobconfig.progress',
+        topic: 'job.progress',
+        handler: (p) => jobs.onProgress(p),
+      });
+    },
+    async stop() {
+      await sub?.close();
+    },
+  };
+}
+
+export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): { app: Express; module: JobConfigModule } {
+  const module = createJobConfigModule(deps);
+  const app = createServiceApp(
+    {
+      logger: deps.logger,
+      trustProxy: 1,
+      readiness: {
+        ready: async () => {
+          if (deps.isDraining?.()) return false;
+          await deps.db.raw('select 1');
+          return true;
+        },
+      },
+    },
+    module.router,
+  );
+  return { app, module };
+}
+
+export { jobconfigMigrations } from './jobconfig.migrations';
+export { JobConfigService } from './job-config.service';
+export { JobService } from './job.service';

@@ -1,0 +1,145 @@
+import type { LogLevel, MacroInput } from '@im/contracts';
+import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
+
+/** A stored macro; `value` of a secure macro never leaves the service through the API. */
+export interface StoredMacro {
+  key: string;
+  value: string | null;
+  secure: boolean;
+  description: string | null;
+}
+
+export interface JobConfigRecord {
+  id: string;
+  ownerId: string;
+  ownerName: string;
+  name: string;
+  description: string | null;
+  active: boolean;
+  packageName: string | null;
+  entryPoint: string | null;
+  packageArtifactOverride: boolean;
+  logLevel: LogLevel;
+  macros: StoredMacro[];
+  timeoutMinutes: number;
+  blocking: boolean;
+  schedule: string | null;
+  tags: string[];
+  createdAt: number;
+  createdBy: { id: string; name: string };
+  updatedAt: number;
+  updatedBy: { id: string; name: string };
+}
+
+export type JobConfigWrite = Omit<JobConfigRecord, 'id' | 'ownerId' | 'ownerName' | 'createdAt' | 'createdBy'>;
+
+interface Row {
+  id: number;
+  owner_id: string;
+  owner_name: string;
+  name: string;
+  description: string | null;
+  active: boolean | number;
+  package_name: string | null;
+  entry_point: string | null;
+  package_artifact_override: boolean | number;
+  log_level: string;
+  macros: string;
+  timeout_minutes: number;
+  blocking: boolean | number;
+  schedule: string | null;
+  tags: string;
+  created_at: number | string;
+  created_by_id: string;
+  created_by_name: string;
+  updated_at: number | string;
+  updated_by_id: string;
+  updated_by_name: string;
+}
+
+function toRecord(r: Row): JobConfigRecord {
+  return {
+    id: String(r.id),
+    ownerId: r.owner_id,
+    ownerName: r.owner_name,
+    name: r.name,
+    description: r.description,
+    active: Boolean(r.active),
+    packageName: r.package_name,
+    entryPoint: r.entry_point,
+    packageArtifactOverride: Boolean(r.package_artifact_override),
+    logLevel: r.log_level as LogLevel,
+    macros: JSON.parse(r.macros) as StoredMacro[],
+    timeoutMinutes: r.timeout_minutes,
+    blocking: Boolean(r.blocking),
+    schedule: r.schedule,
+    tags: JSON.parse(r.tags) as string[],
+    createdAt: Number(r.created_at),
+    createdBy: { id: r.created_by_id, name: r.created_by_name },
+    updatedAt: Number(r.updated_at),
+    updatedBy: { id: r.updated_by_id, name: r.updated_by_name },
+  };
+}
+
+function toColumns(w: JobConfigWrite) {
+  return {
+    name: w.name,
+    description: w.description,
+    active: w.active,
+    package_name: w.packageName,
+    entry_point: w.entryPoint,
+    package_artifact_override: w.packageArtifactOverride,
+    log_level: w.logLevel,
+    macros: JSON.stringify(w.macros),
+    timeout_minutes: w.timeoutMinutes,
+    blocking: w.blocking,
+    schedule: w.schedule,
+    tags: JSON.stringify(w.tags),
+    updated_at: w.updatedAt,
+    updated_by_id: w.updatedBy.id,
+    updated_by_name: w.updatedBy.name,
+  };
+}
+
+export const JOB_CONFIG_SORTABLE = { id: 'id', name: 'name', created: 'created_at', lastModified: 'updated_at', active: 'active' };
+
+export class JobConfigRepository {
+  constructor(private readonly db: Knex) {}
+
+  async insert(owner: { id: string; name: string }, w: JobConfigWrite): Promise<JobConfigRecord> {
+    const [row] = (await this.db('job_configs')
+      .insert({ ...toColumns(w), owner_id: owner.id, owner_name: owner.name, created_at: w.updatedAt, created_by_id: owner.id, created_by_name: owner.name })
+      .returning('*')) as Row[];
+    return toRecord(row as Row);
+  }
+
+  async findById(id: string): Promise<JobConfigRecord | undefined> {
+    const row = (await this.db('job_configs').where({ id: Number(id) }).first()) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  async update(id: string, w: JobConfigWrite): Promise<JobConfigRecord | undefined> {
+    await this.db('job_configs').where({ id: Number(id) }).update(toColumns(w));
+    return this.findById(id);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.db('job_configs').where({ id: Number(id) }).delete();
+  }
+
+  async page(ownerId: string | undefined, req: PageRequest): Promise<PageResult<JobConfigRecord>> {
+    const q = this.db('job_configs').select('*');
+    if (ownerId !== undefined) q.where({ owner_id: ownerId });
+    const res = await fetchPage<Row>(q, req, JOB_CONFIG_SORTABLE, 'id');
+    return { rows: res.rows.map(toRecord), total: res.total };
+  }
+}
+
+export function mergeMacros(previous: StoredMacro[], input: MacroInput[]): StoredMacro[] {
+  return input.map((m) => {
+    const old = previous.find((p) => p.key === m.key);
+    // A secure macro's value is write-only: a client that sends it back without a value keeps the old one.
+    const value = m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
+    return { key: m.key, value, secure: m.secure, description: m.description ?? old?.description ?? null };
+  });
+}

@@ -1,0 +1,232 @@
+import type { FailureReason, JobStatus, LogLevel } from '@im/contracts';
+import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
+
+export interface RunMacro {
+  key: string;
+  value: string;
+  secure: boolean;
+}
+
+export interface JobRecord {
+  id: string;
+  jobConfigId: string;
+  jobConfigName: string;
+  ownerId: string;
+  status: JobStatus;
+  reason: FailureReason | null;
+  attempt: number;
+  returnCode: number | null;
+  currentStep: string | null;
+  packageName: string;
+  entryPoint: string;
+  packageArtifactOverride: boolean;
+  logLevel: LogLevel;
+  timeoutMinutes: number;
+  runMacros: RunMacro[];
+  tags: string[];
+  submittedBy: { id: string; name: string };
+  stoppedBy: { id: string; name: string } | null;
+  scheduledAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  eventSeq: number;
+  updatedAt: number;
+}
+
+interface Row {
+  id: string;
+  job_config_id: number;
+  job_config_name: string;
+  owner_id: string;
+  status: string;
+  reason: string | null;
+  attempt: number;
+  return_code: number | null;
+  current_step: string | null;
+  package_name: string;
+  entry_point: string;
+  package_artifact_override: boolean | number;
+  log_level: string;
+  timeout_minutes: number;
+  run_macros: string;
+  tags: string;
+  submitted_by_id: string;
+  submitted_by_name: string;
+  stopped_by_id: string | null;
+  stopped_by_name: string | null;
+  scheduled_at: number | string;
+  started_at: number | string | null;
+  finished_at: number | string | null;
+  event_seq: number;
+  updated_at: number | string;
+}
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function toRecord(r: Row): JobRecord {
+  return {
+    id: r.id,
+    jobConfigId: String(r.job_config_id),
+    jobConfigName: r.job_config_name,
+    ownerId: r.owner_id,
+    status: r.status as JobStatus,
+    reason: r.reason as FailureReason | null,
+    attempt: r.attempt,
+    returnCode: r.return_code,
+    currentStep: r.current_step,
+    packageName: r.package_name,
+    entryPoint: r.entry_point,
+    packageArtifactOverride: Boolean(r.package_artifact_override),
+    logLevel: r.log_level as LogLevel,
+    timeoutMinutes: r.timeout_minutes,
+    runMacros: JSON.parse(r.run_macros) as RunMacro[],
+    tags: JSON.parse(r.tags) as string[],
+    submittedBy: { id: r.submitted_by_id, name: r.submitted_by_name },
+    stoppedBy: r.stopped_by_id ? { id: r.stopped_by_id, name: r.stopped_by_name ?? '' } : null,
+    scheduledAt: Number(r.scheduled_at),
+    startedAt: num(r.started_at),
+    finishedAt: num(r.finished_at),
+    eventSeq: r.event_seq,
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+export interface JobFilter {
+  ownerId?: string;
+  jobConfigId?: string;
+  statuses?: JobStatus[];
+  /** Scheduled at or after (ms). */
+  from?: number;
+  /** Scheduled at or before (ms). */
+  to?: number;
+}
+
+/** Fields a transition may set besides the status. */
+export interface TransitionPatch {
+  reason?: FailureReason | null;
+  returnCode?: number | null;
+  currentStep?: string | null;
+  startedAt?: number;
+  finishedAt?: number;
+  stoppedBy?: { id: string; name: string };
+}
+
+export const JOB_SORTABLE = {
+  scheduled: 'scheduled_at',
+  started: 'started_at',
+  finished: 'finished_at',
+  status: 'status',
+  id: 'id',
+  jobConfig: 'job_config_id',
+};
+
+export class JobRepository {
+  constructor(private readonly db: Knex) {}
+
+  async insert(job: Omit<JobRecord, 'eventSeq'>, trx: Knex = this.db): Promise<void> {
+    await trx('jobs').insert({
+      id: job.id,
+      job_config_id: Number(job.jobConfigId),
+      job_config_name: job.jobConfigName,
+      owner_id: job.ownerId,
+      status: job.status,
+      reason: job.reason,
+      attempt: job.attempt,
+      return_code: job.returnCode,
+      current_step: job.currentStep,
+      package_name: job.packageName,
+      entry_point: job.entryPoint,
+      package_artifact_override: job.packageArtifactOverride,
+      log_level: job.logLevel,
+      timeout_minutes: job.timeoutMinutes,
+      run_macros: JSON.stringify(job.runMacros),
+      tags: JSON.stringify(job.tags),
+      submitted_by_id: job.submittedBy.id,
+      submitted_by_name: job.submittedBy.name,
+      scheduled_at: job.scheduledAt,
+      event_seq: 1,
+      updated_at: job.updatedAt,
+    });
+  }
+
+  async findById(id: string, trx: Knex = this.db): Promise<JobRecord | undefined> {
+    const row = (await trx('jobs').where({ id }).first()) as Row | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /**
+   * Compare-and-set: moves the job from `from` to `to` only if it is still in `from` (and, when
+   * given, still on `attempt`), bumping the event sequence. Returns the new row, or undefined when
+   * another writer moved it first.
+   */
+  async transition(
+    id: string,
+    from: JobStatus,
+    to: JobStatus,
+    patch: TransitionPatch,
+    now: number,
+    trx: Knex = this.db,
+    attempt?: number,
+  ): Promise<JobRecord | undefined> {
+    const cols: Record<string, unknown> = { status: to, updated_at: now, event_seq: trx.raw('event_seq + 1') };
+    if (patch.reason !== undefined) cols.reason = patch.reason;
+    if (patch.returnCode !== undefined) cols.return_code = patch.returnCode;
+    if (patch.currentStep !== undefined) cols.current_step = patch.currentStep;
+    if (patch.startedAt !== undefined) cols.started_at = patch.startedAt;
+    if (patch.finishedAt !== undefined) cols.finished_at = patch.finishedAt;
+    if (patch.stoppedBy) {
+      cols.stopped_by_id = patch.stoppedBy.id;
+      cols.stopped_by_name = patch.stoppedBy.name;
+    }
+    const q = trx('jobs').where({ id, status: from });
+    if (attempt !== undefined) q.andWhere({ attempt });
+    const n = await q.update(cols);
+    return n === 1 ? this.findById(id, trx) : undefined;
+  }
+
+  /** Records who asked to stop a running job, without changing its status. */
+  async markStopRequested(id: string, by: { id: string; name: string }, now: number): Promise<void> {
+    await this.db('jobs').where({ id }).whereNull('stopped_by_id').update({ stopped_by_id: by.id, stopped_by_name: by.name, updated_at: now });
+  }
+
+  async setCurrentStep(id: string, attempt: number, step: string | null, now: number): Promise<void> {
+    await this.db('jobs').where({ id, attempt, status: 'RUNNING' }).update({ current_step: step, updated_at: now });
+  }
+
+  private filtered(f: JobFilter): Knex.QueryBuilder {
+    const q = this.db('jobs').select('*');
+    if (f.ownerId !== undefined) q.where({ owner_id: f.ownerId });
+    if (f.jobConfigId !== undefined) q.where({ job_config_id: Number(f.jobConfigId) });
+    if (f.statuses && f.statuses.length > 0) q.whereIn('status', f.statuses);
+    if (f.from !== undefined) q.where('scheduled_at', '>=', f.from);
+    if (f.to !== undefined) q.where('scheduled_at', '<=', f.to);
+    return q;
+  }
+
+  async page(f: JobFilter, req: PageRequest): Promise<PageResult<JobRecord>> {
+    // Newest first unless the client asks otherwise.
+    const r = req.sortby ? req : { ...req, sortby: 'scheduled', direction: 'desc' };
+    const res = await fetchPage<Row>(this.filtered(f), r, JOB_SORTABLE, 'id');
+    return { rows: res.rows.map(toRecord), total: res.total };
+  }
+
+  async list(f: JobFilter): Promise<JobRecord[]> {
+    const rows = (await this.filtered(f).orderBy('scheduled_at', 'asc').orderBy('id', 'asc')) as Row[];
+    return rows.map(toRecord);
+  }
+
+  async countUnfinished(jobConfigId: string): Promise<number> {
+    const row = (await this.db('jobs')
+      .where({ job_config_id: Number(jobConfigId) })
+      .whereIn('status', ['SEQUENCED', 'QUEUED', 'INITIALIZING', 'RUNNING'])
+      .count({ n: '*' })
+      .first()) as { n: number | string } | undefined;
+    return Number(row?.n ?? 0);
+  }
+
+  async deleteForConfig(jobConfigId: string, trx: Knex = this.db): Promise<string[]> {
+    const ids = ((await trx('jobs').where({ job_config_id: Number(jobConfigId) }).select('id')) as { id: string }[]).map((r) => r.id);
+    await trx('jobs').where({ job_config_id: Number(jobConfigId) }).delete();
+    return ids;
+  }
+}

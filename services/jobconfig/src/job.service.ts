@@ -1,0 +1,258 @@
+import {
+  canTransition,
+  isTerminal,
+  jobLogKey,
+  jobOutPrefix,
+  JOB_STATUS_EVENT_TYPE,
+  packagePrefix,
+  type FailureReason,
+  type FileCatalogPort,
+  type JobProgress,
+  type JobStatus,
+  type JobStatusEvent,
+  type Principal,
+  type RunRequest,
+} from '@im/contracts';
+import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
+import type { PageRequest, PageResult } from '@im/db';
+import type { Logger } from '@im/logging';
+import type { EventBus } from '@im/messaging';
+import { randomUUID } from 'node:crypto';
+import type { JobConfigRecord } from './job-config.repository';
+import type { JobConfigService } from './job-config.service';
+import type { JobFilter, JobRecord, JobRepository, RunMacro, TransitionPatch } from './job.repository';
+
+const isAdmin = (p: Principal) => p.roles.includes('admin');
+
+/**
+ * Jobs and their state machine. This service is the single writer of job status: runners report,
+ * this decides; a transition the contract does not allow is ignored and logged, never applied.
+ */
+export class JobService {
+  constructor(
+    private readonly jobs: JobRepository,
+    private readonly configs: JobConfigService,
+    private readonly files: FileCatalogPort,
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async run(principal: Principal, jobConfigId: string, req: RunRequest): Promise<JobRecord> {
+    const c = await this.configs.getFor(principal, jobConfigId);
+    if (!c.active) {
+      throw new ConflictError(`Job configuration ${jobConfigId} is inactive; set "active": true to run it.`, 'CONFIG_INACTIVE');
+    }
+    if (!c.packageName || !c.entryPoint) {
+      throw new AppError('NOT_RUNNABLE', `Job configuration ${jobConfigId} has no package or entry point; set runtimeConfig.packageName and runtimeConfig.entryPoint first.`, {
+        errors: [{ path: c.packageName ? 'runtimeConfig.entryPoint' : 'runtimeConfig.packageName', message: 'required to run' }],
+      });
+    }
+    if (!(await this.files.exists(jobConfigId, c.packageName))) {
+      throw new InputError(`The package "${c.packageName}" is no longer attached to job configuration ${jobConfigId}; upload it again.`, [
+        { path: 'runtimeConfig.packageName', message: 'not attached to this configuration' },
+      ], 'PACKAGE_NOT_ATTACHED');
+    }
+    const now = this.now();
+    const blocked = c.blocking && (await this.jobs.countUnfinished(jobConfigId)) > 0;
+    const job: Omit<JobRecord, 'eventSeq'> = {
+      id: randomUUID(),
+      jobConfigId,
+      jobConfigName: c.name,
+      ownerId: c.ownerId,
+      status: blocked ? 'SEQUENCED' : 'QUEUED',
+      reason: null,
+      attempt: 1,
+      returnCode: null,
+      currentStep: null,
+      packageName: c.packageName,
+      entryPoint: c.entryPoint,
+      packageArtifactOverride: c.packageArtifactOverride,
+      logLevel: req.runtimeConfig?.logLevel ?? c.logLevel,
+      timeoutMinutes: c.timeoutMinutes,
+      runMacros: (req.runtimeConfig?.macros ?? []).map((m) => ({ key: m.key, value: m.value ?? '', secure: m.secure })),
+      tags: req.tags ?? [],
+      submittedBy: { id: principal.id, name: principal.name },
+      stoppedBy: null,
+      scheduledAt: now,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: now,
+    };
+    await this.jobs.insert(job);
+    const stored = (await this.jobs.findById(job.id)) as JobRecord;
+    this.logger.info({ jobId: job.id, jobConfigId, status: job.status }, 'job submitted');
+    await this.publishStatus(stored, null);
+    if (stored.status === 'QUEUED') await this.request(stored, c);
+    return stored;
+  }
+
+  /** Resolved macros for the runner: configuration values, then the run request's, the run request winning. */
+  private resolveMacros(c: JobConfigRecord, job: JobRecord): RunMacro[] {
+    const byKey = new Map<string, RunMacro>();
+    for (const m of c.macros) if (m.value !== null) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure });
+    for (const m of job.runMacros) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure || (byKey.get(m.key)?.secure ?? false) });
+    return [...byKey.values()];
+  }
+
+  private async request(job: JobRecord, config?: JobConfigRecord): Promise<void> {
+    const c = config ?? (await this.configs.findById(job.jobConfigId));
+    await this.bus.publish('job.requests', {
+      jobId: job.id,
+      attempt: job.attempt,
+      jobConfigId: job.jobConfigId,
+      packagePrefix: packagePrefix(job.jobConfigId),
+      packageName: job.packageName,
+      entryPoint: job.entryPoint,
+      packageArtifactOverride: job.packageArtifactOverride,
+      logLevel: job.logLevel,
+      timeoutMinutes: job.timeoutMinutes,
+      macros: c ? this.resolveMacros(c, job) : job.runMacros,
+      logKey: jobLogKey(job.id),
+      outPrefix: jobOutPrefix(job.id),
+      requestedAt: new Date(this.now()).toISOString(),
+    });
+  }
+
+  async get(principal: Principal, id: string): Promise<JobRecord> {
+    const job = await this.jobs.findById(id);
+    if (!job || (job.ownerId !== principal.id && job.submittedBy.id !== principal.id && !isAdmin(principal))) {
+      throw new NotFoundError(`There is no job ${id}. List jobs with GET /api/jobs.`);
+    }
+    return job;
+  }
+
+  async list(principal: Principal, filter: JobFilter, req: PageRequest): Promise<PageResult<JobRecord>> {
+    return this.jobs.page({ ...filter, ...(isAdmin(principal) ? {} : { ownerId: principal.id }) }, req);
+  }
+
+  /** DELETE /api/jobs/{id}: a waiting job is cancelled at once; a running one is asked to stop. */
+  async cancel(principal: Principal, id: string): Promise<JobRecord> {
+    const job = await this.get(principal, id);
+    const by = { id: principal.id, name: principal.name };
+    if (job.status === 'QUEUED' || job.status === 'SEQUENCED') {
+      const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() });
+      if (moved) return moved;
+      return this.cancel(principal, id); // it moved under us; decide again on its new status
+    }
+    if (job.status === 'INITIALIZING' || job.status === 'RUNNING') {
+      await this.jobs.markStopRequested(id, by, this.now());
+      await this.bus.publish('job.cancel', { jobId: id, attempt: job.attempt, stoppedByUserId: principal.id, requestedAt: new Date(this.now()).toISOString() });
+      this.logger.info({ jobId: id, by: principal.id }, 'stop requested');
+    }
+    return (await this.jobs.findById(id)) as JobRecord;
+  }
+
+  /** Applies a runner's report, if the state machine allows it; anything else is ignored and logged. */
+  async onProgress(p: JobProgress): Promise<void> {
+    const job = await this.jobs.findById(p.jobId);
+    if (!job) {
+      this.logger.warn({ jobId: p.jobId }, 'progress for an unknown job; ignored');
+      return;
+    }
+    if (job.attempt !== p.attempt) {
+      this.logger.warn({ jobId: p.jobId, attempt: p.attempt, current: job.attempt }, 'progress for another attempt; ignored');
+      return;
+    }
+    if (p.status === job.status) {
+      if (p.status === 'RUNNING' && p.currentStep !== job.currentStep) await this.jobs.setCurrentStep(job.id, job.attempt, p.currentStep, this.now());
+      return;
+    }
+    if (!canTransition(job.status, p.status)) {
+      this.logger.warn({ jobId: p.jobId, from: job.status, to: p.status }, 'illegal transition; ignored');
+      return;
+    }
+    const at = Date.parse(p.occurredAt) || this.now();
+    const patch: TransitionPatch = {};
+    if (p.status === 'RUNNING') patch.startedAt = at;
+    if (p.status === 'INITIALIZING' && job.startedAt === null) patch.startedAt = at;
+    if (isTerminal(p.status)) {
+      patch.finishedAt = at;
+      patch.returnCode = p.returnCode;
+      patch.reason = p.status === 'FAILED' ? (job.stoppedBy && p.reason !== 'timeout' ? 'stopped-by-user' : p.reason ?? 'internal-error') : null;
+    }
+    if (p.currentStep !== null) patch.currentStep = p.currentStep;
+    await this.apply(job, p.status, patch);
+  }
+
+  /** One transition, compare-and-set on the current status; publishes the public event after commit. */
+  private async apply(job: JobRecord, to: JobStatus, patch: TransitionPatch): Promise<JobRecord | undefined> {
+    if (!canTransition(job.status, to)) return undefined;
+    const moved = await this.jobs.transition(job.id, job.status, to, patch, this.now(), undefined, job.attempt);
+    if (!moved) {
+      this.logger.info({ jobId: job.id, from: job.status, to }, 'job moved concurrently; transition skipped');
+      return undefined;
+    }
+    this.logger.info({ jobId: job.id, from: job.status, to, reason: moved.reason }, 'job status');
+    await this.publishStatus(moved, job.status);
+    if (isTerminal(to)) await this.promoteSequenced(moved.jobConfigId);
+    return moved;
+  }
+
+  /** For a blocking configuration, the oldest waiting job starts once nothing else of it runs. */
+  private async promoteSequenced(jobConfigId: string): Promise<void> {
+    const active = await this.jobs.list({ jobConfigId, statuses: ['QUEUED', 'INITIALIZING', 'RUNNING'] });
+    if (active.length > 0) return;
+    const [next] = await this.jobs.list({ jobConfigId, statuses: ['SEQUENCED'] });
+    if (!next) return;
+    const moved = await this.apply(next, 'QUEUED', {});
+    if (moved) await this.request(moved);
+  }
+
+  private async publishStatus(job: JobRecord, previous: JobStatus | null): Promise<void> {
+    const occurredAt = new Date(job.updatedAt).toISOString();
+    const event: JobStatusEvent = {
+      specversion: '1.0',
+      id: `${job.id}:${job.eventSeq}`,
+      source: '/im/jobconfig',
+      type: JOB_STATUS_EVENT_TYPE,
+      subject: job.id,
+      time: new Date(this.now()).toISOString(),
+      datacontenttype: 'application/json',
+      data: {
+        jobId: job.id,
+        jobConfigId: job.jobConfigId,
+        jobConfigName: job.jobConfigName,
+        status: job.status,
+        previousStatus: previous,
+        sequence: job.eventSeq,
+        attempt: job.attempt,
+        reason: job.reason,
+        returnCode: job.returnCode,
+        submittedByUserId: job.submittedBy.id,
+        occurredAt,
+      },
+    };
+    try {
+      await this.bus.publish('job.status', event, { 'content-type': 'application/cloudevents+json' });
+    } catch (err) {
+      this.logger.error({ err, jobId: job.id, status: job.status }, 'could not publish the job status event');
+    }
+  }
+
+  /**
+   * After a restart of the whole platform in one process (standalone): queued jobs are requested
+   * again, and jobs that were initializing or running died with the old process.
+   */
+  async recoverAfterRestart(): Promise<{ requeued: number; failed: number }> {
+    let requeued = 0;
+    let failed = 0;
+    for (const job of await this.jobs.list({ statuses: ['INITIALIZING', 'RUNNING'] })) {
+      if (await this.apply(job, 'FAILED', { reason: 'runner-lost' satisfies FailureReason, finishedAt: this.now() })) failed++;
+    }
+    for (const job of await this.jobs.list({ statuses: ['QUEUED'] })) {
+      await this.request(job);
+      requeued++;
+    }
+    if (requeued + failed > 0) this.logger.info({ requeued, failed }, 'recovered jobs after restart');
+    return { requeued, failed };
+  }
+
+  isFinished(job: JobRecord): boolean {
+    return isTerminal(job.status);
+  }
+
+  async reload(id: string): Promise<JobRecord | undefined> {
+    return this.jobs.findById(id);
+  }
+}

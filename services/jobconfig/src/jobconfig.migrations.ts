@@ -1,0 +1,77 @@
+import type { Migration } from '@im/db';
+
+/** The jobconfig service's schema: configurations and their jobs. Times are epoch milliseconds. */
+export const jobconfigMigrations: Migration[] = [
+  {
+    name: '20261128_0001_create_job_configs',
+    // Why: a configuration is what users create, share by id, and run; its owner decides who sees it.
+    async up(db) {
+      await db.schema.createTable('job_configs', (t) => {
+        t.increments('id').primary();
+        t.string('owner_id', 32).notNullable();
+        t.string('owner_name', 64).notNullable();
+        t.string('name', 255).notNullable();
+        t.text('description').nullable();
+        t.boolean('active').notNullable().defaultTo(true);
+        t.string('package_name', 255).nullable();
+        t.string('entry_point', 1024).nullable();
+        t.boolean('package_artifact_override').notNullable().defaultTo(false);
+        t.string('log_level', 16).notNullable().defaultTo('INFO');
+        t.text('macros').notNullable().defaultTo('[]');
+        t.integer('timeout_minutes').notNullable().defaultTo(0);
+        t.boolean('blocking').notNullable().defaultTo(false);
+        t.string('schedule', 255).nullable();
+        t.text('tags').notNullable().defaultTo('[]');
+        t.bigInteger('created_at').notNullable();
+        t.string('created_by_id', 32).notNullable();
+        t.string('created_by_name', 64).notNullable();
+        t.bigInteger('updated_at').notNullable();
+        t.string('updated_by_id', 32).notNullable();
+        t.string('updated_by_name', 64).notNullable();
+        t.index(['owner_id']);
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('job_configs');
+    },
+  },
+  {
+    name: '20261128_0002_create_jobs',
+    // Why: jobs are the state machine's rows; `event_seq` numbers the public status events per job.
+    async up(db) {
+      await db.schema.createTable('jobs', (t) => {
+        t.string('id', 36).primary();
+        t.integer('job_config_id').notNullable();
+        t.string('job_config_name', 255).notNullable();
+        t.string('owner_id', 32).notNullable();
+        t.string('status', 16).notNullable();
+        t.string('reason', 64).nullable();
+        t.integer('attempt').notNullable().defaultTo(1);
+        t.integer('return_code').nullable();
+        t.string('current_step', 255).nullable();
+        t.string('package_name', 255).notNullable();
+        t.string('entry_point', 1024).notNullable();
+        t.boolean('package_artifact_override').notNullable().defaultTo(false);
+        t.string('log_level', 16).notNullable();
+        t.integer('timeout_minutes').notNullable().defaultTo(0);
+        t.text('run_macros').notNullable().defaultTo('[]');
+        t.text('tags').notNullable().defaultTo('[]');
+        t.string('submitted_by_id', 32).notNullable();
+        t.string('submitted_by_name', 64).notNullable();
+        t.string('stopped_by_id', 32).nullable();
+        t.string('stopped_by_name', 64).nullable();
+        t.bigInteger('scheduled_at').notNullable();
+        t.bigInteger('started_at').nullable();
+        t.bigInteger('finished_at').nullable();
+        t.integer('event_seq').notNullable().defaultTo(0);
+        t.bigInteger('updated_at').notNullable();
+        t.index(['job_config_id', 'scheduled_at']);
+        t.index(['status']);
+        t.index(['owner_id', 'scheduled_at']);
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('jobs');
+    },
+  },
+];
