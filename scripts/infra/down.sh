@@ -6,6 +6,7 @@
 #
 # --purge also deletes Kafka's and s3proxy's data (not the downloads, not the
 # generated secrets, not the PostgreSQL cluster).
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 down_kafka() { stop_pid kafka "$KAFKA_PID" "$KAFKA_MARKER"; }

@@ -139,6 +139,10 @@ def s3_request(endpoint, region, ak, sk, method, path, query=None, body=b"", hea
     host = u.netloc
     query = query or {}
     headers = dict(headers or {})
+    if body:
+        # Without it urllib sends application/x-www-form-urlencoded and the
+        # server (Jetty) consumes the body as form fields.
+        headers.setdefault("content-type", "application/octet-stream")
     t = datetime.datetime.now(datetime.timezone.utc)
     amz_date = t.strftime("%Y%m%dT%H%M%SZ")
     date = t.strftime("%Y%m%d")

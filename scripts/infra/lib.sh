@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Shared helpers for scripts/infra/{up,down,status}.sh. Sourced, not executed.
 #
 # Everything here is for local development and CI test runs only: it binds to

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Show whether each component of the test infrastructure runs and answers.
 # Exit status: 0 if all are up and healthy, 1 otherwise.
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rc=0
@@ -10,8 +11,8 @@ report() { printf '%-9s %-8s %s\n' "$1" "$2" "$3"; [[ "$2" == up ]] || rc=1; }
 if pg_running && pg_isready -q -h "$IM_HOST" -p "$IM_PG_PORT" -t 2; then
   detail="$IM_HOST:$IM_PG_PORT"
   if [[ -f "$IM_INFRA_DIR/env" ]]; then
-    # shellcheck disable=SC1091
-    if (. "$IM_INFRA_DIR/env" && psql -X -q -At "$PG_URL" -c 'select 1' >/dev/null 2>&1); then
+    # shellcheck disable=SC2016
+    if bash -c '. "$1" && psql -X -q -At "$PG_URL" -c "select 1"' _ "$IM_INFRA_DIR/env" >/dev/null 2>&1; then
       detail+=" (login as im_test ok)"
     else
       detail+=" (login as im_test FAILED)"; rc=1

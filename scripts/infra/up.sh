@@ -6,6 +6,7 @@
 #
 # Afterwards:  . "${IM_INFRA_DIR:-<repo>/.infra}/env"
 # See scripts/infra/README.md.
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ============================================================== PostgreSQL
@@ -137,7 +138,7 @@ POM
   mvn_infra -f "$KAFKA_DIR/pom.xml" "$IM_MVN_DEP_PLUGIN:copy-dependencies" \
     -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB.tmp" \
     || die "kafka: downloading jars with Maven failed"
-  ls "$KAFKA_LIB.tmp"/kafka_2.13-"$IM_KAFKA_VERSION".jar >/dev/null || die "kafka: kafka_2.13 jar missing after download"
+  [[ -f "$KAFKA_LIB.tmp/kafka_2.13-$IM_KAFKA_VERSION.jar" ]] || die "kafka: kafka_2.13 jar missing after download"
   touch "$KAFKA_LIB.tmp/.complete"
   rm -rf "$KAFKA_LIB"
   mv "$KAFKA_LIB.tmp" "$KAFKA_LIB"
@@ -240,7 +241,8 @@ up_kafka() {
     pid_alive "$KAFKA_PID" "$KAFKA_MARKER" || kafka_fail "process exited during start-up"
     if ((!started)) && grep -q "Kafka Server started" "$KAFKA_LOG" 2>/dev/null; then started=1; fi
     if ((started)) && python3 "$PYHELPER" kafka-ready "$IM_HOST" "$IM_KAFKA_PORT" 2>/dev/null; then break; fi
-    ((SECONDS >= deadline)) && kafka_fail "not ready on $IM_HOST:$IM_KAFKA_PORT after ${IM_START_TIMEOUT}s"
+    ((SECONDS >= deadline)) && kafka_fail "not ready on $IM_HOST:$IM_KAFKA_PORT after ${IM_START_TIMEOUT}s" \
+      "(still running as pid $(cat "$KAFKA_PID"); scripts/infra/down.sh kafka stops it)"
     sleep 0.2
   done
   # Create __consumer_offsets and __transaction_state now rather than in the
@@ -312,7 +314,8 @@ up_s3() {
       tail -n 40 "$S3_LOG" >&2 || true; die "s3: s3proxy exited during start-up"
     fi
     if ((SECONDS >= deadline)); then
-      tail -n 40 "$S3_LOG" >&2 || true; die "s3: not ready on $IM_HOST:$IM_S3_PORT after ${IM_START_TIMEOUT}s"
+      tail -n 40 "$S3_LOG" >&2 || true
+      die "s3: not ready on $IM_HOST:$IM_S3_PORT after ${IM_START_TIMEOUT}s (still running as pid $(cat "$S3_PID"); scripts/infra/down.sh s3 stops it)"
     fi
     sleep 0.2
   done

@@ -39,6 +39,8 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
     ),
   );
   return (req: Request, res: Response, next: NextFunction) => {
+    // Verified already by an earlier hop in this process (the gateway's edge check in standalone mode).
+    if (req.principal) return next();
     instance.authenticate('jwt', { session: false }, (err: unknown, principal: Principal | false, info: unknown) => {
       if (err) return next(err);
       if (!principal) {

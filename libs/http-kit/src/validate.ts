@@ -1,5 +1,5 @@
 import type { z } from '@im/contracts';
-import { InputError, type FieldError } from '@im/errors';
+import { InputError, NotFoundError, type FieldError } from '@im/errors';
 
 export type RequestPart = 'body' | 'query' | 'params' | 'headers';
 
@@ -15,11 +15,12 @@ export function toFieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
 export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, part: RequestPart = 'body'): z.infer<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data as z.infer<S>;
-  const errors = toFieldErrors(result.error, part === 'body' ? '' : part === 'params' ? '' : part);
+  const errors = toFieldErrors(result.error, part === 'body' || part === 'params' ? '' : part);
+  // A malformed id names no resource: the same answer as an unknown one.
+  if (part === 'params') throw new NotFoundError(`No such resource: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`);
   const summary = errors
     .slice(0, 5)
     .map((e) => (e.path ? `${e.path}: ${e.message}` : e.message))
     .join('; ');
-  const where = part === 'params' ? 'path' : part;
-  throw new InputError(`The request ${where} is not valid: ${summary}.`, errors);
+  throw new InputError(`The request ${part} is not valid: ${summary}.`, errors);
 }

@@ -13,6 +13,8 @@ export interface KafkaBusOptions {
   retryDelayMs?: number;
   /** Bound on how long disconnects may take: kafkajs can hang while it reconnects. */
   closeTimeoutMs?: number;
+  /** Longest a fetch waits for data; short keeps rebalances and hand-offs quick. */
+  maxWaitTimeInMs?: number;
 }
 
 function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
@@ -53,6 +55,7 @@ export class KafkaEventBus implements EventBus {
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly maxWaitTimeInMs: number;
 
   constructor(
     private readonly logger: Logger,
@@ -71,6 +74,7 @@ export class KafkaEventBus implements EventBus {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
+    this.maxWaitTimeInMs = options.maxWaitTimeInMs ?? 500;
   }
 
   get client(): Kafka {
@@ -119,7 +123,7 @@ export class KafkaEventBus implements EventBus {
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
     const name = topicName(options.topic, this.prefix);
-    const consumer = this.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
+    const consumer = this.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: this.maxWaitTimeInMs });
     const schema = topicCatalog[options.topic].schema;
     await consumer.connect();
     await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });

@@ -1,0 +1,41 @@
+/**
+ * Three tiers (docs/adr/0003-test-tiers.md): unit tests beside the sources (no I/O beyond temp
+ * dirs), integration tests against the real PostgreSQL, Kafka and S3 that scripts/infra starts, and
+ * end-to-end tests against the built platform started as a real process.
+ */
+const libs = ['contracts', 'config', 'logging', 'errors', 'http-kit', 'db', 'storage', 'messaging', 'lifecycle', 'testing'];
+const services = ['gateway', 'auth', 'jobconfig', 'file-storage', 'job-runner', 'standalone'];
+
+const moduleNameMapper = Object.fromEntries([
+  ...libs.map((l) => [`^@im/${l}$`, `<rootDir>/libs/${l}/src`]),
+  ...services.map((s) => [`^@im/${s}$`, `<rootDir>/services/${s}/src`]),
+]);
+
+const base = {
+  rootDir: __dirname,
+  testEnvironment: 'node',
+  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
+  moduleNameMapper,
+  modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/data/', '<rootDir>/.infra/'],
+};
+
+module.exports = {
+  projects: [
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{libs,services}/*/src/**/*.test.ts'],
+      testPathIgnorePatterns: ['\\.int\\.test\\.ts$'],
+    },
+    {
+      ...base,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/{libs,services}/*/src/**/*.int.test.ts'],
+    },
+    {
+      ...base,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'],
+    },
+  ],
+};

@@ -1,0 +1,75 @@
+import { topicName, type JobProgress } from '@im/contracts';
+import { silentLogger } from '@im/logging';
+import { infraEnv, uniqueName, waitFor } from '@im/testing';
+import { KafkaEventBus } from './kafka-bus';
+
+const progress = (jobId: string, step: string): JobProgress => ({
+  jobId,
+  attempt: 1,
+  status: 'RUNNING',
+  reason: null,
+  returnCode: null,
+  currentStep: step,
+  runnerId: 'r1',
+  occurredAt: new Date(0).toISOString(),
+});
+
+/** The Kafka adapter against the real broker that scripts/infra starts (Apache Kafka 4.1, KRaft). */
+describe('KafkaEventBus', () => {
+  const prefix = `${uniqueName('t')}.`;
+  let bus: KafkaEventBus;
+
+  beforeAll(async () => {
+    bus = new KafkaEventBus(silentLogger(), { brokers: infraEnv().kafkaBrokers, clientId: 'int-test', topicPrefix: prefix, maxAttempts: 2, retryDelayMs: 10 });
+    const created = await bus.ensureTopics({ partitions: 3, replicationFactor: 1 });
+    expect(created).toContain(topicName('job.progress', prefix));
+    expect(created).toContain(`${topicName('job.progress', prefix)}.dlq`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await bus.close();
+  });
+
+  it('creates topics once (a second run creates nothing)', async () => {
+    expect(await bus.ensureTopics({ partitions: 3, replicationFactor: 1 })).toEqual([]);
+  });
+
+  it('delivers each key in order to every consumer group, and dead-letters a poison record', async () => {
+    const groupA: string[] = [];
+    const groupB: string[] = [];
+    const subA = await bus.subscribe({
+      groupId: uniqueName('a'),
+      topic: 'job.progress',
+      fromBeginning: true,
+      handler: async (m) => {
+        if (m.currentStep === 'poison') throw new Error('cannot handle this one');
+        groupA.push(`${m.jobId}:${m.currentStep}`);
+      },
+    });
+    const subB = await bus.subscribe({ groupId: uniqueName('b'), topic: 'job.progress', fromBeginning: true, handler: async (m) => void groupB.push(`${m.jobId}:${m.currentStep}`) });
+    const dlq: string[] = [];
+    const consumer = bus.client.consumer({ groupId: uniqueName('dlq'), maxWaitTimeInMs: 200 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${topicName('job.progress', prefix)}.dlq`, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void dlq.push(String(message.headers?.['x-dlq-cause'])) });
+
+    const expected: string[] = [];
+    for (const job of ['j1', 'j2', 'j3']) {
+      for (let i = 0; i < 5; i++) {
+        await bus.publish('job.progress', progress(job, String(i)));
+        expected.push(`${job}:${i}`);
+      }
+    }
+    await bus.publish('job.progress', progress('j1', 'poison'));
+    await bus.publish('job.progress', progress('j1', 'after'));
+
+    await waitFor(() => (groupA.length === 16 && groupB.length === 17 && dlq.length === 1 ? true : undefined), { timeoutMs: 45_000, what: 'all records' });
+    for (const job of ['j1', 'j2', 'j3']) {
+      expect(groupA.filter((x) => x.startsWith(`${job}:`)).slice(0, 5)).toEqual(expected.filter((x) => x.startsWith(`${job}:`)));
+    }
+    expect(groupA).toContain('j1:after');
+    expect(groupB).toContain('j1:poison');
+    expect(dlq).toEqual(['handler']);
+    await Promise.all([subA.close(), subB.close(), consumer.disconnect()]);
+  }, 60_000);
+});

@@ -1,0 +1,4 @@
+export * from './platform-process';
+export * from './wait-for';
+export * from './zip-builder';
+export * from './infra-env';

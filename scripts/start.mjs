@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm start`: installs and builds what is missing, then runs the platform in one process
+// (standalone mode, embedded defaults). Every step says what it does; nothing here needs a network
+// beyond the npm registry on the very first run.
+import { spawnSync, spawn } from 'node:child_process';
+import { existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const step = (msg) => process.stdout.write(`[start] ${msg}\n`);
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    process.stderr.write(`[start] "${cmd} ${args.join(' ')}" failed (exit ${r.status}). Fix the error above and run npm start again.\n`);
+    process.exit(r.status ?? 1);
+  }
+};
+
+if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
+  step('installing dependencies (npm ci; the first time takes a minute or two)...');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+/** Newest mtime of the TypeScript sources, to rebuild when they changed since the last build. */
+function newestSource(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'node_modules' || e.name === 'dist') continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+const entry = join(root, 'services', 'standalone', 'dist', 'main.js');
+const stamp = join(root, 'node_modules', '.im-build-stamp');
+const stale =
+  !existsSync(entry) || !existsSync(stamp) || Math.max(newestSource(join(root, 'libs')), newestSource(join(root, 'services'))) > statSync(stamp).mtimeMs;
+if (stale) {
+  step('building (tsc -b)...');
+  run('npm', ['run', '--silent', 'build']);
+  writeFileSync(stamp, new Date().toISOString());
+}
+
+step('starting integration-manager in standalone mode...');
+const child = spawn(process.execPath, [entry], { cwd: root, stdio: 'inherit', env: process.env });
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));

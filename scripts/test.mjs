@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// `npm test`: the whole suite, as CI runs it. Builds, starts the real PostgreSQL, Kafka and S3 server
+// the integration tests need (scripts/infra, loopback only), runs every jest project, stops what it
+// started, and ends with one line "N passed, N failed".
+//   npm test -- --selectProjects unit     extra arguments go to jest
+//   IM_TEST_INFRA=skip npm test           do not start the infrastructure (unit and e2e only)
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const say = (msg) => process.stdout.write(`[test] ${msg}\n`);
+const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+
+say('building (tsc -b)...');
+if (run('npm', ['run', '--silent', 'build']).status !== 0) {
+  say('the build failed; fix the type errors above.');
+  process.exit(1);
+}
+
+const extra = process.argv.slice(2);
+const wantsInfra = process.env.IM_TEST_INFRA !== 'skip' && existsSync(join(root, 'scripts', 'infra', 'up.sh'));
+const env = { ...process.env };
+let startedInfra = false;
+if (wantsInfra) {
+  say('starting PostgreSQL, Kafka and the S3 server (scripts/infra/up.sh)...');
+  if (run('bash', ['scripts/infra/up.sh', 'all']).status !== 0) {
+    say('the infrastructure did not start; see the messages above (scripts/infra/README.md explains each part).');
+    process.exit(1);
+  }
+  startedInfra = process.env.IM_KEEP_INFRA !== '1';
+  const infraDir = process.env.IM_INFRA_DIR ?? join(root, '.infra');
+  for (const line of readFileSync(join(infraDir, 'env'), 'utf8').split('\n')) {
+    const m = /^(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2].replace(/^['"]|['"]$/g, '');
+  }
+  env.IM_TEST_INFRA = 'up';
+}
+
+mkdirSync(join(root, 'test-results'), { recursive: true });
+const resultFile = join(root, 'test-results', 'jest.json');
+say(`running jest ${extra.join(' ')}`.trim());
+const jest = run(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--json', `--outputFile=${resultFile}`, ...extra], { env });
+
+if (startedInfra) {
+  say('stopping the infrastructure (IM_KEEP_INFRA=1 keeps it running)...');
+  run('bash', ['scripts/infra/down.sh']);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+try {
+  const r = JSON.parse(readFileSync(resultFile, 'utf8'));
+  passed = r.numPassedTests;
+  failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+  skipped = r.numPendingTests + r.numTodoTests;
+} catch {
+  failed = Math.max(failed, 1);
+}
+process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
+process.exit(jest.status === 0 && failed === 0 ? 0 : 1);

@@ -1,0 +1,35 @@
+import type { ProductInfo } from '@im/contracts';
+import { createServiceApp, type Readiness } from '@im/http-kit';
+import type { Logger } from '@im/logging';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import { docsRoutes } from './docs.routes';
+
+/** Paths anyone may call: logging in, product info and the API's documentation. */
+export const PUBLIC_PATHS = [/^\/api\/login(\/refresh)?$/, /^\/api\/product\/info$/, /^\/api\/openapi\.json$/, /^\/api\/docs(\/.*)?$/];
+
+export interface GatewayDeps {
+  logger: Logger;
+  info: ProductInfo;
+  readiness: Readiness;
+  /** Verifies the access token at the edge. */
+  authenticate: RequestHandler;
+  /** Where /api/* goes: the services' routers (standalone) or proxies to them (one process per service). */
+  upstreams: Router[];
+  publicBaseUrl?: string;
+}
+
+/** Refuses requests without a valid token before they reach a service, except on public paths. */
+export function edgeAuth(authenticate: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    if (!req.path.startsWith('/api/') || PUBLIC_PATHS.some((p) => p.test(req.path))) return next();
+    return authenticate(req, res, next);
+  };
+}
+
+export function createApp(deps: GatewayDeps): Express {
+  const api = express.Router();
+  api.use(docsRoutes(deps.info, deps.publicBaseUrl));
+  api.use(edgeAuth(deps.authenticate));
+  for (const u of deps.upstreams) api.use(u);
+  return createServiceApp({ logger: deps.logger, readiness: deps.readiness, trustProxy: 'loopback' }, api);
+}

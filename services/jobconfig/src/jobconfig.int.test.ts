@@ -1,0 +1,93 @@
+import { createDb, migrateLatest, migrateRollbackAll, type Knex } from '@im/db';
+import { infraEnv, uniqueName } from '@im/testing';
+import { randomUUID } from 'node:crypto';
+import { JobConfigRepository } from './job-config.repository';
+import { jobconfigMigrations } from './jobconfig.migrations';
+import { JobRepository, type JobRecord } from './job.repository';
+
+/** The jobconfig repositories on the real PostgreSQL that scripts/infra starts, in a schema of their own. */
+describe('jobconfig repositories on PostgreSQL', () => {
+  const schema = uniqueName('jobconfig');
+  let db: Knex;
+  let configs: JobConfigRepository;
+  let jobs: JobRepository;
+
+  beforeAll(async () => {
+    db = createDb({ client: 'postgres', url: infraEnv().pgUrl, schema, poolMax: 4 });
+    expect(await migrateLatest(db, jobconfigMigrations, schema)).toEqual(jobconfigMigrations.map((m) => m.name));
+    configs = new JobConfigRepository(db);
+    jobs = new JobRepository(db);
+  });
+
+  afterAll(async () => {
+    await migrateRollbackAll(db, jobconfigMigrations, schema);
+    await db.raw('drop schema if exists ?? cascade', [schema]);
+    await db.destroy();
+  });
+
+  const writeOf = (name: string) => ({
+    name,
+    description: null,
+    active: true,
+    packageName: null,
+    entryPoint: null,
+    packageArtifactOverride: false,
+    logLevel: 'INFO' as const,
+    macros: [{ key: 'A', value: '1', secure: false, description: null }],
+    timeoutMinutes: 0,
+    blocking: false,
+    schedule: null,
+    tags: ['t'],
+    updatedAt: 1000,
+    updatedBy: { id: '1', name: 'admin' },
+  });
+
+  it('stores configurations with numeric ids and pages them with sorting', async () => {
+    const a = await configs.insert({ id: '1', name: 'admin' }, writeOf('b-config'));
+    const b = await configs.insert({ id: '1', name: 'admin' }, writeOf('a-config'));
+    await configs.insert({ id: '2', name: 'bob' }, writeOf('c-config'));
+    expect(a.id).toMatch(/^\d+$/);
+    expect(await configs.findById(a.id)).toMatchObject({ name: 'b-config', macros: [{ key: 'A', value: '1' }], tags: ['t'], ownerId: '1' });
+    const page = await configs.page('1', { page: 0, size: 1, sortby: 'name', direction: 'asc' });
+    expect(page.total).toBe(2);
+    expect(page.rows.map((r) => r.id)).toEqual([b.id]);
+  });
+
+  it('moves a job only from the status it is in (compare-and-set), numbering events', async () => {
+    const c = await configs.insert({ id: '1', name: 'admin' }, writeOf('jobs'));
+    const job: Omit<JobRecord, 'eventSeq'> = {
+      id: randomUUID(),
+      jobConfigId: c.id,
+      jobConfigName: c.name,
+      ownerId: '1',
+      status: 'QUEUED',
+      reason: null,
+      attempt: 1,
+      returnCode: null,
+      currentStep: null,
+      packageName: 'p.djar',
+      entryPoint: 'x.process',
+      packageArtifactOverride: false,
+      logLevel: 'INFO',
+      timeoutMinutes: 0,
+      runMacros: [],
+      tags: [],
+      submittedBy: { id: '1', name: 'admin' },
+      stoppedBy: null,
+      scheduledAt: 1,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: 1,
+    };
+    await jobs.insert(job);
+    const [first, second] = await Promise.all([
+      jobs.transition(job.id, 'QUEUED', 'INITIALIZING', { startedAt: 5 }, 5),
+      jobs.transition(job.id, 'QUEUED', 'CANCELLED', { finishedAt: 5 }, 5),
+    ]);
+    expect([first, second].filter(Boolean)).toHaveLength(1);
+    const now = (await jobs.findById(job.id))!;
+    expect(now.eventSeq).toBe(2);
+    expect(await jobs.countUnfinished(c.id)).toBe(now.status === 'INITIALIZING' ? 1 : 0);
+    expect(await jobs.transition(job.id, 'QUEUED', 'INITIALIZING', {}, 6)).toBeUndefined();
+  });
+});

@@ -1,0 +1,62 @@
+import { Password, z } from '@im/contracts';
+import { envBytes, envInt, envPort, LogLevelEnv, parseEnv } from '@im/config';
+import * as path from 'node:path';
+
+/** Standalone mode's environment. Every variable is optional; the defaults give a working platform. */
+const StandaloneEnv = z.object({
+  /** TCP port of the API (0 picks a free one). */
+  PORT: envPort(8080),
+  /** Interface to listen on; loopback by default, 0.0.0.0 to accept other machines. */
+  HOST: z.string().default('127.0.0.1'),
+  /** Where databases, files, logs and keys live. */
+  IM_DATA_DIR: z.string().default('./data'),
+  /** Password of the first administrator "admin"; generated and printed once when unset. */
+  IM_ADMIN_PASSWORD: Password.optional(),
+  /** Absolute base URL for hrefs when behind a proxy, e.g. https://im.example.com. */
+  IM_PUBLIC_BASE_URL: z.url().optional(),
+  /** pino level. */
+  LOG_LEVEL: LogLevelEnv,
+  /** Largest file upload accepted. */
+  FILES_MAX_BYTES: envBytes(1024 ** 3),
+  /** Jobs run at the same time. */
+  RUNNER_SLOTS: envInt(2, 1),
+  /** Access token lifetime in seconds. */
+  AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
+  /** Refresh token lifetime in seconds. */
+  AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
+  /** Failed logins in a row before a lockout, and its length in seconds. */
+  AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
+  AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+  /** Grace period for running jobs on shutdown, in ms. */
+  SHUTDOWN_GRACE_MS: envInt(20000, 0),
+});
+
+export interface StandaloneConfig {
+  http: { port: number; host: string; publicBaseUrl: string | undefined };
+  dataDir: string;
+  adminPassword: string | undefined;
+  logLevel: string;
+  files: { maxBytes: number };
+  runner: { slots: number };
+  auth: { accessTokenTtl: number; refreshTokenTtl: number; maxFailedLogins: number; lockoutSeconds: number };
+  shutdownGraceMs: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
+  const e = parseEnv(StandaloneEnv, env);
+  return {
+    http: { port: e.PORT, host: e.HOST, publicBaseUrl: e.IM_PUBLIC_BASE_URL },
+    dataDir: path.resolve(e.IM_DATA_DIR),
+    adminPassword: e.IM_ADMIN_PASSWORD,
+    logLevel: e.LOG_LEVEL,
+    files: { maxBytes: e.FILES_MAX_BYTES },
+    runner: { slots: e.RUNNER_SLOTS },
+    auth: {
+      accessTokenTtl: e.AUTH_ACCESS_TOKEN_TTL,
+      refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,
+      maxFailedLogins: e.AUTH_MAX_FAILED_LOGINS,
+      lockoutSeconds: e.AUTH_LOCKOUT_SECONDS,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  };
+}

@@ -1,0 +1,36 @@
+import { ConfigError } from '@im/config';
+import { createLogger } from '@im/logging';
+import { loadConfig } from './config';
+import { startPlatform } from './platform';
+
+/** Standalone mode: the whole platform in one process. The only file that reads process.env. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, name: 'standalone' });
+  const platform = await startPlatform(config, logger);
+  platform.shutdown.installSignalHandlers();
+  if (platform.generatedAdminPassword) {
+    const line = '='.repeat(72);
+    process.stdout.write(
+      `${line}\nFirst start: created the administrator "admin".\n` +
+        `Its password, shown only this once (store it now): ${platform.generatedAdminPassword}\n` +
+        `Set IM_ADMIN_PASSWORD on the first start to choose it instead.\n${line}\n`,
+    );
+  }
+  logger.info({ url: platform.url, dataDir: config.dataDir }, 'integration-manager is ready');
+  process.stdout.write(`integration-manager is running at ${platform.url}/api (API docs: ${platform.url}/api/docs; data: ${config.dataDir})\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`integration-manager failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,132 @@
+import { createAuthModule } from '@im/auth';
+import { createFileStorageModule } from '@im/file-storage';
+import { createApp as createGateway } from '@im/gateway';
+import { createJobConfigModule } from '@im/jobconfig';
+import { createJobRunnerModule } from '@im/job-runner';
+import { createDb, type Knex } from '@im/db';
+import { createAuthenticator } from '@im/http-kit';
+import { ShutdownManager } from '@im/lifecycle';
+import type { Logger } from '@im/logging';
+import { InProcessEventBus } from '@im/messaging';
+import { LocalObjectStorage } from '@im/storage';
+import * as fs from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { StandaloneConfig } from './config';
+import { loadOrCreateKeys } from './keys';
+import { productInfo } from './product-info';
+
+export interface RunningPlatform {
+  url: string;
+  /** Set on the first start when no admin password was configured; shown once. */
+  generatedAdminPassword: string | undefined;
+  shutdown: ShutdownManager;
+}
+
+/**
+ * All five services in one process on the embedded adapters: SQLite per service, a local directory
+ * for objects, the in-process bus. The same service modules run on PostgreSQL, S3 and Kafka when each
+ * runs as its own process.
+ */
+export async function startPlatform(config: StandaloneConfig, logger: Logger): Promise<RunningPlatform> {
+  const dir = (...p: string[]) => path.join(config.dataDir, ...p);
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const shutdown = new ShutdownManager(logger, config.shutdownGraceMs + 5000);
+
+  const keys = loadOrCreateKeys(dir('keys'));
+  const authenticate = createAuthenticator(keys.publicKey);
+  const storage = await LocalObjectStorage.open(dir('objects'));
+  const bus = new InProcessEventBus(logger.child({ component: 'bus' }));
+  const dbs: Knex[] = [];
+  const sqlite = (name: string) => {
+    const db = createDb({ client: 'sqlite', filename: dir('db', `${name}.sqlite`) });
+    dbs.push(db);
+    return db;
+  };
+  const publicBaseUrl = config.http.publicBaseUrl ? { publicBaseUrl: config.http.publicBaseUrl } : {};
+
+  const auth = createAuthModule({
+    db: sqlite('auth'),
+    logger,
+    jwtPublicKey: keys.publicKey,
+    authenticate,
+    settings: {
+      jwtPrivateKey: keys.privateKey,
+      accessTokenTtlSeconds: config.auth.accessTokenTtl,
+      refreshTokenTtlSeconds: config.auth.refreshTokenTtl,
+      maxFailedLogins: config.auth.maxFailedLogins,
+      lockoutSeconds: config.auth.lockoutSeconds,
+    },
+    ...publicBaseUrl,
+  });
+
+  // The two synchronous questions between services are plain calls here (internal HTTP when split).
+  let jobconfigRef: ReturnType<typeof createJobConfigModule> | undefined;
+  const files = createFileStorageModule({
+    db: sqlite('file-storage'),
+    logger,
+    bus,
+    storage,
+    authenticate,
+    maxBytes: config.files.maxBytes,
+    access: { assertAccess: (p, id) => (jobconfigRef as NonNullable<typeof jobconfigRef>).configs.assertAccess(p, id) },
+    ...publicBaseUrl,
+  });
+  const jobconfig = createJobConfigModule({ db: sqlite('jobconfig'), logger, bus, storage, files: files.files, authenticate, ...publicBaseUrl });
+  jobconfigRef = jobconfig;
+
+  const runner = createJobRunnerModule({
+    bus,
+    storage,
+    logger,
+    workDir: dir('work'),
+    slots: config.runner.slots,
+    runnerId: `standalone-${os.hostname()}-${process.pid}`,
+  });
+
+  for (const m of [auth, files, jobconfig]) await m.migrate();
+  const admin = await auth.service.bootstrapAdmin(config.adminPassword);
+
+  // Jobs left over from the previous run: a fresh in-process runner owns nothing yet.
+  fs.rmSync(dir('work'), { recursive: true, force: true });
+  await runner.start();
+  await files.start();
+  await jobconfig.start();
+  await jobconfig.jobs.recoverAfterRestart();
+
+  const app = createGateway({
+    logger,
+    info: productInfo(),
+    authenticate,
+    upstreams: [auth.router, files.router, jobconfig.router],
+    readiness: { ready: () => !shutdown.isShuttingDown },
+    ...publicBaseUrl,
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
+
+  shutdown.register('stop-intake', 'http', () => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  }));
+  shutdown.register('stop-intake', 'runner', () => runner.stop(config.shutdownGraceMs));
+  shutdown.register('drain', 'consumers', async () => {
+    await jobconfig.stop();
+    await files.stop();
+  });
+  shutdown.register('close-clients', 'bus', () => bus.close());
+  shutdown.register('close-clients', 'databases', async () => {
+    await Promise.all(dbs.map((db) => db.destroy()));
+  });
+  shutdown.register('close-clients', 'http-connections', () => server.closeAllConnections());
+
+  return { url, generatedAdminPassword: admin.generatedPassword, shutdown };
+}
