@@ -112,7 +112,7 @@ export interface TransitionPatch {
 }
 
 export const JOB_SORTABLE = {
-  scheduled: 'scheduled_at',
+  scheduled: 'seq',
   started: 'started_at',
   finished: 'finished_at',
   status: 'status',
@@ -206,12 +206,12 @@ export class JobRepository {
   async page(f: JobFilter, req: PageRequest): Promise<PageResult<JobRecord>> {
     // Newest first unless the client asks otherwise.
     const r = req.sortby ? req : { ...req, sortby: 'scheduled', direction: 'desc' };
-    const res = await fetchPage<Row>(this.filtered(f), r, JOB_SORTABLE, 'id');
+    const res = await fetchPage<Row>(this.filtered(f), r, JOB_SORTABLE, 'seq');
     return { rows: res.rows.map(toRecord), total: res.total };
   }
 
   async list(f: JobFilter): Promise<JobRecord[]> {
-    const rows = (await this.filtered(f).orderBy('scheduled_at', 'asc').orderBy('id', 'asc')) as Row[];
+    const rows = (await this.filtered(f).orderBy('seq', 'asc')) as Row[];
     return rows.map(toRecord);
   }
 

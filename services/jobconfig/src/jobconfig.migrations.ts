@@ -40,7 +40,9 @@ export const jobconfigMigrations: Migration[] = [
     // Why: jobs are the state machine's rows; `event_seq` numbers the public status events per job.
     async up(db) {
       await db.schema.createTable('jobs', (t) => {
-        t.string('id', 36).primary();
+        // `seq` orders submissions exactly (several jobs can share a millisecond); `id` is the public UUID.
+        t.increments('seq').primary();
+        t.string('id', 36).notNullable().unique();
         t.integer('job_config_id').notNullable();
         t.string('job_config_name', 255).notNullable();
         t.string('owner_id', 32).notNullable();
