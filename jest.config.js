@@ -3,7 +3,18 @@
  * dirs), integration tests against the real PostgreSQL, Kafka and S3 that scripts/infra starts, and
  * end-to-end tests against the built platform started as a real process.
  */
-const libs = ['contracts', 'config', 'logging', 'errors', 'http-kit', 'db', 'storage', 'messaging', 'lifecycle', 'testing'];
+const libs = [
+  'contracts',
+  'config',
+  'logging',
+  'errors',
+  'http-kit',
+  'db',
+  'storage',
+  'messaging',
+  'lifecycle',
+  'testing',
+];
 const services = ['gateway', 'auth', 'jobconfig', 'file-storage', 'job-runner', 'standalone'];
 
 const moduleNameMapper = Object.fromEntries([
@@ -14,7 +25,12 @@ const moduleNameMapper = Object.fromEntries([
 const base = {
   rootDir: __dirname,
   testEnvironment: 'node',
-  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
+  transform: {
+    '^.+\\.(t|j)sx?$': [
+      '@swc/jest',
+      { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } },
+    ],
+  },
   moduleNameMapper,
   modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/data/', '<rootDir>/.infra/'],
 };

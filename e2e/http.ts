@@ -22,7 +22,11 @@ export function client(baseUrl: string) {
       headers['content-type'] ??= 'application/json';
       body = JSON.stringify(opts.json);
     }
-    const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body, duplex: 'half' } : {}) } as RequestInit);
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body, duplex: 'half' } : {}),
+    });
     const text = await res.text();
     let json: any;
     try {

@@ -24,7 +24,11 @@ describe('quick start, standalone', () => {
     api = client(platform.url);
   };
 
-  const expectProblem = (res: { status: number; headers: Headers; json: any }, status: number, code: string) => {
+  const expectProblem = (
+    res: { status: number; headers: Headers; json: any },
+    status: number,
+    code: string,
+  ) => {
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(res.json).toMatchObject({ status, code, title: expect.any(String), detail: expect.any(String) });
@@ -42,7 +46,9 @@ describe('quick start, standalone', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'im-e2e-'));
-    pkg = fs.readFileSync(path.resolve(__dirname, '..', 'examples', 'sample-package', 'build', 'samplePackage.djar'));
+    pkg = fs.readFileSync(
+      path.resolve(__dirname, '..', 'examples', 'sample-package', 'build', 'samplePackage.djar'),
+    );
     await start();
   });
 
@@ -54,14 +60,26 @@ describe('quick start, standalone', () => {
   it('answers product info without a token', async () => {
     const r = await api('GET', '/api/product/info');
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ name: 'integration-manager', version: expect.any(String), buildDate: expect.any(String) });
+    expect(r.json).toEqual({
+      name: 'integration-manager',
+      version: expect.any(String),
+      buildDate: expect.any(String),
+    });
   });
 
   it('serves an OpenAPI 3.1 document of the routes and a docs page', async () => {
     const doc = await api('GET', '/api/openapi.json');
     expect(doc.status).toBe(200);
     expect(doc.json.openapi).toBe('3.1.0');
-    for (const p of ['/login', '/jobconfigs', '/jobconfigs/{id}', '/jobconfigs/{id}/files', '/jobconfigs/{id}/jobs', '/jobs/{id}', '/jobs/{id}/log']) {
+    for (const p of [
+      '/login',
+      '/jobconfigs',
+      '/jobconfigs/{id}',
+      '/jobconfigs/{id}/files',
+      '/jobconfigs/{id}/jobs',
+      '/jobs/{id}',
+      '/jobs/{id}/log',
+    ]) {
       expect(Object.keys(doc.json.paths)).toContain(p);
     }
     const page = await api('GET', '/api/docs');
@@ -71,22 +89,43 @@ describe('quick start, standalone', () => {
   });
 
   it('1. logs in, and refuses bad credentials and malformed bodies', async () => {
-    expectProblem(await api('POST', '/api/login', { json: { username: 'admin', password: 'wrong-password' } }), 401, 'BAD_CREDENTIALS');
-    const unknown = await api('POST', '/api/login', { json: { username: 'nobody', password: 'wrong-password' } });
+    expectProblem(
+      await api('POST', '/api/login', { json: { username: 'admin', password: 'wrong-password' } }),
+      401,
+      'BAD_CREDENTIALS',
+    );
+    const unknown = await api('POST', '/api/login', {
+      json: { username: 'nobody', password: 'wrong-password' },
+    });
     expectProblem(unknown, 401, 'BAD_CREDENTIALS');
     expectProblem(await api('POST', '/api/login', { json: { username: 'admin' } }), 400, 'VALIDATION_FAILED');
 
     const r = await api('POST', '/api/login', { json: { username: 'admin', password } });
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ access_token: expect.any(String), token_type: 'bearer', refresh_token: expect.any(String), expires_in: expect.any(Number) });
+    expect(r.json).toEqual({
+      access_token: expect.any(String),
+      token_type: 'bearer',
+      refresh_token: expect.any(String),
+      expires_in: expect.any(Number),
+    });
     token = r.json.access_token;
   });
 
   it('refuses missing, forged and expired tokens with 401', async () => {
     expectProblem(await api('GET', '/api/jobconfigs'), 401, 'UNAUTHENTICATED');
     const [h, p] = token.split('.');
-    const forgedPayload = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p!, 'base64url').toString()), roles: ['admin'], sub: '999' })).toString('base64url');
-    expectProblem(await api('GET', '/api/jobconfigs', { token: `${h}.${forgedPayload}.${token.split('.')[2]}` }), 401, 'UNAUTHENTICATED');
+    const forgedPayload = Buffer.from(
+      JSON.stringify({
+        ...JSON.parse(Buffer.from(p!, 'base64url').toString()),
+        roles: ['admin'],
+        sub: '999',
+      }),
+    ).toString('base64url');
+    expectProblem(
+      await api('GET', '/api/jobconfigs', { token: `${h}.${forgedPayload}.${token.split('.')[2]}` }),
+      401,
+      'UNAUTHENTICATED',
+    );
     const key = fs.readFileSync(path.join(dataDir, 'keys', 'jwt-private.pem'), 'utf8');
     const expired = jwt.sign({ name: 'admin', roles: ['admin'] }, key, {
       algorithm: 'RS256',
@@ -101,8 +140,15 @@ describe('quick start, standalone', () => {
   });
 
   it('2. creates a job configuration', async () => {
-    expectProblem(await api('POST', '/api/jobconfigs', { token, json: { active: true } }), 400, 'VALIDATION_FAILED');
-    const r = await api('POST', '/api/jobconfigs', { token, json: { active: true, name: 'sample config', description: 'from the quick start' } });
+    expectProblem(
+      await api('POST', '/api/jobconfigs', { token, json: { active: true } }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    const r = await api('POST', '/api/jobconfigs', {
+      token,
+      json: { active: true, name: 'sample config', description: 'from the quick start' },
+    });
     expect(r.status).toBe(201);
     expect(r.json).toMatchObject({
       id: expect.stringMatching(/^\d+$/),
@@ -127,7 +173,12 @@ describe('quick start, standalone', () => {
     expect(r.json).toEqual({
       name: 'samplePackage.djar',
       href: `${platform.url}/api/jobconfigs/${configId}/files/samplePackage.djar`,
-      metadata: { size: pkg.length, lastModified: expect.any(String), contentType: expect.any(String), sha256: createHash('sha256').update(pkg).digest('hex') },
+      metadata: {
+        size: pkg.length,
+        lastModified: expect.any(String),
+        contentType: expect.any(String),
+        sha256: createHash('sha256').update(pkg).digest('hex'),
+      },
     });
 
     const raw = await api('POST', `/api/jobconfigs/${configId}/files?key=notes.txt`, {
@@ -139,9 +190,16 @@ describe('quick start, standalone', () => {
     expect(raw.json.metadata.size).toBe(5);
 
     const list = await api('GET', `/api/jobconfigs/${configId}/files`, { token });
-    expect(list.json).toMatchObject({ totalRecords: 2, totalPages: 1, pageNumber: 0, items: [{ name: 'notes.txt' }, { name: 'samplePackage.djar' }] });
+    expect(list.json).toMatchObject({
+      totalRecords: 2,
+      totalPages: 1,
+      pageNumber: 0,
+      items: [{ name: 'notes.txt' }, { name: 'samplePackage.djar' }],
+    });
 
-    const download = await fetch(`${platform.url}/api/jobconfigs/${configId}/files/samplePackage.djar`, { headers: { authorization: `Bearer ${token}` } });
+    const download = await fetch(`${platform.url}/api/jobconfigs/${configId}/files/samplePackage.djar`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(download.status).toBe(200);
     expect(download.headers.get('content-length')).toBe(String(pkg.length));
     expect(download.headers.get('etag')).toBeTruthy();
@@ -150,10 +208,18 @@ describe('quick start, standalone', () => {
 
   it('refuses unsafe file names and changes nothing', async () => {
     for (const key of ['..', 'a\u0001b', 'x'.repeat(256)]) {
-      const r = await api('POST', `/api/jobconfigs/${configId}/files?key=${encodeURIComponent(key)}`, { token, body: 'x', headers: { 'content-type': 'application/octet-stream' } });
+      const r = await api('POST', `/api/jobconfigs/${configId}/files?key=${encodeURIComponent(key)}`, {
+        token,
+        body: 'x',
+        headers: { 'content-type': 'application/octet-stream' },
+      });
       expectProblem(r, 400, 'INVALID_FILE_NAME');
     }
-    const noKey = await api('POST', `/api/jobconfigs/${configId}/files`, { token, body: 'x', headers: { 'content-type': 'application/octet-stream' } });
+    const noKey = await api('POST', `/api/jobconfigs/${configId}/files`, {
+      token,
+      body: 'x',
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expectProblem(noKey, 400, 'VALIDATION_FAILED');
     const list = await api('GET', `/api/jobconfigs/${configId}/files`, { token });
     expect(list.json.totalRecords).toBe(2);
@@ -169,14 +235,18 @@ describe('quick start, standalone', () => {
     expect(f.json.items.map((i: { name: string }) => i.name)).toEqual(['notes.txt', 'samplePackage.djar']);
   });
 
-  it('4. reads the tutorial\'s body (multipart content type, missing comma) with a 400 naming line and column', async () => {
+  it("4. reads the tutorial's body (multipart content type, missing comma) with a 400 naming line and column", async () => {
     const tutorialBody = `{
   "active": true,
   "name": "sample config",
   "description": "sample config description"
   "runtimeConfig": { "packageName": "samplePackage.djar", "entryPoint": "integrateXYZ.process" }
 }`;
-    const bad = await api('PUT', `/api/jobconfigs/${configId}`, { token, body: tutorialBody, headers: { 'content-type': 'multipart/form-data' } });
+    const bad = await api('PUT', `/api/jobconfigs/${configId}`, {
+      token,
+      body: tutorialBody,
+      headers: { 'content-type': 'multipart/form-data' },
+    });
     expectProblem(bad, 400, 'MALFORMED_JSON');
     expect(bad.json.detail).toMatch(/line 5, column 3/);
     const unchanged = await api('GET', `/api/jobconfigs/${configId}`, { token });
@@ -184,10 +254,24 @@ describe('quick start, standalone', () => {
   });
 
   it('4. refuses a package that is not attached and an entry point that is not in the package', async () => {
-    const notAttached = await api('PUT', `/api/jobconfigs/${configId}`, { token, json: { name: 'sample config', runtimeConfig: { packageName: 'other.djar', entryPoint: 'integrateXYZ.process' } } });
+    const notAttached = await api('PUT', `/api/jobconfigs/${configId}`, {
+      token,
+      json: {
+        name: 'sample config',
+        runtimeConfig: { packageName: 'other.djar', entryPoint: 'integrateXYZ.process' },
+      },
+    });
     expectProblem(notAttached, 400, 'PACKAGE_NOT_ATTACHED');
-    expect(notAttached.json.errors).toEqual([{ path: 'runtimeConfig.packageName', message: expect.any(String) }]);
-    const noEntry = await api('PUT', `/api/jobconfigs/${configId}`, { token, json: { name: 'sample config', runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'missing.process' } } });
+    expect(notAttached.json.errors).toEqual([
+      { path: 'runtimeConfig.packageName', message: expect.any(String) },
+    ]);
+    const noEntry = await api('PUT', `/api/jobconfigs/${configId}`, {
+      token,
+      json: {
+        name: 'sample config',
+        runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'missing.process' },
+      },
+    });
     expectProblem(noEntry, 400, 'ENTRY_POINT_NOT_FOUND');
     const notZip = await api('GET', `/api/jobconfigs/${configId}/files/entrypoints/notes.txt`, { token });
     expectProblem(notZip, 400, 'PACKAGE_UNREADABLE');
@@ -200,7 +284,11 @@ describe('quick start, standalone', () => {
       description: 'sample config description',
       runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' },
     });
-    const r = await api('PUT', `/api/jobconfigs/${configId}`, { token, body, headers: { 'content-type': 'multipart/form-data' } });
+    const r = await api('PUT', `/api/jobconfigs/${configId}`, {
+      token,
+      body,
+      headers: { 'content-type': 'multipart/form-data' },
+    });
     expect(r.status).toBe(200);
     expect(r.json.runtimeConfig).toMatchObject({
       packageName: 'samplePackage.djar',
@@ -209,8 +297,13 @@ describe('quick start, standalone', () => {
       packageArtifactOverride: false,
     });
     const eps = await api('GET', `/api/jobconfigs/${configId}/package/entrypoints`, { token });
-    expect(eps.json).toEqual({ packageName: 'samplePackage.djar', entryPoints: ['hello.mjs', 'integrateXYZ.process', 'scripts/summarize.mjs'] });
-    const byKey = await api('GET', `/api/jobconfigs/${configId}/files/entrypoints/samplePackage.djar`, { token });
+    expect(eps.json).toEqual({
+      packageName: 'samplePackage.djar',
+      entryPoints: ['hello.mjs', 'integrateXYZ.process', 'scripts/summarize.mjs'],
+    });
+    const byKey = await api('GET', `/api/jobconfigs/${configId}/files/entrypoints/samplePackage.djar`, {
+      token,
+    });
     expect(byKey.json).toEqual(eps.json);
   });
 
@@ -230,7 +323,13 @@ describe('quick start, standalone', () => {
     });
     jobId = r.json.id;
     const job = await waitForStatus(jobId, ['FINISHED', 'ERROR', 'FAILED']);
-    expect(job).toMatchObject({ status: 'FINISHED', returnCode: 0, attempt: 1, packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' });
+    expect(job).toMatchObject({
+      status: 'FINISHED',
+      returnCode: 0,
+      attempt: 1,
+      packageName: 'samplePackage.djar',
+      entryPoint: 'integrateXYZ.process',
+    });
     expect(Date.parse(job.finished)).toBeGreaterThanOrEqual(Date.parse(job.started));
     expect(job.duration).toBe(Date.parse(job.finished) - Date.parse(job.started));
 
@@ -248,7 +347,13 @@ describe('quick start, standalone', () => {
 
   it('lists jobs with paging and filters', async () => {
     const all = await api('GET', `/api/jobs?size=1&offset=0`, { token });
-    expect(all.json).toMatchObject({ totalRecords: 1, totalPages: 1, size: 1, pageNumber: 0, links: { prev: null, next: null } });
+    expect(all.json).toMatchObject({
+      totalRecords: 1,
+      totalPages: 1,
+      size: 1,
+      pageNumber: 0,
+      links: { prev: null, next: null },
+    });
     expect(all.json.items[0].id).toBe(jobId);
     const byConfig = await api('GET', `/api/jobconfigs/${configId}/jobs?status=FINISHED`, { token });
     expect(byConfig.json.items.map((j: { id: string }) => j.id)).toEqual([jobId]);
@@ -270,8 +375,16 @@ describe('quick start, standalone', () => {
   it('answers 404 for unknown ids', async () => {
     expectProblem(await api('GET', '/api/jobconfigs/999999', { token }), 404, 'NOT_FOUND');
     expectProblem(await api('GET', '/api/jobconfigs/abc', { token }), 404, 'NOT_FOUND');
-    expectProblem(await api('GET', '/api/jobs/7d4f3b4e-0c4a-4d7e-9a7a-3f0f0f0f0f0f', { token }), 404, 'NOT_FOUND');
-    expectProblem(await api('GET', `/api/jobconfigs/${configId}/files/nothing.djar`, { token }), 404, 'NOT_FOUND');
+    expectProblem(
+      await api('GET', '/api/jobs/7d4f3b4e-0c4a-4d7e-9a7a-3f0f0f0f0f0f', { token }),
+      404,
+      'NOT_FOUND',
+    );
+    expectProblem(
+      await api('GET', `/api/jobconfigs/${configId}/files/nothing.djar`, { token }),
+      404,
+      'NOT_FOUND',
+    );
     expectProblem(await api('GET', '/api/nothing-here', { token }), 404, 'NOT_FOUND');
   });
 
@@ -279,18 +392,35 @@ describe('quick start, standalone', () => {
     const bare = await api('POST', '/api/jobconfigs', { token, json: { name: 'bare' } });
     expectProblem(await api('POST', `/api/jobconfigs/${bare.json.id}/jobs`, { token }), 400, 'NOT_RUNNABLE');
     await api('PATCH', `/api/jobconfigs/${bare.json.id}`, { token, json: { active: false } });
-    expectProblem(await api('POST', `/api/jobconfigs/${bare.json.id}/jobs`, { token }), 409, 'CONFIG_INACTIVE');
+    expectProblem(
+      await api('POST', `/api/jobconfigs/${bare.json.id}/jobs`, { token }),
+      409,
+      'CONFIG_INACTIVE',
+    );
     expect((await api('DELETE', `/api/jobconfigs/${bare.json.id}`, { token })).status).toBe(204);
   });
 
-  it('hides another user\'s configuration and jobs', async () => {
-    const bob = await api('POST', '/api/users', { token, json: { name: 'bob', password: 'bob-password-123' } });
+  it("hides another user's configuration and jobs", async () => {
+    const bob = await api('POST', '/api/users', {
+      token,
+      json: { name: 'bob', password: 'bob-password-123' },
+    });
     expect(bob.status).toBe(201);
-    const login = await api('POST', '/api/login', { json: { username: 'bob', password: 'bob-password-123' } });
+    const login = await api('POST', '/api/login', {
+      json: { username: 'bob', password: 'bob-password-123' },
+    });
     const bobToken = login.json.access_token as string;
     expectProblem(await api('GET', `/api/jobconfigs/${configId}`, { token: bobToken }), 404, 'NOT_FOUND');
-    expectProblem(await api('GET', `/api/jobconfigs/${configId}/files`, { token: bobToken }), 404, 'NOT_FOUND');
-    expectProblem(await api('POST', `/api/jobconfigs/${configId}/jobs`, { token: bobToken }), 404, 'NOT_FOUND');
+    expectProblem(
+      await api('GET', `/api/jobconfigs/${configId}/files`, { token: bobToken }),
+      404,
+      'NOT_FOUND',
+    );
+    expectProblem(
+      await api('POST', `/api/jobconfigs/${configId}/jobs`, { token: bobToken }),
+      404,
+      'NOT_FOUND',
+    );
     expectProblem(await api('GET', `/api/jobs/${jobId}`, { token: bobToken }), 404, 'NOT_FOUND');
     expect((await api('GET', '/api/jobconfigs', { token: bobToken })).json.totalRecords).toBe(0);
     expectProblem(await api('GET', '/api/users', { token: bobToken }), 403, 'FORBIDDEN');
@@ -301,14 +431,35 @@ describe('quick start, standalone', () => {
       'slow.mjs': `export default async function ({ logger }) { logger.info('slow job started'); await new Promise((r) => setTimeout(r, 120000)); }`,
     });
     const c = await api('POST', '/api/jobconfigs', { token, json: { name: 'slow' } });
-    await api('POST', `/api/jobconfigs/${c.json.id}/files?key=slow.djar`, { token, body: slow, headers: { 'content-type': 'application/octet-stream' } });
-    await api('PATCH', `/api/jobconfigs/${c.json.id}`, { token, json: { runtimeConfig: { packageName: 'slow.djar', entryPoint: 'slow.mjs' } } });
+    await api('POST', `/api/jobconfigs/${c.json.id}/files?key=slow.djar`, {
+      token,
+      body: slow,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    await api('PATCH', `/api/jobconfigs/${c.json.id}`, {
+      token,
+      json: { runtimeConfig: { packageName: 'slow.djar', entryPoint: 'slow.mjs' } },
+    });
     const run = await api('POST', `/api/jobconfigs/${c.json.id}/jobs`, { token });
-    await waitFor(async () => ((await api('GET', `/api/jobs/${run.json.id}/log`, { token })).text.includes('slow job started') ? true : undefined), { what: 'the slow job to start' });
-    expectProblem(await api('DELETE', `/api/jobconfigs/${c.json.id}`, { token }), 409, 'CONFIG_HAS_UNFINISHED_JOBS');
+    await waitFor(
+      async () =>
+        (await api('GET', `/api/jobs/${run.json.id}/log`, { token })).text.includes('slow job started')
+          ? true
+          : undefined,
+      { what: 'the slow job to start' },
+    );
+    expectProblem(
+      await api('DELETE', `/api/jobconfigs/${c.json.id}`, { token }),
+      409,
+      'CONFIG_HAS_UNFINISHED_JOBS',
+    );
     expect((await api('DELETE', `/api/jobs/${run.json.id}`, { token })).status).toBe(202);
     const stopped = await waitForStatus(run.json.id, ['FINISHED', 'ERROR', 'FAILED']);
-    expect(stopped).toMatchObject({ status: 'FAILED', reason: 'stopped-by-user', stoppedByUser: { id: '1', name: 'admin' } });
+    expect(stopped).toMatchObject({
+      status: 'FAILED',
+      reason: 'stopped-by-user',
+      stoppedByUser: { id: '1', name: 'admin' },
+    });
     expect((await api('DELETE', `/api/jobconfigs/${c.json.id}`, { token })).status).toBe(204);
   });
 });

@@ -36,7 +36,12 @@ describe('README walk-through', () => {
     const script = walkThrough();
     const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), IM: `${platform.url}/api`, IM_PASSWORD: printed![1]! },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: os.tmpdir(),
+        IM: `${platform.url}/api`,
+        IM_PASSWORD: printed![1]!,
+      },
       encoding: 'utf8',
       timeout: 60_000,
     });

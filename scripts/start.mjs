@@ -12,7 +12,9 @@ const step = (msg) => process.stdout.write(`[start] ${msg}\n`);
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) {
-    process.stderr.write(`[start] "${cmd} ${args.join(' ')}" failed (exit ${r.status}). Fix the error above and run npm start again.\n`);
+    process.stderr.write(
+      `[start] "${cmd} ${args.join(' ')}" failed (exit ${r.status}). Fix the error above and run npm start again.\n`,
+    );
     process.exit(r.status ?? 1);
   }
 };
@@ -36,7 +38,9 @@ function newestSource(dir) {
 const entry = join(root, 'services', 'standalone', 'dist', 'main.js');
 const stamp = join(root, 'node_modules', '.im-build-stamp');
 const stale =
-  !existsSync(entry) || !existsSync(stamp) || Math.max(newestSource(join(root, 'libs')), newestSource(join(root, 'services'))) > statSync(stamp).mtimeMs;
+  !existsSync(entry) ||
+  !existsSync(stamp) ||
+  Math.max(newestSource(join(root, 'libs')), newestSource(join(root, 'services'))) > statSync(stamp).mtimeMs;
 if (stale) {
   step('building (tsc -b)...');
   run('npm', ['run', '--silent', 'build']);

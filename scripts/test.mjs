@@ -20,13 +20,16 @@ if (run('npm', ['run', '--silent', 'build']).status !== 0) {
 }
 
 const extra = process.argv.slice(2);
-const wantsInfra = process.env.IM_TEST_INFRA !== 'skip' && existsSync(join(root, 'scripts', 'infra', 'up.sh'));
+const wantsInfra =
+  process.env.IM_TEST_INFRA !== 'skip' && existsSync(join(root, 'scripts', 'infra', 'up.sh'));
 const env = { ...process.env };
 let startedInfra = false;
 if (wantsInfra) {
   say('starting PostgreSQL, Kafka and the S3 server (scripts/infra/up.sh)...');
   if (run('bash', ['scripts/infra/up.sh', 'all']).status !== 0) {
-    say('the infrastructure did not start; see the messages above (scripts/infra/README.md explains each part).');
+    say(
+      'the infrastructure did not start; see the messages above (scripts/infra/README.md explains each part).',
+    );
     process.exit(1);
   }
   startedInfra = process.env.IM_KEEP_INFRA !== '1';
@@ -41,7 +44,17 @@ if (wantsInfra) {
 mkdirSync(join(root, 'test-results'), { recursive: true });
 const resultFile = join(root, 'test-results', 'jest.json');
 say(`running jest ${extra.join(' ')}`.trim());
-const jest = run(process.execPath, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--json', `--outputFile=${resultFile}`, ...extra], { env });
+const jest = run(
+  process.execPath,
+  [
+    join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
+    '--ci',
+    '--json',
+    `--outputFile=${resultFile}`,
+    ...extra,
+  ],
+  { env },
+);
 
 if (startedInfra) {
   say('stopping the infrastructure (IM_KEEP_INFRA=1 keeps it running)...');

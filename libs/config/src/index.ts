@@ -10,7 +10,7 @@ export function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessE
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(`Invalid configuration; fix these environment variables:\n${lines.join('\n')}`);
   }
-  return result.data as z.infer<S>;
+  return result.data;
 }
 
 export class ConfigError extends Error {
@@ -24,9 +24,11 @@ export const envBoolean = (defaultValue: boolean) =>
     .optional()
     .transform((v) => (v === undefined ? defaultValue : ['true', '1', 'yes'].includes(v)));
 
-export const envPort = (defaultValue: number) => z.coerce.number().int().min(0).max(65535).default(defaultValue);
+export const envPort = (defaultValue: number) =>
+  z.coerce.number().int().min(0).max(65535).default(defaultValue);
 
-export const envInt = (defaultValue: number, min = 0) => z.coerce.number().int().min(min).default(defaultValue);
+export const envInt = (defaultValue: number, min = 0) =>
+  z.coerce.number().int().min(min).default(defaultValue);
 
 /** Human sizes: `104857600`, `100mb`, `2GiB`. */
 export const envBytes = (defaultValue: number) =>
@@ -45,4 +47,6 @@ export const envBytes = (defaultValue: number) =>
       return Number(m[1]) * 1024 ** pow;
     });
 
-export const LogLevelEnv = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+export const LogLevelEnv = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info');

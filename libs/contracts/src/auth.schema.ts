@@ -6,7 +6,9 @@ export const LoginRequest = z
   .openapi('LoginRequest');
 export type LoginRequest = z.infer<typeof LoginRequest>;
 
-export const RefreshRequest = z.object({ refresh_token: z.string().min(1).max(512) }).openapi('RefreshRequest');
+export const RefreshRequest = z
+  .object({ refresh_token: z.string().min(1).max(512) })
+  .openapi('RefreshRequest');
 
 export const TokenResponse = z
   .object({
@@ -71,7 +73,11 @@ export type UpdateUserRequest = z.infer<typeof UpdateUserRequest>;
 
 export const ChangePasswordRequest = z
   .object({
-    currentPassword: z.string().max(1024).optional().openapi({ description: 'Required when changing one\'s own password.' }),
+    currentPassword: z
+      .string()
+      .max(1024)
+      .optional()
+      .openapi({ description: "Required when changing one's own password." }),
     newPassword: Password,
   })
   .openapi('ChangePasswordRequest');

@@ -84,7 +84,10 @@ export type Job = z.infer<typeof Job>;
 export const JobList = listEnvelope(Job, 'JobList');
 
 export const JobListQuery = ListQuery.extend({
-  jobconfigid: z.string().regex(/^[0-9]+$/, 'must be a numeric id').optional(),
+  jobconfigid: z
+    .string()
+    .regex(/^[0-9]+$/, 'must be a numeric id')
+    .optional(),
   status: z
     .string()
     .refine((s) => s.split(',').every((x) => JobStatus.safeParse(x.trim().toUpperCase()).success), {

@@ -63,7 +63,7 @@ export const RuntimeConfig = z
   .object({
     packageName: z.string().nullable(),
     entryPoint: z.string().nullable(),
-    packagePrefix: z.string().openapi({ description: 'Storage prefix of this configuration\'s files.' }),
+    packagePrefix: z.string().openapi({ description: "Storage prefix of this configuration's files." }),
     packageArtifactOverride: z.boolean(),
     logLevel: LogLevel,
     macros: z.array(Macro),
@@ -79,7 +79,13 @@ export const JobConfigInput = z
     active: z.boolean().optional(),
     description: z.string().max(4096).nullable().optional(),
     runtimeConfig: RuntimeConfigInput.optional(),
-    timeout: z.number().int().min(0).max(525600).optional().openapi({ description: 'Minutes; 0 means none.' }),
+    timeout: z
+      .number()
+      .int()
+      .min(0)
+      .max(525600)
+      .optional()
+      .openapi({ description: 'Minutes; 0 means none.' }),
     blocking: z.boolean().optional(),
     schedule: z.string().max(255).nullable().optional(),
     tags: Tags.optional(),

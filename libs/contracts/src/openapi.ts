@@ -10,7 +10,14 @@ import {
   UserList,
 } from './auth.schema';
 import { ListQuery, NumericId, Problem, ProductInfo } from './common.schema';
-import { FileKey, EntryPoints, JobConfig, JobConfigInput, JobConfigList, JobConfigPatch } from './jobconfig.schema';
+import {
+  FileKey,
+  EntryPoints,
+  JobConfig,
+  JobConfigInput,
+  JobConfigList,
+  JobConfigPatch,
+} from './jobconfig.schema';
 import { FileList, FileResource } from './file.schema';
 import { Job, JobList, JobListQuery, RunRequest } from './job.schema';
 import { Uuid } from './common.schema';
@@ -51,58 +58,295 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
   const route = (c: RouteConfig, open = false) => r.registerPath(open ? c : { ...c, security: secured });
 
   // Product and auth
-  route({ method: 'get', path: '/product/info', tags: ['product'], responses: { 200: json(ProductInfo, 'Product name, version and build date.') } }, true);
-  route({ method: 'post', path: '/login', tags: ['auth'], request: { body: jsonBody(LoginRequest) }, responses: { 200: json(TokenResponse, 'Tokens.'), 400: std[400], 401: problem('Bad credentials, inactive user or locked out.') } }, true);
-  route({ method: 'post', path: '/login/refresh', tags: ['auth'], request: { body: jsonBody(RefreshRequest) }, responses: { 200: json(TokenResponse, 'New tokens; the refresh token is rotated.'), 400: std[400], 401: problem('Unknown, used or expired refresh token.') } }, true);
-  route({ method: 'post', path: '/logout', tags: ['auth'], responses: { 204: { description: 'The caller\'s refresh tokens are revoked.' }, 401: std[401] } });
-  route({ method: 'get', path: '/user', tags: ['users'], responses: { 200: json(User, 'The caller.'), 401: std[401] } });
-  route({ method: 'get', path: '/users', tags: ['users'], request: { query: ListQuery }, responses: { 200: json(UserList, 'Users (admins only).'), 401: std[401], 403: problem('Admins only.') } });
-  route({ method: 'post', path: '/users', tags: ['users'], request: { body: jsonBody(CreateUserRequest) }, responses: { 201: json(User, 'Created.'), 400: std[400], 401: std[401], 403: problem('Admins only.'), 409: problem('The name is taken.') } });
-  route({ method: 'get', path: '/users/{id}', tags: ['users'], request: { params: IdParam }, responses: { 200: json(User, 'The user.'), 401: std[401], 403: problem('Admins only.'), 404: std[404] } });
-  route({ method: 'put', path: '/users/{id}', tags: ['users'], request: { params: IdParam, body: jsonBody(UpdateUserRequest) }, responses: { 200: json(User, 'Updated.'), 400: std[400], 401: std[401], 403: problem('Admins only.'), 404: std[404] } });
-  route({ method: 'post', path: '/users/{id}/password', tags: ['users'], request: { params: IdParam, body: jsonBody(ChangePasswordRequest) }, responses: { 204: { description: 'Changed; the user\'s refresh tokens are revoked.' }, 400: std[400], 401: std[401], 403: problem('Only admins change others\' passwords.'), 404: std[404] } });
+  route(
+    {
+      method: 'get',
+      path: '/product/info',
+      tags: ['product'],
+      responses: { 200: json(ProductInfo, 'Product name, version and build date.') },
+    },
+    true,
+  );
+  route(
+    {
+      method: 'post',
+      path: '/login',
+      tags: ['auth'],
+      request: { body: jsonBody(LoginRequest) },
+      responses: {
+        200: json(TokenResponse, 'Tokens.'),
+        400: std[400],
+        401: problem('Bad credentials, inactive user or locked out.'),
+      },
+    },
+    true,
+  );
+  route(
+    {
+      method: 'post',
+      path: '/login/refresh',
+      tags: ['auth'],
+      request: { body: jsonBody(RefreshRequest) },
+      responses: {
+        200: json(TokenResponse, 'New tokens; the refresh token is rotated.'),
+        400: std[400],
+        401: problem('Unknown, used or expired refresh token.'),
+      },
+    },
+    true,
+  );
+  route({
+    method: 'post',
+    path: '/logout',
+    tags: ['auth'],
+    responses: { 204: { description: "The caller's refresh tokens are revoked." }, 401: std[401] },
+  });
+  route({
+    method: 'get',
+    path: '/user',
+    tags: ['users'],
+    responses: { 200: json(User, 'The caller.'), 401: std[401] },
+  });
+  route({
+    method: 'get',
+    path: '/users',
+    tags: ['users'],
+    request: { query: ListQuery },
+    responses: { 200: json(UserList, 'Users (admins only).'), 401: std[401], 403: problem('Admins only.') },
+  });
+  route({
+    method: 'post',
+    path: '/users',
+    tags: ['users'],
+    request: { body: jsonBody(CreateUserRequest) },
+    responses: {
+      201: json(User, 'Created.'),
+      400: std[400],
+      401: std[401],
+      403: problem('Admins only.'),
+      409: problem('The name is taken.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/users/{id}',
+    tags: ['users'],
+    request: { params: IdParam },
+    responses: { 200: json(User, 'The user.'), 401: std[401], 403: problem('Admins only.'), 404: std[404] },
+  });
+  route({
+    method: 'put',
+    path: '/users/{id}',
+    tags: ['users'],
+    request: { params: IdParam, body: jsonBody(UpdateUserRequest) },
+    responses: {
+      200: json(User, 'Updated.'),
+      400: std[400],
+      401: std[401],
+      403: problem('Admins only.'),
+      404: std[404],
+    },
+  });
+  route({
+    method: 'post',
+    path: '/users/{id}/password',
+    tags: ['users'],
+    request: { params: IdParam, body: jsonBody(ChangePasswordRequest) },
+    responses: {
+      204: { description: "Changed; the user's refresh tokens are revoked." },
+      400: std[400],
+      401: std[401],
+      403: problem("Only admins change others' passwords."),
+      404: std[404],
+    },
+  });
 
   // Job configurations
-  route({ method: 'get', path: '/jobconfigs', tags: ['jobconfigs'], request: { query: ListQuery }, responses: { 200: json(JobConfigList, 'Configurations.'), 400: std[400], 401: std[401] } });
-  route({ method: 'post', path: '/jobconfigs', tags: ['jobconfigs'], request: { body: jsonBody(JobConfigInput) }, responses: { 201: json(JobConfig, 'Created.'), 400: std[400], 401: std[401] } });
-  route({ method: 'get', path: '/jobconfigs/{id}', tags: ['jobconfigs'], request: { params: IdParam }, responses: { 200: json(JobConfig, 'The configuration.'), ...std } });
-  route({ method: 'put', path: '/jobconfigs/{id}', tags: ['jobconfigs'], request: { params: IdParam, body: jsonBody(JobConfigInput) }, responses: { 200: json(JobConfig, 'Replaced.'), ...std } });
-  route({ method: 'patch', path: '/jobconfigs/{id}', tags: ['jobconfigs'], request: { params: IdParam, body: jsonBody(JobConfigPatch) }, responses: { 200: json(JobConfig, 'Merged.'), ...std } });
-  route({ method: 'delete', path: '/jobconfigs/{id}', tags: ['jobconfigs'], request: { params: IdParam }, responses: { 204: { description: 'Deleted with its files.' }, ...std, 409: problem('The configuration has unfinished jobs.') } });
-  route({ method: 'get', path: '/jobconfigs/{id}/package/entrypoints', tags: ['jobconfigs'], request: { params: IdParam }, responses: { 200: json(EntryPoints, 'Entry points of the selected package.'), ...std } });
+  route({
+    method: 'get',
+    path: '/jobconfigs',
+    tags: ['jobconfigs'],
+    request: { query: ListQuery },
+    responses: { 200: json(JobConfigList, 'Configurations.'), 400: std[400], 401: std[401] },
+  });
+  route({
+    method: 'post',
+    path: '/jobconfigs',
+    tags: ['jobconfigs'],
+    request: { body: jsonBody(JobConfigInput) },
+    responses: { 201: json(JobConfig, 'Created.'), 400: std[400], 401: std[401] },
+  });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}',
+    tags: ['jobconfigs'],
+    request: { params: IdParam },
+    responses: { 200: json(JobConfig, 'The configuration.'), ...std },
+  });
+  route({
+    method: 'put',
+    path: '/jobconfigs/{id}',
+    tags: ['jobconfigs'],
+    request: { params: IdParam, body: jsonBody(JobConfigInput) },
+    responses: { 200: json(JobConfig, 'Replaced.'), ...std },
+  });
+  route({
+    method: 'patch',
+    path: '/jobconfigs/{id}',
+    tags: ['jobconfigs'],
+    request: { params: IdParam, body: jsonBody(JobConfigPatch) },
+    responses: { 200: json(JobConfig, 'Merged.'), ...std },
+  });
+  route({
+    method: 'delete',
+    path: '/jobconfigs/{id}',
+    tags: ['jobconfigs'],
+    request: { params: IdParam },
+    responses: {
+      204: { description: 'Deleted with its files.' },
+      ...std,
+      409: problem('The configuration has unfinished jobs.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/package/entrypoints',
+    tags: ['jobconfigs'],
+    request: { params: IdParam },
+    responses: { 200: json(EntryPoints, 'Entry points of the selected package.'), ...std },
+  });
 
   // Files
-  route({ method: 'get', path: '/jobconfigs/{id}/files', tags: ['files'], request: { params: IdParam, query: ListQuery }, responses: { 200: json(FileList, 'Files attached to the configuration.'), ...std } });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/files',
+    tags: ['files'],
+    request: { params: IdParam, query: ListQuery },
+    responses: { 200: json(FileList, 'Files attached to the configuration.'), ...std },
+  });
   route({
     method: 'post',
     path: '/jobconfigs/{id}/files',
     tags: ['files'],
-    description: 'Upload as multipart/form-data (fields `key` and `file`) or as a raw application/octet-stream body with `?key=`.',
+    description:
+      'Upload as multipart/form-data (fields `key` and `file`) or as a raw application/octet-stream body with `?key=`.',
     request: {
       params: IdParam,
       query: z.object({ key: FileKey.optional() }),
       body: {
         required: true,
         content: {
-          'multipart/form-data': { schema: z.object({ key: FileKey, file: z.string().openapi({ format: 'binary' }) }) },
+          'multipart/form-data': {
+            schema: z.object({ key: FileKey, file: z.string().openapi({ format: 'binary' }) }),
+          },
           'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) },
         },
       },
     },
-    responses: { 201: json(FileResource, 'Stored.'), ...std, 413: problem('Larger than the configured limit.') },
+    responses: {
+      201: json(FileResource, 'Stored.'),
+      ...std,
+      413: problem('Larger than the configured limit.'),
+    },
   });
-  route({ method: 'get', path: '/jobconfigs/{id}/files/{key}', tags: ['files'], request: { params: FileParams }, responses: { 200: { description: 'The bytes, streamed, with Content-Length and ETag.', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } }, ...std } });
-  route({ method: 'put', path: '/jobconfigs/{id}/files/{key}', tags: ['files'], request: { params: FileParams, body: { required: true, content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } }, responses: { 200: json(FileResource, 'Replaced.'), 201: json(FileResource, 'Created.'), ...std, 413: problem('Larger than the configured limit.') } });
-  route({ method: 'delete', path: '/jobconfigs/{id}/files/{key}', tags: ['files'], request: { params: FileParams }, responses: { 204: { description: 'Removed.' }, ...std } });
-  route({ method: 'get', path: '/jobconfigs/{id}/files/entrypoints/{key}', tags: ['files'], request: { params: FileParams }, responses: { 200: json(EntryPoints, 'Entry points of an attached package.'), ...std } });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/files/{key}',
+    tags: ['files'],
+    request: { params: FileParams },
+    responses: {
+      200: {
+        description: 'The bytes, streamed, with Content-Length and ETag.',
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+      ...std,
+    },
+  });
+  route({
+    method: 'put',
+    path: '/jobconfigs/{id}/files/{key}',
+    tags: ['files'],
+    request: {
+      params: FileParams,
+      body: {
+        required: true,
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+    },
+    responses: {
+      200: json(FileResource, 'Replaced.'),
+      201: json(FileResource, 'Created.'),
+      ...std,
+      413: problem('Larger than the configured limit.'),
+    },
+  });
+  route({
+    method: 'delete',
+    path: '/jobconfigs/{id}/files/{key}',
+    tags: ['files'],
+    request: { params: FileParams },
+    responses: { 204: { description: 'Removed.' }, ...std },
+  });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/files/entrypoints/{key}',
+    tags: ['files'],
+    request: { params: FileParams },
+    responses: { 200: json(EntryPoints, 'Entry points of an attached package.'), ...std },
+  });
 
   // Jobs
-  route({ method: 'post', path: '/jobconfigs/{id}/jobs', tags: ['jobs'], request: { params: IdParam, body: { required: false, content: { 'application/json': { schema: RunRequest } } } }, responses: { 202: json(Job, 'Queued.'), ...std, 409: problem('The configuration is inactive.') } });
-  route({ method: 'get', path: '/jobconfigs/{id}/jobs', tags: ['jobs'], request: { params: IdParam, query: JobListQuery }, responses: { 200: json(JobList, 'Jobs of the configuration.'), ...std } });
-  route({ method: 'get', path: '/jobs', tags: ['jobs'], request: { query: JobListQuery }, responses: { 200: json(JobList, 'Jobs.'), 400: std[400], 401: std[401] } });
-  route({ method: 'get', path: '/jobs/{id}', tags: ['jobs'], request: { params: JobIdParam }, responses: { 200: json(Job, 'The job.'), ...std } });
-  route({ method: 'delete', path: '/jobs/{id}', tags: ['jobs'], request: { params: JobIdParam }, responses: { 202: json(Job, 'Cancelled (QUEUED) or being stopped (running).'), ...std } });
-  route({ method: 'get', path: '/jobs/{id}/log', tags: ['jobs'], request: { params: JobIdParam, query: z.object({ follow: z.enum(['true', 'false']).optional() }) }, responses: { 200: { description: 'The job log as text; with follow=true it streams until the job ends.', content: { 'text/plain': { schema: z.string() } } }, ...std } });
+  route({
+    method: 'post',
+    path: '/jobconfigs/{id}/jobs',
+    tags: ['jobs'],
+    request: {
+      params: IdParam,
+      body: { required: false, content: { 'application/json': { schema: RunRequest } } },
+    },
+    responses: { 202: json(Job, 'Queued.'), ...std, 409: problem('The configuration is inactive.') },
+  });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/jobs',
+    tags: ['jobs'],
+    request: { params: IdParam, query: JobListQuery },
+    responses: { 200: json(JobList, 'Jobs of the configuration.'), ...std },
+  });
+  route({
+    method: 'get',
+    path: '/jobs',
+    tags: ['jobs'],
+    request: { query: JobListQuery },
+    responses: { 200: json(JobList, 'Jobs.'), 400: std[400], 401: std[401] },
+  });
+  route({
+    method: 'get',
+    path: '/jobs/{id}',
+    tags: ['jobs'],
+    request: { params: JobIdParam },
+    responses: { 200: json(Job, 'The job.'), ...std },
+  });
+  route({
+    method: 'delete',
+    path: '/jobs/{id}',
+    tags: ['jobs'],
+    request: { params: JobIdParam },
+    responses: { 202: json(Job, 'Cancelled (QUEUED) or being stopped (running).'), ...std },
+  });
+  route({
+    method: 'get',
+    path: '/jobs/{id}/log',
+    tags: ['jobs'],
+    request: { params: JobIdParam, query: z.object({ follow: z.enum(['true', 'false']).optional() }) },
+    responses: {
+      200: {
+        description: 'The job log as text; with follow=true it streams until the job ends.',
+        content: { 'text/plain': { schema: z.string() } },
+      },
+      ...std,
+    },
+  });
 
   const generator = new OpenApiGeneratorV31(r.definitions);
   return generator.generateDocument({

@@ -17,7 +17,11 @@ export const topicCatalog = {
   'job.requests': { schema: JobRequested, key: (v: JobRequested) => v.jobId, public: false },
   'job.progress': { schema: JobProgress, key: (v: JobProgress) => v.jobId, public: false },
   'job.cancel': { schema: JobCancelRequested, key: (v: JobCancelRequested) => v.jobId, public: false },
-  'jobconfig.changes': { schema: JobConfigChanged, key: (v: JobConfigChanged) => v.jobConfigId, public: false },
+  'jobconfig.changes': {
+    schema: JobConfigChanged,
+    key: (v: JobConfigChanged) => v.jobConfigId,
+    public: false,
+  },
   'file.changes': { schema: FileChanged, key: (v: FileChanged) => v.jobConfigId, public: false },
 } as const;
 

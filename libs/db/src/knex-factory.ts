@@ -18,7 +18,8 @@ export type DbConfig =
 /** Opens a knex instance on SQLite (better-sqlite3) or PostgreSQL (pg), the same API on both. */
 export function createDb(config: DbConfig): Knex {
   if (config.client === 'sqlite') {
-    if (config.filename !== ':memory:') fs.mkdirSync(path.dirname(config.filename), { recursive: true, mode: 0o700 });
+    if (config.filename !== ':memory:')
+      fs.mkdirSync(path.dirname(config.filename), { recursive: true, mode: 0o700 });
     return knexFactory({
       client: 'better-sqlite3',
       connection: { filename: config.filename },
@@ -26,7 +27,10 @@ export function createDb(config: DbConfig): Knex {
       pool: {
         min: 1,
         max: 1,
-        afterCreate: (conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        afterCreate: (
+          conn: { pragma(s: string): unknown },
+          done: (err: Error | null, conn: unknown) => void,
+        ) => {
           conn.pragma('journal_mode = WAL');
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 5000');
@@ -38,12 +42,15 @@ export function createDb(config: DbConfig): Knex {
   }
   return knexFactory({
     client: 'pg',
-    connection: { connectionString: config.url, ...(config.ssl ? { ssl: { rejectUnauthorized: true } } : {}) },
+    connection: {
+      connectionString: config.url,
+      ...(config.ssl ? { ssl: { rejectUnauthorized: true } } : {}),
+    },
     searchPath: [config.schema],
     pool: { min: 0, max: config.poolMax ?? 10 },
   });
 }
 
 export function isPostgres(db: Knex): boolean {
-  return db.client.config.client === 'pg';
+  return (db.client as { config: { client: string } }).config.client === 'pg';
 }

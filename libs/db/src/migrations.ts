@@ -37,7 +37,10 @@ export async function migrateLatest(db: Knex, migrations: Migration[], schema?: 
 
 export async function migrateRollbackAll(db: Knex, migrations: Migration[], schema?: string): Promise<void> {
   await db.migrate.rollback(
-    { migrationSource: new CodeMigrationSource(migrations), ...(schema && isPostgres(db) ? { schemaName: schema } : {}) },
+    {
+      migrationSource: new CodeMigrationSource(migrations),
+      ...(schema && isPostgres(db) ? { schemaName: schema } : {}),
+    },
     true,
   );
 }

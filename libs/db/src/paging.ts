@@ -32,9 +32,15 @@ export async function fetchPage<Row>(
   sortable: Record<string, string>,
   tiebreak: string,
 ): Promise<PageResult<Row>> {
-  const countRow = (await query.clone().clearSelect().clearOrder().count({ n: '*' }).first()) as { n: number | string } | undefined;
+  const countRow = (await query.clone().clearSelect().clearOrder().count({ n: '*' }).first()) as
+    { n: number | string } | undefined;
   const total = Number(countRow?.n ?? 0);
-  const fields = req.sortby ? req.sortby.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const fields = req.sortby
+    ? req.sortby
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
   const dirs = req.direction ? req.direction.split(',').map((s) => s.trim().toLowerCase()) : [];
   const q = query.clone();
   fields.forEach((f, i) => {

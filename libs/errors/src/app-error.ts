@@ -39,7 +39,10 @@ export class NotFoundError extends AppError {
 }
 
 export class UnauthenticatedError extends AppError {
-  constructor(detail = 'Send a valid access token as "Authorization: Bearer <token>"; get one from POST /api/login.', code: ErrorCode = 'UNAUTHENTICATED') {
+  constructor(
+    detail = 'Send a valid access token as "Authorization: Bearer <token>"; get one from POST /api/login.',
+    code: ErrorCode = 'UNAUTHENTICATED',
+  ) {
     super(code, detail);
   }
 }

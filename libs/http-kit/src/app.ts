@@ -22,7 +22,14 @@ export function accessLog(logger: Logger): RequestHandler {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       const level = res.statusCode >= 500 ? 'error' : 'info';
       logger[level](
-        { requestId: req.requestId, method: req.method, url: req.originalUrl.split('?')[0], status: res.statusCode, ms: Math.round(ms * 10) / 10, user: req.principal?.id },
+        {
+          requestId: req.requestId,
+          method: req.method,
+          url: req.originalUrl.split('?')[0],
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          user: req.principal?.id,
+        },
         'request',
       );
     });

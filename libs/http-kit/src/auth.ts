@@ -31,9 +31,15 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
         audience: JWT_AUDIENCE,
       },
       (claims: AccessTokenClaims, done: VerifiedCallback) => {
-        const roles = Array.isArray(claims.roles) ? claims.roles.filter((r) => Role.safeParse(r).success) : [];
+        const roles = Array.isArray(claims.roles)
+          ? claims.roles.filter((r) => Role.safeParse(r).success)
+          : [];
         if (typeof claims.sub !== 'string' || typeof claims.name !== 'string') return done(null, false);
-        const principal: Principal = { id: claims.sub, name: claims.name, roles: roles as Principal['roles'] };
+        const principal: Principal = {
+          id: claims.sub,
+          name: claims.name,
+          roles: roles as Principal['roles'],
+        };
         done(null, principal);
       },
     ),
@@ -41,21 +47,26 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     // Verified already by an earlier hop in this process (the gateway's edge check in standalone mode).
     if (req.principal) return next();
-    instance.authenticate('jwt', { session: false }, (err: unknown, principal: Principal | false, info: unknown) => {
-      if (err) return next(err);
-      if (!principal) {
-        const message = info instanceof Error ? info.message : '';
-        const hasHeader = typeof req.headers.authorization === 'string';
-        const detail = !hasHeader
-          ? 'This call needs an access token: send "Authorization: Bearer <token>"; get one from POST /api/login.'
-          : /expired/i.test(message)
-            ? 'The access token has expired; get a new one from POST /api/login/refresh or POST /api/login.'
-            : 'The access token is not valid; get a new one from POST /api/login.';
-        return next(new UnauthenticatedError(detail));
-      }
-      req.principal = principal;
-      next();
-    })(req, res, next);
+    const handler = instance.authenticate(
+      'jwt',
+      { session: false },
+      (err: unknown, principal: Principal | false, info: unknown) => {
+        if (err) return next(err);
+        if (!principal) {
+          const message = info instanceof Error ? info.message : '';
+          const hasHeader = typeof req.headers.authorization === 'string';
+          const detail = !hasHeader
+            ? 'This call needs an access token: send "Authorization: Bearer <token>"; get one from POST /api/login.'
+            : /expired/i.test(message)
+              ? 'The access token has expired; get a new one from POST /api/login/refresh or POST /api/login.'
+              : 'The access token is not valid; get a new one from POST /api/login.';
+          return next(new UnauthenticatedError(detail));
+        }
+        req.principal = principal;
+        next();
+      },
+    ) as RequestHandler;
+    return handler(req, res, next);
   };
 }
 

@@ -39,14 +39,24 @@ describe('jsonBody', () => {
   });
 
   it('answers malformed JSON with a 400 problem naming line and column', async () => {
-    const res = await request(app).post('/echo').set('content-type', 'application/json').send('{"a":1\n"b":2}');
+    const res = await request(app)
+      .post('/echo')
+      .set('content-type', 'application/json')
+      .send('{"a":1\n"b":2}');
     expect(res.status).toBe(400);
     expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
-    expect(JSON.parse(res.text)).toMatchObject({ code: 'MALFORMED_JSON', status: 400, detail: expect.stringMatching(/line 2, column 1/) });
+    expect(JSON.parse(res.text)).toMatchObject({
+      code: 'MALFORMED_JSON',
+      status: 400,
+      detail: expect.stringMatching(/line 2, column 1/),
+    });
   });
 
   it('refuses bodies over the limit with 413', async () => {
-    const res = await request(app).post('/echo').set('content-type', 'application/json').send(JSON.stringify({ a: 'x'.repeat(100) }));
+    const res = await request(app)
+      .post('/echo')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ a: 'x'.repeat(100) }));
     expect(res.status).toBe(413);
     expect(JSON.parse(res.text).code).toBe('PAYLOAD_TOO_LARGE');
   });
@@ -60,7 +70,11 @@ describe('jsonBody', () => {
     const res = await request(app).get('/nope').set('x-request-id', 'abc-123');
     expect(res.status).toBe(404);
     expect(res.headers['x-request-id']).toBe('abc-123');
-    expect(JSON.parse(res.text)).toMatchObject({ code: 'NOT_FOUND', requestId: 'abc-123', instance: '/nope' });
+    expect(JSON.parse(res.text)).toMatchObject({
+      code: 'NOT_FOUND',
+      requestId: 'abc-123',
+      instance: '/nope',
+    });
   });
 
   it('maps unexpected errors to a 500 problem without internals', async () => {
@@ -68,7 +82,9 @@ describe('jsonBody', () => {
     r.get('/boom', () => {
       throw new Error('secret internals at /srv/app.js:12');
     });
-    const res = await request(createServiceApp({ logger: silentLogger(), readiness: { ready: () => true } }, r)).get('/boom');
+    const res = await request(
+      createServiceApp({ logger: silentLogger(), readiness: { ready: () => true } }, r),
+    ).get('/boom');
     expect(res.status).toBe(500);
     const body = JSON.parse(res.text) as { detail: string; code: string };
     expect(body.code).toBe('INTERNAL');

@@ -30,7 +30,9 @@ export function parseJsonText(text: string): unknown {
     const m = /position (\d+)/.exec(message);
     const position = m ? Number(m[1]) : text.length;
     const { line, column } = lineAndColumn(text, position);
-    const reason = message.replace(/\s*in JSON at position \d+.*$/s, '').replace(/^Unexpected end of JSON input$/, 'Unexpected end of input');
+    const reason = message
+      .replace(/\s*in JSON at position \d+.*$/s, '')
+      .replace(/^Unexpected end of JSON input$/, 'Unexpected end of input');
     throw new InputError(
       `The request body is not valid JSON: ${reason} at line ${line}, column ${column}. Fix the JSON and send it again.`,
       [{ path: '', message: `${reason} at line ${line}, column ${column}` }],
@@ -57,11 +59,23 @@ export function jsonBody(options: JsonBodyOptions = {}) {
         req.body = {};
         return next();
       }
-      throw new InputError('The request body is empty; send a JSON document.', [{ path: '', message: 'required' }]);
+      throw new InputError('The request body is empty; send a JSON document.', [
+        { path: '', message: 'required' },
+      ]);
     }
     const looksLikeJson = /^\s*[{[]/.test(text);
-    if (!isJsonish(contentType) && !(contentType === '' || /^(multipart\/form-data|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType) && looksLikeJson)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Send the body as application/json (got ${contentType || 'no content type'}).`);
+    if (
+      !isJsonish(contentType) &&
+      !(
+        contentType === '' ||
+        (/^(multipart\/form-data|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType) &&
+          looksLikeJson)
+      )
+    ) {
+      throw new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Send the body as application/json (got ${contentType || 'no content type'}).`,
+      );
     }
     req.body = parseJsonText(text);
     next();
@@ -72,11 +86,14 @@ async function readText(req: Request, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > limit) throw new AppError('PAYLOAD_TOO_LARGE', `The JSON body is larger than ${limit} bytes.`);
+  if (declared > limit)
+    throw new AppError('PAYLOAD_TOO_LARGE', `The JSON body is larger than ${limit} bytes.`);
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > limit) throw new AppError('PAYLOAD_TOO_LARGE', `The JSON body is larger than ${limit} bytes.`);
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8').replace(/^\uFEFF/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/^\uFEFF/, '');
 }

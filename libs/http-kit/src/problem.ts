@@ -43,7 +43,10 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
     void next;
     let appErr = err instanceof AppError ? err : fromFrameworkError(err);
     if (!appErr) {
-      logger.error({ err, requestId: req.requestId, method: req.method, url: req.originalUrl }, 'unhandled error');
+      logger.error(
+        { err, requestId: req.requestId, method: req.method, url: req.originalUrl },
+        'unhandled error',
+      );
       appErr = new AppError(
         'INTERNAL',
         `Something went wrong on our side. Try again; if it persists, report request id ${req.requestId ?? 'unknown'}.`,
@@ -54,7 +57,10 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       logger.debug({ code: appErr.code, requestId: req.requestId }, appErr.message);
     }
     if (appErr.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-    res.status(appErr.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(toProblem(appErr, req)));
+    res
+      .status(appErr.status)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(JSON.stringify(toProblem(appErr, req)));
   };
 }
 

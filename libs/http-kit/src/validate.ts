@@ -12,12 +12,17 @@ export function toFieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
 }
 
 /** Validates one part of a request; throws a 400 listing every field that is wrong. */
-export function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, part: RequestPart = 'body'): z.infer<S> {
+export function parse<S extends z.ZodTypeAny>(
+  schema: S,
+  value: unknown,
+  part: RequestPart = 'body',
+): z.infer<S> {
   const result = schema.safeParse(value);
-  if (result.success) return result.data as z.infer<S>;
+  if (result.success) return result.data;
   const errors = toFieldErrors(result.error, part === 'body' || part === 'params' ? '' : part);
   // A malformed id names no resource: the same answer as an unknown one.
-  if (part === 'params') throw new NotFoundError(`No such resource: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`);
+  if (part === 'params')
+    throw new NotFoundError(`No such resource: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`);
   const summary = errors
     .slice(0, 5)
     .map((e) => (e.path ? `${e.path}: ${e.message}` : e.message))

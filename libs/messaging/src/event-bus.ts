@@ -7,7 +7,10 @@ export interface MessageMeta {
   headers: Record<string, string>;
 }
 
-export type MessageHandler<T extends TopicId> = (message: TopicMessage<T>, meta: MessageMeta) => Promise<void>;
+export type MessageHandler<T extends TopicId> = (
+  message: TopicMessage<T>,
+  meta: MessageMeta,
+) => Promise<void>;
 
 export interface SubscribeOptions<T extends TopicId> {
   /** Consumers of one group share the topic's partitions; each group sees every message once. */
@@ -33,7 +36,11 @@ export interface Subscription {
  */
 export interface EventBus {
   readonly kind: 'in-process' | 'kafka';
-  publish<T extends TopicId>(topic: T, message: TopicMessage<T>, headers?: Record<string, string>): Promise<void>;
+  publish<T extends TopicId>(
+    topic: T,
+    message: TopicMessage<T>,
+    headers?: Record<string, string>,
+  ): Promise<void>;
   subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription>;
   close(): Promise<void>;
 }

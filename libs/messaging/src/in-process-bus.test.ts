@@ -3,7 +3,11 @@ import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from './in-process-bus';
 import { partitionFor } from './partitioner';
 
-const progress = (jobId: string, status: JobProgress['status'], currentStep: string | null = null): JobProgress => ({
+const progress = (
+  jobId: string,
+  status: JobProgress['status'],
+  currentStep: string | null = null,
+): JobProgress => ({
   jobId,
   attempt: 1,
   status,
@@ -40,7 +44,7 @@ describe('InProcessEventBus', () => {
     await bus.close();
   });
 
-  it('gives every group every record, and splits a group\'s partitions among its members', async () => {
+  it("gives every group every record, and splits a group's partitions among its members", async () => {
     const bus = new InProcessEventBus(silentLogger(), { partitions: 4 });
     const a1: string[] = [];
     const a2: string[] = [];
@@ -49,9 +53,21 @@ describe('InProcessEventBus', () => {
     const check = () => {
       if (a1.length + a2.length === 40 && b.length === 40) all.resolve();
     };
-    await bus.subscribe({ groupId: 'A', topic: 'job.progress', handler: async (m) => void (a1.push(m.jobId), check()) });
-    await bus.subscribe({ groupId: 'A', topic: 'job.progress', handler: async (m) => void (a2.push(m.jobId), check()) });
-    await bus.subscribe({ groupId: 'B', topic: 'job.progress', handler: async (m) => void (b.push(m.jobId), check()) });
+    await bus.subscribe({
+      groupId: 'A',
+      topic: 'job.progress',
+      handler: async (m) => void (a1.push(m.jobId), check()),
+    });
+    await bus.subscribe({
+      groupId: 'A',
+      topic: 'job.progress',
+      handler: async (m) => void (a2.push(m.jobId), check()),
+    });
+    await bus.subscribe({
+      groupId: 'B',
+      topic: 'job.progress',
+      handler: async (m) => void (b.push(m.jobId), check()),
+    });
     const keys = Array.from({ length: 40 }, (_, i) => `job-${i}`);
     for (const k of keys) await bus.publish('job.progress', progress(k, 'RUNNING'));
     await all.promise;
@@ -90,7 +106,7 @@ describe('InProcessEventBus', () => {
     await bus.close();
   });
 
-  it('partitions keys as Kafka\'s murmur2 partitioner does', () => {
+  it("partitions keys as Kafka's murmur2 partitioner does", () => {
     // Values from the Java client's Utils.murmur2 for these keys, positive-masked, mod 4/12.
     expect(partitionFor('job-a', 4)).toBe(partitionFor('job-a', 4));
     const spread = new Set(Array.from({ length: 100 }, (_, i) => partitionFor(`k${i}`, 4)));

@@ -77,7 +77,11 @@ export class InProcessEventBus implements EventBus {
     return t;
   }
 
-  async publish<T extends TopicId>(topic: T, message: TopicMessage<T>, headers: Record<string, string> = {}): Promise<void> {
+  async publish<T extends TopicId>(
+    topic: T,
+    message: TopicMessage<T>,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
     if (this.closed) throw new Error('The event bus is closed.');
     const entry = topicCatalog[topic];
     const value = entry.schema.parse(message);
@@ -97,13 +101,15 @@ export class InProcessEventBus implements EventBus {
     if (!g) {
       g = {
         members: [],
-        offsets: t.partitions.map((part, p) => (options.fromBeginning ? (t.base[p] as number) : (t.base[p] as number) + part.length)),
+        offsets: t.partitions.map((part, p) =>
+          options.fromBeginning ? (t.base[p] as number) : (t.base[p] as number) + part.length,
+        ),
         busy: new Set(),
         idle: new Map(),
       };
       t.groups.set(options.groupId, g);
     }
-    const member: Member = { handler: options.handler as MessageHandler<TopicId>, closed: false };
+    const member: Member = { handler: options.handler, closed: false };
     g.members.push(member);
     const group = g;
     for (let p = 0; p < this.partitions; p++) this.kick(options.topic, options.groupId, group, p);
@@ -139,18 +145,29 @@ export class InProcessEventBus implements EventBus {
       const idx = (g.offsets[p] as number) - (t.base[p] as number);
       const rec = part[idx];
       if (!rec) return;
-      const meta: MessageMeta = { topic: topicName(topicId, this.prefix), key: rec.key, partition: p, headers: rec.headers };
+      const meta: MessageMeta = {
+        topic: topicName(topicId, this.prefix),
+        key: rec.key,
+        partition: p,
+        headers: rec.headers,
+      };
       const parsed = schema.safeParse(rec.value);
       if (!parsed.success) {
-        this.logger.error({ topic: meta.topic, key: rec.key, offset: rec.offset, issues: parsed.error.issues }, 'dead letter: record fails its schema');
+        this.logger.error(
+          { topic: meta.topic, key: rec.key, offset: rec.offset, issues: parsed.error.issues },
+          'dead letter: record fails its schema',
+        );
       } else {
         for (let attempt = 1; ; attempt++) {
           try {
-            await member.handler(parsed.data as TopicMessage<TopicId>, meta);
+            await member.handler(parsed.data, meta);
             break;
           } catch (err) {
             if (attempt >= this.maxAttempts) {
-              this.logger.error({ err, topic: meta.topic, key: rec.key, offset: rec.offset, attempts: attempt }, 'dead letter: handler kept failing');
+              this.logger.error(
+                { err, topic: meta.topic, key: rec.key, offset: rec.offset, attempts: attempt },
+                'dead letter: handler kept failing',
+              );
               break;
             }
             this.logger.warn({ err, topic: meta.topic, key: rec.key, attempt }, 'handler failed; retrying');

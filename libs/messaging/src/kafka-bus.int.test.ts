@@ -20,7 +20,13 @@ describe('KafkaEventBus', () => {
   let bus: KafkaEventBus;
 
   beforeAll(async () => {
-    bus = new KafkaEventBus(silentLogger(), { brokers: infraEnv().kafkaBrokers, clientId: 'int-test', topicPrefix: prefix, maxAttempts: 2, retryDelayMs: 10 });
+    bus = new KafkaEventBus(silentLogger(), {
+      brokers: infraEnv().kafkaBrokers,
+      clientId: 'int-test',
+      topicPrefix: prefix,
+      maxAttempts: 2,
+      retryDelayMs: 10,
+    });
     const created = await bus.ensureTopics({ partitions: 3, replicationFactor: 1 });
     expect(created).toContain(topicName('job.progress', prefix));
     expect(created).toContain(`${topicName('job.progress', prefix)}.dlq`);
@@ -46,12 +52,19 @@ describe('KafkaEventBus', () => {
         groupA.push(`${m.jobId}:${m.currentStep}`);
       },
     });
-    const subB = await bus.subscribe({ groupId: uniqueName('b'), topic: 'job.progress', fromBeginning: true, handler: async (m) => void groupB.push(`${m.jobId}:${m.currentStep}`) });
+    const subB = await bus.subscribe({
+      groupId: uniqueName('b'),
+      topic: 'job.progress',
+      fromBeginning: true,
+      handler: async (m) => void groupB.push(`${m.jobId}:${m.currentStep}`),
+    });
     const dlq: string[] = [];
     const consumer = bus.client.consumer({ groupId: uniqueName('dlq'), maxWaitTimeInMs: 200 });
     await consumer.connect();
     await consumer.subscribe({ topic: `${topicName('job.progress', prefix)}.dlq`, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void dlq.push(String(message.headers?.['x-dlq-cause'])) });
+    await consumer.run({
+      eachMessage: async ({ message }) => void dlq.push(String(message.headers?.['x-dlq-cause'])),
+    });
 
     const expected: string[] = [];
     for (const job of ['j1', 'j2', 'j3']) {
@@ -63,9 +76,14 @@ describe('KafkaEventBus', () => {
     await bus.publish('job.progress', progress('j1', 'poison'));
     await bus.publish('job.progress', progress('j1', 'after'));
 
-    await waitFor(() => (groupA.length === 16 && groupB.length === 17 && dlq.length === 1 ? true : undefined), { timeoutMs: 45_000, what: 'all records' });
+    await waitFor(
+      () => (groupA.length === 16 && groupB.length === 17 && dlq.length === 1 ? true : undefined),
+      { timeoutMs: 45_000, what: 'all records' },
+    );
     for (const job of ['j1', 'j2', 'j3']) {
-      expect(groupA.filter((x) => x.startsWith(`${job}:`)).slice(0, 5)).toEqual(expected.filter((x) => x.startsWith(`${job}:`)));
+      expect(groupA.filter((x) => x.startsWith(`${job}:`)).slice(0, 5)).toEqual(
+        expected.filter((x) => x.startsWith(`${job}:`)),
+      );
     }
     expect(groupA).toContain('j1:after');
     expect(groupB).toContain('j1:poison');

@@ -69,7 +69,11 @@ export class KafkaEventBus implements EventBus {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(logger.child({ component: 'kafkajs' })),
     });
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
     this.prefix = options.topicPrefix ?? 'im.';
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 200;
@@ -95,7 +99,11 @@ export class KafkaEventBus implements EventBus {
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions, replicationFactor: options.replicationFactor })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: options.partitions,
+            replicationFactor: options.replicationFactor,
+          })),
         });
       }
       return missing;
@@ -109,7 +117,11 @@ export class KafkaEventBus implements EventBus {
     return this.producerReady;
   }
 
-  async publish<T extends TopicId>(topic: T, message: TopicMessage<T>, headers: Record<string, string> = {}): Promise<void> {
+  async publish<T extends TopicId>(
+    topic: T,
+    message: TopicMessage<T>,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
     const entry = topicCatalog[topic];
     const value = entry.schema.parse(message);
     const key = (entry.key as (v: unknown) => string)(value);
@@ -123,7 +135,11 @@ export class KafkaEventBus implements EventBus {
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
     const name = topicName(options.topic, this.prefix);
-    const consumer = this.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: this.maxWaitTimeInMs });
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: this.maxWaitTimeInMs,
+    });
     const schema = topicCatalog[options.topic].schema;
     await consumer.connect();
     await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });
@@ -133,7 +149,8 @@ export class KafkaEventBus implements EventBus {
       eachMessage: async ({ message, partition }) => {
         const key = message.key?.toString() ?? '';
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = v.toString();
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          if (v !== undefined) headers[k] = v.toString();
         const meta: MessageMeta = { topic: name, key, partition, headers };
         let parsed: { success: true; data: unknown } | { success: false; error: unknown };
         try {
@@ -151,7 +168,10 @@ export class KafkaEventBus implements EventBus {
             return;
           } catch (err) {
             if (attempt >= this.maxAttempts) {
-              this.logger.error({ err, topic: name, key, attempts: attempt }, 'handler kept failing; dead-lettering');
+              this.logger.error(
+                { err, topic: name, key, attempts: attempt },
+                'handler kept failing; dead-lettering',
+              );
               await this.deadLetter(name, message.key, message.value, headers, 'handler', String(err));
               return;
             }
@@ -180,7 +200,9 @@ export class KafkaEventBus implements EventBus {
     await this.ready();
     await this.producer.send({
       topic: `${topic}.dlq`,
-      messages: [{ key, value, headers: { ...headers, 'x-dlq-cause': cause, 'x-dlq-error': error.slice(0, 1000) } }],
+      messages: [
+        { key, value, headers: { ...headers, 'x-dlq-cause': cause, 'x-dlq-error': error.slice(0, 1000) } },
+      ],
     });
   }
 

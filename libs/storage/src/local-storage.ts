@@ -5,7 +5,14 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { MeteringStream } from './metering';
-import { assertValidKey, type ByteRange, type ObjectInfo, type ObjectStorage, type PutOptions, type PutResult } from './object-storage';
+import {
+  assertValidKey,
+  type ByteRange,
+  type ObjectInfo,
+  type ObjectStorage,
+  type PutOptions,
+  type PutResult,
+} from './object-storage';
 
 const TMP_DIR = '.tmp';
 const META_SUFFIX = '.meta.json';
@@ -27,7 +34,8 @@ export class LocalObjectStorage implements ObjectStorage {
 
   private file(key: string): string {
     assertValidKey(key);
-    if (key.endsWith(META_SUFFIX) || key.split('/')[0] === TMP_DIR) throw new Error(`Reserved object key: ${key}`);
+    if (key.endsWith(META_SUFFIX) || key.split('/')[0] === TMP_DIR)
+      throw new Error(`Reserved object key: ${key}`);
     return path.join(this.root, ...key.split('/'));
   }
 
@@ -38,7 +46,10 @@ export class LocalObjectStorage implements ObjectStorage {
     try {
       await pipeline(body, meter, createWriteStream(tmp, { mode: 0o600 }));
       await fs.mkdir(path.dirname(target), { recursive: true });
-      await fs.writeFile(target + META_SUFFIX, JSON.stringify({ contentType: options.contentType ?? 'application/octet-stream' }));
+      await fs.writeFile(
+        target + META_SUFFIX,
+        JSON.stringify({ contentType: options.contentType ?? 'application/octet-stream' }),
+      );
       await fs.rename(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -53,9 +64,19 @@ export class LocalObjectStorage implements ObjectStorage {
     try {
       const st = await fs.stat(file);
       if (!st.isFile()) return null;
-      return { key, size: st.size, lastModified: st.mtime, etag: `${st.size.toString(16)}-${st.mtimeMs.toString(16)}`, contentType: await this.contentType(file) };
+      return {
+        key,
+        size: st.size,
+        lastModified: st.mtime,
+        etag: `${st.size.toString(16)}-${st.mtimeMs.toString(16)}`,
+        contentType: await this.contentType(file),
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      if (
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ||
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+      )
+        return null;
       throw err;
     }
   }
@@ -72,7 +93,10 @@ export class LocalObjectStorage implements ObjectStorage {
   async get(key: string, range?: ByteRange): Promise<{ info: ObjectInfo; body: Readable } | null> {
     const info = await this.head(key);
     if (!info) return null;
-    const body = createReadStream(this.file(key), range ? { start: range.start, ...(range.end !== undefined ? { end: range.end } : {}) } : {});
+    const body = createReadStream(
+      this.file(key),
+      range ? { start: range.start, ...(range.end !== undefined ? { end: range.end } : {}) } : {},
+    );
     return { info, body };
   }
 

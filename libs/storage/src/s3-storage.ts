@@ -12,7 +12,14 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough, type Readable } from 'node:stream';
 import { MeteringStream } from './metering';
-import { assertValidKey, type ByteRange, type ObjectInfo, type ObjectStorage, type PutOptions, type PutResult } from './object-storage';
+import {
+  assertValidKey,
+  type ByteRange,
+  type ObjectInfo,
+  type ObjectStorage,
+  type PutOptions,
+  type PutResult,
+} from './object-storage';
 
 export interface S3StorageOptions {
   endpoint?: string;
@@ -27,7 +34,13 @@ export interface S3StorageOptions {
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err instanceof NoSuchKey || err instanceof NotFound || e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+  return (
+    err instanceof NoSuchKey ||
+    err instanceof NotFound ||
+    e.name === 'NotFound' ||
+    e.name === 'NoSuchKey' ||
+    e.$metadata?.httpStatusCode === 404
+  );
 }
 
 /** Object storage on any S3-compatible server (AWS S3, MinIO, s3proxy). Uploads stream as multipart. */
@@ -64,7 +77,12 @@ export class S3ObjectStorage implements ObjectStorage {
     meter.on('error', (err) => pass.destroy(err));
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.k(key), Body: pass, ContentType: options.contentType ?? 'application/octet-stream' },
+      params: {
+        Bucket: this.bucket,
+        Key: this.k(key),
+        Body: pass,
+        ContentType: options.contentType ?? 'application/octet-stream',
+      },
       queueSize: 2,
       partSize: 8 * 1024 * 1024,
       leavePartsOnError: false,
@@ -125,7 +143,11 @@ export class S3ObjectStorage implements ObjectStorage {
     let token: string | undefined;
     do {
       const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          ContinuationToken: token,
+        }),
       );
       for (const o of out.Contents ?? []) {
         if (!o.Key) continue;
@@ -151,7 +173,10 @@ export class S3ObjectStorage implements ObjectStorage {
     const flush = async () => {
       if (batch.length === 0) return;
       await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
       );
       n += batch.length;
       batch = [];

@@ -20,7 +20,9 @@ describe.each([
     's3',
     () => {
       const env = infraEnv();
-      return Promise.resolve(new S3ObjectStorage({ ...env.s3, forcePathStyle: true, keyPrefix: `${uniqueName('t')}/` }));
+      return Promise.resolve(
+        new S3ObjectStorage({ ...env.s3, forcePathStyle: true, keyPrefix: `${uniqueName('t')}/` }),
+      );
     },
   ],
   ['local', () => LocalObjectStorage.open(fs.mkdtempSync(path.join(os.tmpdir(), 'im-storage-')))],
@@ -37,8 +39,15 @@ describe.each([
   });
 
   it('streams an object in and out, with size and sha256', async () => {
-    const put = await storage.put('a/b/hello.txt', Readable.from([Buffer.from('hello '), Buffer.from('world')]), { contentType: 'text/plain' });
-    expect(put).toMatchObject({ size: 11, sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9' });
+    const put = await storage.put(
+      'a/b/hello.txt',
+      Readable.from([Buffer.from('hello '), Buffer.from('world')]),
+      { contentType: 'text/plain' },
+    );
+    expect(put).toMatchObject({
+      size: 11,
+      sha256: 'b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9',
+    });
     const got = await storage.get('a/b/hello.txt');
     expect(got?.info.size).toBe(11);
     expect(await text(got!.body)).toBe('hello world');
@@ -59,7 +68,9 @@ describe.each([
   it('refuses a body over the limit and stores nothing, keeping the previous object', async () => {
     await storage.put('limited.bin', Readable.from([Buffer.from('old')]));
     const big = Readable.from([Buffer.alloc(600), Buffer.alloc(600)]);
-    await expect(storage.put('limited.bin', big, { maxBytes: 1000 })).rejects.toBeInstanceOf(PayloadTooLargeError);
+    await expect(storage.put('limited.bin', big, { maxBytes: 1000 })).rejects.toBeInstanceOf(
+      PayloadTooLargeError,
+    );
     expect(await text((await storage.get('limited.bin'))!.body)).toBe('old');
   });
 
@@ -73,8 +84,13 @@ describe.each([
     expect(await storage.head('q/4')).not.toBeNull();
   });
 
-  it('reads a zip\'s entry points from its central directory', async () => {
-    const zip = await buildZip({ 'main.process': 'steps: []', 'lib/util.js': '', 'node_modules/x/index.js': '', 'data/a.csv': 'a' });
+  it("reads a zip's entry points from its central directory", async () => {
+    const zip = await buildZip({
+      'main.process': 'steps: []',
+      'lib/util.js': '',
+      'node_modules/x/index.js': '',
+      'data/a.csv': 'a',
+    });
     await storage.put('pkg.djar', Readable.from([zip]));
     const z = await openZip(storage, 'pkg.djar');
     expect(entryPointsOf(await listZipEntries(z!))).toEqual(['lib/util.js', 'main.process']);
@@ -82,9 +98,11 @@ describe.each([
 
   it('multipart-uploads a large streamed body intact', async () => {
     const chunk = Buffer.alloc(1024 * 1024, 7);
-    const body = Readable.from((function* () {
-      for (let i = 0; i < 12; i++) yield chunk;
-    })());
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 12; i++) yield chunk;
+      })(),
+    );
     const put = await storage.put('big.bin', body);
     expect(put.size).toBe(12 * 1024 * 1024);
     expect((await storage.head('big.bin'))?.size).toBe(12 * 1024 * 1024);

@@ -33,10 +33,26 @@ export async function openZip(storage: ObjectStorage, key: string): Promise<yauz
   }
   const reader = new StorageReader();
   return new Promise((resolve, reject) => {
-    yauzl.fromRandomAccessReader(reader, info.size, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: false, decodeStrings: true }, (err, zip) => {
-      if (err || !zip) reject(new UnreadableZipError(`"${key.split('/').pop()}" is not a readable zip archive: ${err?.message ?? 'unknown error'}`));
-      else resolve(zip);
-    });
+    yauzl.fromRandomAccessReader(
+      reader,
+      info.size,
+      {
+        lazyEntries: true,
+        autoClose: false,
+        validateEntrySizes: true,
+        strictFileNames: false,
+        decodeStrings: true,
+      },
+      (err, zip) => {
+        if (err || !zip)
+          reject(
+            new UnreadableZipError(
+              `"${key.split('/').pop()}" is not a readable zip archive: ${err?.message ?? 'unknown error'}`,
+            ),
+          );
+        else resolve(zip);
+      },
+    );
   });
 }
 

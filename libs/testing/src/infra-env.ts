@@ -14,7 +14,10 @@ export interface InfraEnv {
 export function infraEnv(): InfraEnv {
   const need = (name: string) => {
     const v = process.env[name];
-    if (!v) throw new Error(`${name} is not set: run integration tests with "npm test", or "scripts/infra/up.sh && . .infra/env" first.`);
+    if (!v)
+      throw new Error(
+        `${name} is not set: run integration tests with "npm test", or "scripts/infra/up.sh && . .infra/env" first.`,
+      );
     return v;
   };
   return {

@@ -10,7 +10,9 @@ export interface ZipEntrySpec {
 
 /** Builds a zip archive in memory from `{ name: content }` (test packages are small). */
 export async function buildZip(entries: Record<string, string | Buffer> | ZipEntrySpec[]): Promise<Buffer> {
-  const list: ZipEntrySpec[] = Array.isArray(entries) ? entries : Object.entries(entries).map(([name, content]) => ({ name, content }));
+  const list: ZipEntrySpec[] = Array.isArray(entries)
+    ? entries
+    : Object.entries(entries).map(([name, content]) => ({ name, content }));
   const zip = new yazl.ZipFile();
   for (const e of list) {
     zip.addBuffer(Buffer.isBuffer(e.content) ? e.content : Buffer.from(e.content), e.name, {

@@ -32,7 +32,11 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   const authenticate = deps.authenticate ?? createAuthenticator(deps.jwtPublicKey);
   return {
     service,
-    router: authRoutes({ auth: service, authenticate, ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}) }),
+    router: authRoutes({
+      auth: service,
+      authenticate,
+      ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
+    }),
     migrate: () => migrateLatest(deps.db, authMigrations, deps.dbSchema),
   };
 }

@@ -8,7 +8,11 @@ import { createApp, createAuthModule } from './app';
 /** The auth service on the real PostgreSQL that scripts/infra starts: the same code as on SQLite. */
 describe('auth service on PostgreSQL', () => {
   const schema = uniqueName('auth');
-  const keys = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const keys = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
   let db: Knex;
 
   const deps = () => ({
@@ -16,7 +20,13 @@ describe('auth service on PostgreSQL', () => {
     dbSchema: schema,
     logger: silentLogger(),
     jwtPublicKey: keys.publicKey,
-    settings: { jwtPrivateKey: keys.privateKey, accessTokenTtlSeconds: 60, refreshTokenTtlSeconds: 600, maxFailedLogins: 3, lockoutSeconds: 60 },
+    settings: {
+      jwtPrivateKey: keys.privateKey,
+      accessTokenTtlSeconds: 60,
+      refreshTokenTtlSeconds: 600,
+      maxFailedLogins: 3,
+      lockoutSeconds: 60,
+    },
   });
 
   beforeAll(async () => {
@@ -33,14 +43,20 @@ describe('auth service on PostgreSQL', () => {
 
   it('logs in, rotates the refresh token once, and refuses its reuse', async () => {
     const app = createApp(deps());
-    const login = await request(app).post('/api/login').send({ username: 'ADMIN', password: 'admin-password-123' });
+    const login = await request(app)
+      .post('/api/login')
+      .send({ username: 'ADMIN', password: 'admin-password-123' });
     expect(login.status).toBe(200);
     const me = await request(app).get('/api/user').set('authorization', `Bearer ${login.body.access_token}`);
     expect(me.body).toMatchObject({ id: '1', name: 'admin', roles: ['admin'] });
-    const refreshed = await request(app).post('/api/login/refresh').send({ refresh_token: login.body.refresh_token });
+    const refreshed = await request(app)
+      .post('/api/login/refresh')
+      .send({ refresh_token: login.body.refresh_token });
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.refresh_token).not.toBe(login.body.refresh_token);
-    const reused = await request(app).post('/api/login/refresh').send({ refresh_token: login.body.refresh_token });
+    const reused = await request(app)
+      .post('/api/login/refresh')
+      .send({ refresh_token: login.body.refresh_token });
     expect(reused.status).toBe(401);
   });
 });

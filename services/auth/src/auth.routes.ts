@@ -10,7 +10,16 @@ import {
   type User,
 } from '@im/contracts';
 import { NotFoundError } from '@im/errors';
-import { hrefBuilder, isAdmin, jsonBody, listPage, parse, principalOf, requireAdmin, type HrefBuilder } from '@im/http-kit';
+import {
+  hrefBuilder,
+  isAdmin,
+  jsonBody,
+  listPage,
+  parse,
+  principalOf,
+  requireAdmin,
+  type HrefBuilder,
+} from '@im/http-kit';
 import express, { type RequestHandler, type Router } from 'express';
 import type { AuthService } from './auth.service';
 import type { UserRecord } from './user.repository';
@@ -68,7 +77,16 @@ export function authRoutes({ auth, authenticate, publicBaseUrl }: AuthRoutesDeps
     const q = parse(ListQuery, req.query, 'query');
     const page = await auth.list({ page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction });
     const href = hrefBuilder(req, publicBaseUrl);
-    res.json(listPage(req, page.rows.map((u) => toUserResource(u, href)), page.total, q.offset, q.size, publicBaseUrl));
+    res.json(
+      listPage(
+        req,
+        page.rows.map((u) => toUserResource(u, href)),
+        page.total,
+        q.offset,
+        q.size,
+        publicBaseUrl,
+      ),
+    );
   });
 
   r.post('/api/users', authenticate, requireAdmin, jsonBody(), async (req, res) => {

@@ -4,7 +4,11 @@ import { generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import { createApp, createAuthModule, type AuthModule } from './app';
 
-const keys = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+const keys = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
 
 describe('auth service', () => {
   let db: Knex;
@@ -17,7 +21,13 @@ describe('auth service', () => {
       db,
       logger: silentLogger(),
       jwtPublicKey: keys.publicKey,
-      settings: { jwtPrivateKey: keys.privateKey, accessTokenTtlSeconds: 60, refreshTokenTtlSeconds: 600, maxFailedLogins: 3, lockoutSeconds: 60 },
+      settings: {
+        jwtPrivateKey: keys.privateKey,
+        accessTokenTtlSeconds: 60,
+        refreshTokenTtlSeconds: 600,
+        maxFailedLogins: 3,
+        lockoutSeconds: 60,
+      },
     };
     mod = createAuthModule(deps);
     await mod.migrate();
@@ -28,7 +38,8 @@ describe('auth service', () => {
     await db.destroy();
   });
 
-  const login = (username: string, password: string) => request(app).post('/api/login').send({ username, password });
+  const login = (username: string, password: string) =>
+    request(app).post('/api/login').send({ username, password });
 
   it('creates the first admin once, with a generated password when none is given', async () => {
     const first = await mod.service.bootstrapAdmin(undefined);
@@ -57,22 +68,48 @@ describe('auth service', () => {
   it('lets admins manage users and users change only their own password', async () => {
     await mod.service.bootstrapAdmin('admin-password-123');
     const adminToken = (await login('admin', 'admin-password-123')).body.access_token as string;
-    const created = await request(app).post('/api/users').set('authorization', `Bearer ${adminToken}`).send({ name: 'bob', password: 'bob-password-123' });
+    const created = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'bob', password: 'bob-password-123' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'bob', roles: ['user'], active: true });
     expect(created.body).not.toHaveProperty('password');
-    const dup = await request(app).post('/api/users').set('authorization', `Bearer ${adminToken}`).send({ name: 'BOB', password: 'bob-password-123' });
+    const dup = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'BOB', password: 'bob-password-123' });
     expect(dup.status).toBe(409);
-    const short = await request(app).post('/api/users').set('authorization', `Bearer ${adminToken}`).send({ name: 'eve', password: 'short' });
+    const short = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'eve', password: 'short' });
     expect(short.status).toBe(400);
-    expect(JSON.parse(short.text).errors).toEqual([{ path: 'password', message: 'must be at least 12 characters' }]);
+    expect(JSON.parse(short.text).errors).toEqual([
+      { path: 'password', message: 'must be at least 12 characters' },
+    ]);
 
     const bobToken = (await login('bob', 'bob-password-123')).body.access_token as string;
-    expect((await request(app).get('/api/users').set('authorization', `Bearer ${bobToken}`)).status).toBe(403);
-    expect((await request(app).post('/api/users/1/password').set('authorization', `Bearer ${bobToken}`).send({ newPassword: 'new-password-1234' })).status).toBe(403);
-    const wrongCurrent = await request(app).post(`/api/users/${created.body.id}/password`).set('authorization', `Bearer ${bobToken}`).send({ currentPassword: 'nope', newPassword: 'new-password-1234' });
+    expect((await request(app).get('/api/users').set('authorization', `Bearer ${bobToken}`)).status).toBe(
+      403,
+    );
+    expect(
+      (
+        await request(app)
+          .post('/api/users/1/password')
+          .set('authorization', `Bearer ${bobToken}`)
+          .send({ newPassword: 'new-password-1234' })
+      ).status,
+    ).toBe(403);
+    const wrongCurrent = await request(app)
+      .post(`/api/users/${created.body.id}/password`)
+      .set('authorization', `Bearer ${bobToken}`)
+      .send({ currentPassword: 'nope', newPassword: 'new-password-1234' });
     expect(wrongCurrent.status).toBe(400);
-    const ok = await request(app).post(`/api/users/${created.body.id}/password`).set('authorization', `Bearer ${bobToken}`).send({ currentPassword: 'bob-password-123', newPassword: 'new-password-1234' });
+    const ok = await request(app)
+      .post(`/api/users/${created.body.id}/password`)
+      .set('authorization', `Bearer ${bobToken}`)
+      .send({ currentPassword: 'bob-password-123', newPassword: 'new-password-1234' });
     expect(ok.status).toBe(204);
     expect((await login('bob', 'new-password-1234')).status).toBe(200);
   });
@@ -80,17 +117,30 @@ describe('auth service', () => {
   it('deactivating a user stops their logins and refresh tokens', async () => {
     await mod.service.bootstrapAdmin('admin-password-123');
     const adminToken = (await login('admin', 'admin-password-123')).body.access_token as string;
-    const bob = await request(app).post('/api/users').set('authorization', `Bearer ${adminToken}`).send({ name: 'bob', password: 'bob-password-123' });
+    const bob = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ name: 'bob', password: 'bob-password-123' });
     const bobLogin = await login('bob', 'bob-password-123');
-    await request(app).put(`/api/users/${bob.body.id}`).set('authorization', `Bearer ${adminToken}`).send({ active: false });
+    await request(app)
+      .put(`/api/users/${bob.body.id}`)
+      .set('authorization', `Bearer ${adminToken}`)
+      .send({ active: false });
     expect((await login('bob', 'bob-password-123')).status).toBe(401);
-    expect((await request(app).post('/api/login/refresh').send({ refresh_token: bobLogin.body.refresh_token })).status).toBe(401);
+    expect(
+      (await request(app).post('/api/login/refresh').send({ refresh_token: bobLogin.body.refresh_token }))
+        .status,
+    ).toBe(401);
   });
 
-  it('logout revokes the caller\'s refresh tokens', async () => {
+  it("logout revokes the caller's refresh tokens", async () => {
     await mod.service.bootstrapAdmin('admin-password-123');
     const t = (await login('admin', 'admin-password-123')).body;
-    expect((await request(app).post('/api/logout').set('authorization', `Bearer ${t.access_token}`)).status).toBe(204);
-    expect((await request(app).post('/api/login/refresh').send({ refresh_token: t.refresh_token })).status).toBe(401);
+    expect(
+      (await request(app).post('/api/logout').set('authorization', `Bearer ${t.access_token}`)).status,
+    ).toBe(204);
+    expect(
+      (await request(app).post('/api/login/refresh').send({ refresh_token: t.refresh_token })).status,
+    ).toBe(401);
   });
 });

@@ -1,5 +1,18 @@
-import type { ChangePasswordRequest, CreateUserRequest, Principal, TokenResponse, UpdateUserRequest } from '@im/contracts';
-import { AppError, ConflictError, ForbiddenError, InputError, NotFoundError, UnauthenticatedError } from '@im/errors';
+import type {
+  ChangePasswordRequest,
+  CreateUserRequest,
+  Principal,
+  TokenResponse,
+  UpdateUserRequest,
+} from '@im/contracts';
+import {
+  AppError,
+  ConflictError,
+  ForbiddenError,
+  InputError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '@im/errors';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import { createHash, randomBytes } from 'node:crypto';
@@ -21,7 +34,10 @@ export interface AuthSettings {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function badCredentials(): AppError {
-  return new AppError('BAD_CREDENTIALS', 'The user name or password is wrong, or the account is inactive or locked. Check them and try again.');
+  return new AppError(
+    'BAD_CREDENTIALS',
+    'The user name or password is wrong, or the account is inactive or locked. Check them and try again.',
+  );
 }
 
 export class AuthService {
@@ -39,11 +55,20 @@ export class AuthService {
    * Creates the first administrator when there are no users. The password comes from the caller (an
    * operator's env var) or is generated; it is returned so the composition root can print it once.
    */
-  async bootstrapAdmin(password: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
+  async bootstrapAdmin(
+    password: string | undefined,
+  ): Promise<{ created: boolean; generatedPassword?: string }> {
     if ((await this.users.count()) > 0) return { created: false };
     const generated = password ? undefined : generatePassword();
     const user = await this.users.insert(
-      { name: 'admin', passwordHash: await hashPassword(password ?? (generated as string)), email: null, fullName: 'Administrator', active: true, roles: ['admin'] },
+      {
+        name: 'admin',
+        passwordHash: await hashPassword(password ?? (generated as string)),
+        email: null,
+        fullName: 'Administrator',
+        active: true,
+        roles: ['admin'],
+      },
       this.now(),
     );
     if (!user) return { created: false };
@@ -67,12 +92,20 @@ export class AuthService {
     if (!ok) {
       const failed = user.failedLogins + 1;
       const lock = failed >= this.settings.maxFailedLogins;
-      await this.users.update(user.id, { failedLogins: lock ? 0 : failed, lockedUntil: lock ? now + this.settings.lockoutSeconds * 1000 : user.lockedUntil }, now);
+      await this.users.update(
+        user.id,
+        {
+          failedLogins: lock ? 0 : failed,
+          lockedUntil: lock ? now + this.settings.lockoutSeconds * 1000 : user.lockedUntil,
+        },
+        now,
+      );
       this.logger.warn({ userId: user.id, failed, locked: lock }, 'login refused: wrong password');
       throw badCredentials();
     }
     if (!user.active) throw badCredentials();
-    if (user.failedLogins !== 0 || user.lockedUntil !== null) await this.users.update(user.id, { failedLogins: 0, lockedUntil: null }, now);
+    if (user.failedLogins !== 0 || user.lockedUntil !== null)
+      await this.users.update(user.id, { failedLogins: 0, lockedUntil: null }, now);
     return this.issueTokens(user);
   }
 
@@ -80,7 +113,9 @@ export class AuthService {
     const userId = await this.users.consumeRefreshToken(sha256(refreshToken), this.now());
     const user = userId ? await this.users.findById(userId) : undefined;
     if (!user || !user.active) {
-      throw new UnauthenticatedError('The refresh token is unknown, used or expired; log in again with POST /api/login.');
+      throw new UnauthenticatedError(
+        'The refresh token is unknown, used or expired; log in again with POST /api/login.',
+      );
     }
     return this.issueTokens(user);
   }
@@ -100,8 +135,18 @@ export class AuthService {
     });
     const refreshToken = randomBytes(32).toString('base64url');
     const now = this.now();
-    await this.users.insertRefreshToken(user.id, sha256(refreshToken), now + this.settings.refreshTokenTtlSeconds * 1000, now);
-    return { access_token: accessToken, token_type: 'bearer', refresh_token: refreshToken, expires_in: this.settings.accessTokenTtlSeconds };
+    await this.users.insertRefreshToken(
+      user.id,
+      sha256(refreshToken),
+      now + this.settings.refreshTokenTtlSeconds * 1000,
+      now,
+    );
+    return {
+      access_token: accessToken,
+      token_type: 'bearer',
+      refresh_token: refreshToken,
+      expires_in: this.settings.accessTokenTtlSeconds,
+    };
   }
 
   async get(id: string): Promise<UserRecord> {
@@ -116,19 +161,36 @@ export class AuthService {
 
   async create(input: CreateUserRequest): Promise<UserRecord> {
     const user = await this.users.insert(
-      { name: input.name, passwordHash: await hashPassword(input.password), email: input.email ?? null, fullName: input.fullName ?? null, active: input.active, roles: input.roles },
+      {
+        name: input.name,
+        passwordHash: await hashPassword(input.password),
+        email: input.email ?? null,
+        fullName: input.fullName ?? null,
+        active: input.active,
+        roles: input.roles,
+      },
       this.now(),
     );
-    if (!user) throw new ConflictError(`A user named "${input.name}" exists already; choose another name.`, 'USERNAME_TAKEN');
+    if (!user)
+      throw new ConflictError(
+        `A user named "${input.name}" exists already; choose another name.`,
+        'USERNAME_TAKEN',
+      );
     return user;
   }
 
   async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserRecord> {
     await this.get(id);
     if (actor.id === id && (input.active === false || (input.roles && !input.roles.includes('admin')))) {
-      throw new InputError('You cannot deactivate yourself or drop your own admin role; ask another administrator.', [
-        { path: input.active === false ? 'active' : 'roles', message: 'cannot be changed on your own account' },
-      ]);
+      throw new InputError(
+        'You cannot deactivate yourself or drop your own admin role; ask another administrator.',
+        [
+          {
+            path: input.active === false ? 'active' : 'roles',
+            message: 'cannot be changed on your own account',
+          },
+        ],
+      );
     }
     const updated = await this.users.update(id, input, this.now());
     if (input.active === false) await this.users.revokeRefreshTokens(id, this.now());
@@ -137,14 +199,21 @@ export class AuthService {
 
   async changePassword(actor: Principal, id: string, input: ChangePasswordRequest): Promise<void> {
     const self = actor.id === id;
-    if (!self && !actor.roles.includes('admin')) throw new ForbiddenError('Only administrators may change another user\'s password.');
+    if (!self && !actor.roles.includes('admin'))
+      throw new ForbiddenError("Only administrators may change another user's password.");
     const user = await this.get(id);
     if (self) {
       if (!input.currentPassword || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
-        throw new InputError('The current password is wrong.', [{ path: 'currentPassword', message: 'does not match' }]);
+        throw new InputError('The current password is wrong.', [
+          { path: 'currentPassword', message: 'does not match' },
+        ]);
       }
     }
-    await this.users.update(id, { passwordHash: await hashPassword(input.newPassword), failedLogins: 0, lockedUntil: null }, this.now());
+    await this.users.update(
+      id,
+      { passwordHash: await hashPassword(input.newPassword), failedLogins: 0, lockedUntil: null },
+      this.now(),
+    );
     await this.users.revokeRefreshTokens(id, this.now());
   }
 }

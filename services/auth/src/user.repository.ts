@@ -65,12 +65,15 @@ export class UserRepository {
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {
-    const row = (await this.db('users').where({ id: Number(id) }).first()) as UserRow | undefined;
+    const row = (await this.db('users')
+      .where({ id: Number(id) })
+      .first()) as UserRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   async findByName(name: string): Promise<UserRecord | undefined> {
-    const row = (await this.db('users').where({ name_key: name.toLowerCase() }).first()) as UserRow | undefined;
+    const row = (await this.db('users').where({ name_key: name.toLowerCase() }).first()) as
+      UserRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
@@ -97,7 +100,12 @@ export class UserRepository {
 
   async update(
     id: string,
-    patch: Partial<Pick<UserRecord, 'email' | 'fullName' | 'active' | 'roles' | 'passwordHash' | 'failedLogins' | 'lockedUntil'>>,
+    patch: Partial<
+      Pick<
+        UserRecord,
+        'email' | 'fullName' | 'active' | 'roles' | 'passwordHash' | 'failedLogins' | 'lockedUntil'
+      >
+    >,
     now: number,
   ): Promise<UserRecord | undefined> {
     const cols: Record<string, unknown> = { updated_at: now };
@@ -108,17 +116,29 @@ export class UserRepository {
     if (patch.passwordHash !== undefined) cols.password_hash = patch.passwordHash;
     if (patch.failedLogins !== undefined) cols.failed_logins = patch.failedLogins;
     if (patch.lockedUntil !== undefined) cols.locked_until = patch.lockedUntil;
-    await this.db('users').where({ id: Number(id) }).update(cols);
+    await this.db('users')
+      .where({ id: Number(id) })
+      .update(cols);
     return this.findById(id);
   }
 
   async page(req: PageRequest): Promise<PageResult<UserRecord>> {
-    const res = await fetchPage<UserRow>(this.db('users').select('*'), req, { id: 'id', name: 'name_key', created: 'created_at', lastModified: 'updated_at' }, 'id');
+    const res = await fetchPage<UserRow>(
+      this.db('users').select('*'),
+      req,
+      { id: 'id', name: 'name_key', created: 'created_at', lastModified: 'updated_at' },
+      'id',
+    );
     return { rows: res.rows.map(toRecord), total: res.total };
   }
 
   async insertRefreshToken(userId: string, tokenHash: string, expiresAt: number, now: number): Promise<void> {
-    await this.db('refresh_tokens').insert({ user_id: Number(userId), token_hash: tokenHash, expires_at: expiresAt, created_at: now });
+    await this.db('refresh_tokens').insert({
+      user_id: Number(userId),
+      token_hash: tokenHash,
+      expires_at: expiresAt,
+      created_at: now,
+    });
   }
 
   /**
@@ -130,11 +150,17 @@ export class UserRepository {
       | { id: number; user_id: number; expires_at: number | string; revoked_at: number | string | null }
       | undefined;
     if (!row || row.revoked_at !== null || Number(row.expires_at) <= now) return undefined;
-    const n = await this.db('refresh_tokens').where({ id: row.id }).whereNull('revoked_at').update({ revoked_at: now });
+    const n = await this.db('refresh_tokens')
+      .where({ id: row.id })
+      .whereNull('revoked_at')
+      .update({ revoked_at: now });
     return n === 1 ? String(row.user_id) : undefined;
   }
 
   async revokeRefreshTokens(userId: string, now: number): Promise<void> {
-    await this.db('refresh_tokens').where({ user_id: Number(userId) }).whereNull('revoked_at').update({ revoked_at: now });
+    await this.db('refresh_tokens')
+      .where({ user_id: Number(userId) })
+      .whereNull('revoked_at')
+      .update({ revoked_at: now });
   }
 }

@@ -39,7 +39,12 @@ export function createFileStorageModule(deps: FileStorageDeps): FileStorageModul
   let sub: Subscription | undefined;
   return {
     files,
-    router: fileRoutes({ files, access: deps.access, authenticate: deps.authenticate, ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}) }),
+    router: fileRoutes({
+      files,
+      access: deps.access,
+      authenticate: deps.authenticate,
+      ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
+    }),
     migrate: () => migrateLatest(deps.db, fileStorageMigrations, deps.dbSchema),
     async start() {
       sub = await deps.bus.subscribe({

@@ -34,14 +34,17 @@ export class FileRepository {
   constructor(private readonly db: Knex) {}
 
   async find(jobConfigId: string, key: string): Promise<FileRecord | undefined> {
-    const row = (await this.db('files').where({ job_config_id: jobConfigId, file_key: key }).first()) as Row | undefined;
+    const row = (await this.db('files').where({ job_config_id: jobConfigId, file_key: key }).first()) as
+      Row | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   /** Inserts or replaces; returns true when the file is new. */
   async upsert(f: Omit<FileRecord, 'createdAt'>): Promise<boolean> {
     return this.db.transaction(async (trx) => {
-      const existing = await trx('files').where({ job_config_id: f.jobConfigId, file_key: f.key }).first();
+      const existing = (await trx('files')
+        .where({ job_config_id: f.jobConfigId, file_key: f.key })
+        .first()) as Row | undefined;
       if (existing) {
         await trx('files')
           .where({ job_config_id: f.jobConfigId, file_key: f.key })

@@ -34,7 +34,15 @@ describe('file routes', () => {
     db = createDb({ client: 'sqlite', filename: ':memory:' });
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'im-files-'));
     bus = new InProcessEventBus(silentLogger());
-    const built = createApp({ db, logger: silentLogger(), bus, storage: await LocalObjectStorage.open(root), access, authenticate, maxBytes: 1024 });
+    const built = createApp({
+      db,
+      logger: silentLogger(),
+      bus,
+      storage: await LocalObjectStorage.open(root),
+      access,
+      authenticate,
+      maxBytes: 1024,
+    });
     await built.module.migrate();
     app = built.app;
   });
@@ -45,13 +53,23 @@ describe('file routes', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
-  const objects = () => fs.readdirSync(path.join(root, 'configuration', '7'), { withFileTypes: true }).filter((e) => e.isFile() && !e.name.endsWith('.meta.json')).map((e) => e.name);
+  const objects = () =>
+    fs
+      .readdirSync(path.join(root, 'configuration', '7'), { withFileTypes: true })
+      .filter((e) => e.isFile() && !e.name.endsWith('.meta.json'))
+      .map((e) => e.name);
 
   it('stores a multipart upload under the key field and replaces it on a second upload', async () => {
-    const first = await request(app).post('/api/jobconfigs/7/files').field('key', 'a.txt').attach('file', Buffer.from('one'), 'ignored.txt');
+    const first = await request(app)
+      .post('/api/jobconfigs/7/files')
+      .field('key', 'a.txt')
+      .attach('file', Buffer.from('one'), 'ignored.txt');
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ name: 'a.txt', metadata: { size: 3 } });
-    const second = await request(app).post('/api/jobconfigs/7/files').field('key', 'a.txt').attach('file', Buffer.from('two!'), 'x');
+    const second = await request(app)
+      .post('/api/jobconfigs/7/files')
+      .field('key', 'a.txt')
+      .attach('file', Buffer.from('two!'), 'x');
     expect(second.status).toBe(200);
     const got = await request(app)
       .get('/api/jobconfigs/7/files/a.txt')
@@ -64,18 +82,25 @@ describe('file routes', () => {
     expect((got.body as Buffer).toString()).toBe('two!');
     expect(got.headers['content-length']).toBe('4');
     expect(got.headers.etag).toBe(`"${second.body.metadata.sha256}"`);
-    const notModified = await request(app).get('/api/jobconfigs/7/files/a.txt').set('if-none-match', got.headers.etag!);
+    const notModified = await request(app)
+      .get('/api/jobconfigs/7/files/a.txt')
+      .set('if-none-match', got.headers.etag!);
     expect(notModified.status).toBe(304);
   });
 
-  it('uses the part\'s filename when there is no key field', async () => {
-    const r = await request(app).post('/api/jobconfigs/7/files').attach('file', Buffer.from('x'), 'named.bin');
+  it("uses the part's filename when there is no key field", async () => {
+    const r = await request(app)
+      .post('/api/jobconfigs/7/files')
+      .attach('file', Buffer.from('x'), 'named.bin');
     expect(r.status).toBe(201);
     expect(r.body.name).toBe('named.bin');
   });
 
   it('refuses an upload over the limit with 413 and keeps nothing of it', async () => {
-    const r = await request(app).post('/api/jobconfigs/7/files?key=big.bin').set('content-type', 'application/octet-stream').send(Buffer.alloc(4096));
+    const r = await request(app)
+      .post('/api/jobconfigs/7/files?key=big.bin')
+      .set('content-type', 'application/octet-stream')
+      .send(Buffer.alloc(4096));
     expect(r.status).toBe(413);
     expect(JSON.parse(r.text).code).toBe('PAYLOAD_TOO_LARGE');
     expect((await request(app).get('/api/jobconfigs/7/files')).body.totalRecords).toBe(0);
@@ -89,17 +114,26 @@ describe('file routes', () => {
   });
 
   it('answers 404 for another configuration and changes nothing', async () => {
-    const r = await request(app).post('/api/jobconfigs/8/files?key=a.txt').set('content-type', 'application/octet-stream').send('x');
+    const r = await request(app)
+      .post('/api/jobconfigs/8/files?key=a.txt')
+      .set('content-type', 'application/octet-stream')
+      .send('x');
     expect(r.status).toBe(404);
     expect(fs.existsSync(path.join(root, 'configuration', '8'))).toBe(false);
   });
 
   it('lists entry points of a package and refuses what is not a zip', async () => {
     const zip = await buildZip({ 'a.process': 'steps: []', 'b/c.mjs': '', 'data.csv': '' });
-    await request(app).put('/api/jobconfigs/7/files/p.djar').set('content-type', 'application/octet-stream').send(zip);
+    await request(app)
+      .put('/api/jobconfigs/7/files/p.djar')
+      .set('content-type', 'application/octet-stream')
+      .send(zip);
     const eps = await request(app).get('/api/jobconfigs/7/files/entrypoints/p.djar');
     expect(eps.body).toEqual({ packageName: 'p.djar', entryPoints: ['a.process', 'b/c.mjs'] });
-    await request(app).put('/api/jobconfigs/7/files/t.txt').set('content-type', 'text/plain').send('not a zip');
+    await request(app)
+      .put('/api/jobconfigs/7/files/t.txt')
+      .set('content-type', 'text/plain')
+      .send('not a zip');
     expect((await request(app).get('/api/jobconfigs/7/files/entrypoints/t.txt')).status).toBe(400);
   });
 

@@ -1,4 +1,11 @@
-import { FileKey, JobConfigIdParams, ListQuery, z, type ConfigAccessPort, type FileResource } from '@im/contracts';
+import {
+  FileKey,
+  JobConfigIdParams,
+  ListQuery,
+  z,
+  type ConfigAccessPort,
+  type FileResource,
+} from '@im/contracts';
 import { firstQueryValue, hrefBuilder, listPage, parse, principalOf, type HrefBuilder } from '@im/http-kit';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { FileRecord } from './file.repository';
@@ -18,7 +25,12 @@ export function toFileResource(f: FileRecord, href: HrefBuilder): FileResource {
   return {
     name: f.key,
     href: href(`/api/jobconfigs/${f.jobConfigId}/files/${encodeURIComponent(f.key)}`),
-    metadata: { size: f.size, lastModified: new Date(f.updatedAt).toISOString(), contentType: f.contentType, sha256: f.sha256 },
+    metadata: {
+      size: f.size,
+      lastModified: new Date(f.updatedAt).toISOString(),
+      contentType: f.contentType,
+      sha256: f.sha256,
+    },
   };
 }
 
@@ -38,23 +50,48 @@ export function fileRoutes({ files, access, authenticate, publicBaseUrl }: FileR
   };
 
   const store = async (req: Request, res: Response, id: string, keyFromPath: string | undefined) => {
-    const sink = (key: string, body: NodeJS.ReadableStream & import('node:stream').Readable, type: string | undefined) => files.put(id, key, body, type);
+    const sink = (
+      key: string,
+      body: NodeJS.ReadableStream & import('node:stream').Readable,
+      type: string | undefined,
+    ) => files.put(id, key, body, type);
     // If storing fails mid-body, the rest of the upload is not worth reading: close the connection.
     res.setHeader('Connection', 'close');
     const result = isMultipart(req)
       ? await receiveMultipart(req, keyFromPath, sink)
-      : await sink(keyFromPath ?? parseKey(firstQueryValue(req, 'key'), 'key'), req, req.headers['content-type']?.split(';')[0] || undefined);
+      : await sink(
+          keyFromPath ?? parseKey(firstQueryValue(req, 'key'), 'key'),
+          req,
+          req.headers['content-type']?.split(';')[0] || undefined,
+        );
     res.removeHeader('Connection');
     const resource = toFileResource(result.file, hrefBuilder(req, publicBaseUrl));
-    res.status(result.created ? 201 : 200).location(resource.href).json(resource);
+    res
+      .status(result.created ? 201 : 200)
+      .location(resource.href)
+      .json(resource);
   };
 
   r.get('/api/jobconfigs/:id/files', async (req, res) => {
     const id = await config(req);
     const q = parse(ListQuery, req.query, 'query');
-    const page = await files.list(id, { page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction });
+    const page = await files.list(id, {
+      page: q.offset,
+      size: q.size,
+      sortby: q.sortby,
+      direction: q.direction,
+    });
     const href = hrefBuilder(req, publicBaseUrl);
-    res.json(listPage(req, page.rows.map((f) => toFileResource(f, href)), page.total, q.offset, q.size, publicBaseUrl));
+    res.json(
+      listPage(
+        req,
+        page.rows.map((f) => toFileResource(f, href)),
+        page.total,
+        q.offset,
+        q.size,
+        publicBaseUrl,
+      ),
+    );
   });
 
   r.post('/api/jobconfigs/:id/files', async (req, res) => {

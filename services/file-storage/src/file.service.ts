@@ -3,7 +3,14 @@ import { AppError, NotFoundError } from '@im/errors';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
-import { entryPointsOf, listZipEntries, openZip, PayloadTooLargeError, UnreadableZipError, type ObjectStorage } from '@im/storage';
+import {
+  entryPointsOf,
+  listZipEntries,
+  openZip,
+  PayloadTooLargeError,
+  UnreadableZipError,
+  type ObjectStorage,
+} from '@im/storage';
 import type { Readable } from 'node:stream';
 import type { FileRecord, FileRepository } from './file.repository';
 
@@ -26,23 +33,44 @@ export class FileService implements FileCatalogPort {
 
   async get(jobConfigId: string, key: string): Promise<FileRecord> {
     const f = await this.files.find(jobConfigId, key);
-    if (!f) throw new NotFoundError(`Job configuration ${jobConfigId} has no file "${key}". List its files with GET /api/jobconfigs/${jobConfigId}/files.`);
+    if (!f)
+      throw new NotFoundError(
+        `Job configuration ${jobConfigId} has no file "${key}". List its files with GET /api/jobconfigs/${jobConfigId}/files.`,
+      );
     return f;
   }
 
   /** Streams `body` into storage; the object appears whole or not at all, then its metadata is recorded. */
-  async put(jobConfigId: string, key: string, body: Readable, contentType: string | undefined): Promise<{ file: FileRecord; created: boolean }> {
+  async put(
+    jobConfigId: string,
+    key: string,
+    body: Readable,
+    contentType: string | undefined,
+  ): Promise<{ file: FileRecord; created: boolean }> {
     let result;
     try {
-      result = await this.storage.put(objectKey(jobConfigId, key), body, { contentType: contentType ?? 'application/octet-stream', maxBytes: this.maxBytes });
+      result = await this.storage.put(objectKey(jobConfigId, key), body, {
+        contentType: contentType ?? 'application/octet-stream',
+        maxBytes: this.maxBytes,
+      });
     } catch (err) {
       if (err instanceof PayloadTooLargeError) {
-        throw new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${this.maxBytes} bytes; nothing was stored. Ask an operator to raise FILES_MAX_BYTES.`);
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `The file is larger than the limit of ${this.maxBytes} bytes; nothing was stored. Ask an operator to raise FILES_MAX_BYTES.`,
+        );
       }
       throw err;
     }
     const now = this.now();
-    const record = { jobConfigId, key, size: result.size, sha256: result.sha256, contentType: contentType ?? 'application/octet-stream', updatedAt: now };
+    const record = {
+      jobConfigId,
+      key,
+      size: result.size,
+      sha256: result.sha256,
+      contentType: contentType ?? 'application/octet-stream',
+      updatedAt: now,
+    };
     const created = await this.files.upsert(record);
     this.logger.info({ jobConfigId, key, size: result.size, created }, 'file stored');
     await this.publish(jobConfigId, key, 'stored', result.size, result.sha256);
@@ -52,7 +80,10 @@ export class FileService implements FileCatalogPort {
   async open(jobConfigId: string, key: string): Promise<{ file: FileRecord; body: Readable }> {
     const file = await this.get(jobConfigId, key);
     const obj = await this.storage.get(objectKey(jobConfigId, key));
-    if (!obj) throw new NotFoundError(`The bytes of "${key}" are missing from object storage; upload the file again.`);
+    if (!obj)
+      throw new NotFoundError(
+        `The bytes of "${key}" are missing from object storage; upload the file again.`,
+      );
     return { file, body: obj.body };
   }
 
@@ -78,19 +109,38 @@ export class FileService implements FileCatalogPort {
     await this.get(jobConfigId, key);
     try {
       const zip = await openZip(this.storage, objectKey(jobConfigId, key));
-      if (!zip) throw new NotFoundError(`The bytes of "${key}" are missing from object storage; upload the file again.`);
+      if (!zip)
+        throw new NotFoundError(
+          `The bytes of "${key}" are missing from object storage; upload the file again.`,
+        );
       return entryPointsOf(await listZipEntries(zip));
     } catch (err) {
       if (err instanceof UnreadableZipError) {
-        throw new AppError('PACKAGE_UNREADABLE', `${err.message}. Upload the package as a zip archive (.djar).`);
+        throw new AppError(
+          'PACKAGE_UNREADABLE',
+          `${err.message}. Upload the package as a zip archive (.djar).`,
+        );
       }
       throw err;
     }
   }
 
-  private async publish(jobConfigId: string, key: string, change: 'stored' | 'deleted', size: number | null, sha256: string | null) {
+  private async publish(
+    jobConfigId: string,
+    key: string,
+    change: 'stored' | 'deleted',
+    size: number | null,
+    sha256: string | null,
+  ) {
     try {
-      await this.bus.publish('file.changes', { jobConfigId, key, change, size, sha256, occurredAt: new Date(this.now()).toISOString() });
+      await this.bus.publish('file.changes', {
+        jobConfigId,
+        key,
+        change,
+        size,
+        sha256,
+        occurredAt: new Date(this.now()).toISOString(),
+      });
     } catch (err) {
       this.logger.error({ err, jobConfigId, key }, 'could not publish the file change');
     }

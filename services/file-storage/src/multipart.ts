@@ -9,10 +9,17 @@ export type FileSink<T> = (key: string, body: Readable, contentType: string | un
 
 export function parseKey(raw: string | undefined, path: string): string {
   if (raw === undefined || raw === '') {
-    throw new InputError(`Name the file: send "${path}" (the file name, e.g. samplePackage.djar).`, [{ path, message: 'required' }]);
+    throw new InputError(`Name the file: send "${path}" (the file name, e.g. samplePackage.djar).`, [
+      { path, message: 'required' },
+    ]);
   }
   const r = FileKey.safeParse(raw);
-  if (!r.success) throw new InputError(`The file name is not allowed: ${r.error.issues[0]?.message ?? 'invalid'}.`, toFieldErrors(r.error, path), 'INVALID_FILE_NAME');
+  if (!r.success)
+    throw new InputError(
+      `The file name is not allowed: ${r.error.issues[0]?.message ?? 'invalid'}.`,
+      toFieldErrors(r.error, path),
+      'INVALID_FILE_NAME',
+    );
   return r.data;
 }
 
@@ -21,7 +28,11 @@ export function parseKey(raw: string | undefined, path: string): string {
  * file's name is the `key` field, which must come before the `file` field (curl -F key=... -F file=@...
  * sends them in that order); without a `key` field the part's own filename is used.
  */
-export function receiveMultipart<T>(req: Request, fixedKey: string | undefined, sink: FileSink<T>): Promise<T> {
+export function receiveMultipart<T>(
+  req: Request,
+  fixedKey: string | undefined,
+  sink: FileSink<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -38,11 +49,16 @@ export function receiveMultipart<T>(req: Request, fixedKey: string | undefined, 
       failed = true;
       req.unpipe(bb);
       req.resume();
-      reject(err);
+      reject(err instanceof Error ? err : new Error(String(err)));
     };
     bb.on('field', (name, value) => {
       if (name === 'key' && fixedKey === undefined) {
-        if (pending) return fail(new InputError('Send the "key" field before the "file" field.', [{ path: 'key', message: 'must come before file' }]));
+        if (pending)
+          return fail(
+            new InputError('Send the "key" field before the "file" field.', [
+              { path: 'key', message: 'must come before file' },
+            ]),
+          );
         key = value;
       }
     });
@@ -58,20 +74,37 @@ export function receiveMultipart<T>(req: Request, fixedKey: string | undefined, 
         stream.resume();
         return fail(err);
       }
-      pending = sink(k, stream, info.mimeType && info.mimeType !== 'application/octet-stream' ? info.mimeType : undefined);
+      pending = sink(
+        k,
+        stream,
+        info.mimeType && info.mimeType !== 'application/octet-stream' ? info.mimeType : undefined,
+      );
       pending.catch((err: unknown) => {
         stream.resume();
         fail(err);
       });
     });
-    bb.on('filesLimit', () => fail(new InputError('Send one file per request.', [{ path: 'file', message: 'only one file is allowed' }])));
-    bb.on('error', (err: Error) => fail(new InputError(`The multipart body cannot be read: ${err.message}.`)));
+    bb.on('filesLimit', () =>
+      fail(
+        new InputError('Send one file per request.', [{ path: 'file', message: 'only one file is allowed' }]),
+      ),
+    );
+    bb.on('error', (err: Error) =>
+      fail(new InputError(`The multipart body cannot be read: ${err.message}.`)),
+    );
     bb.on('close', () => {
       if (failed) return;
-      if (!pending) return fail(new InputError('The multipart body has no "file" field; send the bytes as -F file=@<path>.', [{ path: 'file', message: 'required' }]));
+      if (!pending)
+        return fail(
+          new InputError('The multipart body has no "file" field; send the bytes as -F file=@<path>.', [
+            { path: 'file', message: 'required' },
+          ]),
+        );
       pending.then(resolve, fail);
     });
-    req.on('aborted', () => fail(new InputError('The upload was interrupted; nothing was stored. Send it again.')));
+    req.on('aborted', () =>
+      fail(new InputError('The upload was interrupted; nothing was stored. Send it again.')),
+    );
     req.pipe(bb);
   });
 }

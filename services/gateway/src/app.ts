@@ -5,7 +5,12 @@ import express, { type Express, type RequestHandler, type Router } from 'express
 import { docsRoutes } from './docs.routes';
 
 /** Paths anyone may call: logging in, product info and the API's documentation. */
-export const PUBLIC_PATHS = [/^\/api\/login(\/refresh)?$/, /^\/api\/product\/info$/, /^\/api\/openapi\.json$/, /^\/api\/docs(\/.*)?$/];
+export const PUBLIC_PATHS = [
+  /^\/api\/login(\/refresh)?$/,
+  /^\/api\/product\/info$/,
+  /^\/api\/openapi\.json$/,
+  /^\/api\/docs(\/.*)?$/,
+];
 
 export interface GatewayDeps {
   logger: Logger;

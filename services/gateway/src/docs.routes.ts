@@ -44,7 +44,12 @@ export function docsRoutes(info: ProductInfo, publicBaseUrl?: string): Router {
   });
 
   r.get('/api/docs', (_req, res) => {
-    res.type('html').setHeader('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
+    res
+      .type('html')
+      .setHeader(
+        'Content-Security-Policy',
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+      );
     res.send(DOCS_HTML);
   });
   r.get('/api/docs/init.js', (_req, res) => {

@@ -41,12 +41,26 @@ export interface JobConfigModule {
 export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const logger = deps.logger.child({ component: 'jobconfig' });
   const jobRepo = new JobRepository(deps.db);
-  const configs = new JobConfigService(new JobConfigRepository(deps.db), jobRepo, deps.files, deps.bus, logger);
+  const configs = new JobConfigService(
+    new JobConfigRepository(deps.db),
+    jobRepo,
+    deps.files,
+    deps.bus,
+    logger,
+  );
   const jobs = new JobService(jobRepo, configs, deps.files, deps.bus, logger);
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
   router.use(jobConfigRoutes({ configs, authenticate: deps.authenticate, ...opt }));
-  router.use(jobRoutes({ jobs, storage: deps.storage, authenticate: deps.authenticate, ...opt, ...(deps.followPollMs ? { followPollMs: deps.followPollMs } : {}) }));
+  router.use(
+    jobRoutes({
+      jobs,
+      storage: deps.storage,
+      authenticate: deps.authenticate,
+      ...opt,
+      ...(deps.followPollMs ? { followPollMs: deps.followPollMs } : {}),
+    }),
+  );
   let sub: Subscription | undefined;
   return {
     configs,
@@ -66,7 +80,10 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   };
 }
 
-export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): { app: Express; module: JobConfigModule } {
+export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): {
+  app: Express;
+  module: JobConfigModule;
+} {
   const module = createJobConfigModule(deps);
   const app = createServiceApp(
     {

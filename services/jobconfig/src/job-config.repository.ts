@@ -31,7 +31,10 @@ export interface JobConfigRecord {
   updatedBy: { id: string; name: string };
 }
 
-export type JobConfigWrite = Omit<JobConfigRecord, 'id' | 'ownerId' | 'ownerName' | 'createdAt' | 'createdBy'>;
+export type JobConfigWrite = Omit<
+  JobConfigRecord,
+  'id' | 'ownerId' | 'ownerName' | 'createdAt' | 'createdBy'
+>;
 
 interface Row {
   id: number;
@@ -101,30 +104,49 @@ function toColumns(w: JobConfigWrite) {
   };
 }
 
-export const JOB_CONFIG_SORTABLE = { id: 'id', name: 'name', created: 'created_at', lastModified: 'updated_at', active: 'active' };
+export const JOB_CONFIG_SORTABLE = {
+  id: 'id',
+  name: 'name',
+  created: 'created_at',
+  lastModified: 'updated_at',
+  active: 'active',
+};
 
 export class JobConfigRepository {
   constructor(private readonly db: Knex) {}
 
   async insert(owner: { id: string; name: string }, w: JobConfigWrite): Promise<JobConfigRecord> {
     const [row] = (await this.db('job_configs')
-      .insert({ ...toColumns(w), owner_id: owner.id, owner_name: owner.name, created_at: w.updatedAt, created_by_id: owner.id, created_by_name: owner.name })
+      .insert({
+        ...toColumns(w),
+        owner_id: owner.id,
+        owner_name: owner.name,
+        created_at: w.updatedAt,
+        created_by_id: owner.id,
+        created_by_name: owner.name,
+      })
       .returning('*')) as Row[];
     return toRecord(row as Row);
   }
 
   async findById(id: string): Promise<JobConfigRecord | undefined> {
-    const row = (await this.db('job_configs').where({ id: Number(id) }).first()) as Row | undefined;
+    const row = (await this.db('job_configs')
+      .where({ id: Number(id) })
+      .first()) as Row | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   async update(id: string, w: JobConfigWrite): Promise<JobConfigRecord | undefined> {
-    await this.db('job_configs').where({ id: Number(id) }).update(toColumns(w));
+    await this.db('job_configs')
+      .where({ id: Number(id) })
+      .update(toColumns(w));
     return this.findById(id);
   }
 
   async delete(id: string): Promise<void> {
-    await this.db('job_configs').where({ id: Number(id) }).delete();
+    await this.db('job_configs')
+      .where({ id: Number(id) })
+      .delete();
   }
 
   async page(ownerId: string | undefined, req: PageRequest): Promise<PageResult<JobConfigRecord>> {
@@ -139,7 +161,8 @@ export function mergeMacros(previous: StoredMacro[], input: MacroInput[]): Store
   return input.map((m) => {
     const old = previous.find((p) => p.key === m.key);
     // A secure macro's value is write-only: a client that sends it back without a value keeps the old one.
-    const value = m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
+    const value =
+      m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
     return { key: m.key, value, secure: m.secure, description: m.description ?? old?.description ?? null };
   });
 }

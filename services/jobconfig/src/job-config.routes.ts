@@ -17,32 +17,57 @@ export function jobConfigRoutes({ configs, authenticate, publicBaseUrl }: JobCon
 
   r.get('/api/jobconfigs', async (req, res) => {
     const q = parse(ListQuery, req.query, 'query');
-    const page = await sortError(() => configs.list(principalOf(req), { page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction }));
+    const page = await sortError(() =>
+      configs.list(principalOf(req), {
+        page: q.offset,
+        size: q.size,
+        sortby: q.sortby,
+        direction: q.direction,
+      }),
+    );
     const href = hrefBuilder(req, publicBaseUrl);
-    res.json(listPage(req, page.rows.map((c) => toJobConfigResource(c, href)), page.total, q.offset, q.size, publicBaseUrl));
+    res.json(
+      listPage(
+        req,
+        page.rows.map((c) => toJobConfigResource(c, href)),
+        page.total,
+        q.offset,
+        q.size,
+        publicBaseUrl,
+      ),
+    );
   });
 
   r.post('/api/jobconfigs', jsonBody(), async (req, res) => {
     const body = parse(JobConfigInput, req.body);
-    const created = toJobConfigResource(await configs.create(principalOf(req), body), hrefBuilder(req, publicBaseUrl));
+    const created = toJobConfigResource(
+      await configs.create(principalOf(req), body),
+      hrefBuilder(req, publicBaseUrl),
+    );
     res.status(201).location(created.href).json(created);
   });
 
   r.get('/api/jobconfigs/:id', async (req, res) => {
     const { id } = parse(JobConfigIdParams, req.params, 'params');
-    res.json(toJobConfigResource(await configs.getFor(principalOf(req), id), hrefBuilder(req, publicBaseUrl)));
+    res.json(
+      toJobConfigResource(await configs.getFor(principalOf(req), id), hrefBuilder(req, publicBaseUrl)),
+    );
   });
 
   r.put('/api/jobconfigs/:id', jsonBody(), async (req, res) => {
     const { id } = parse(JobConfigIdParams, req.params, 'params');
     const body = parse(JobConfigInput, req.body);
-    res.json(toJobConfigResource(await configs.replace(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)));
+    res.json(
+      toJobConfigResource(await configs.replace(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)),
+    );
   });
 
   r.patch('/api/jobconfigs/:id', jsonBody(), async (req, res) => {
     const { id } = parse(JobConfigIdParams, req.params, 'params');
     const body = parse(JobConfigPatch, req.body);
-    res.json(toJobConfigResource(await configs.patch(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)));
+    res.json(
+      toJobConfigResource(await configs.patch(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)),
+    );
   });
 
   r.delete('/api/jobconfigs/:id', async (req, res) => {

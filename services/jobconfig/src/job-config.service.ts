@@ -3,7 +3,12 @@ import { ConflictError, InputError, NotFoundError } from '@im/errors';
 import type { EventBus } from '@im/messaging';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
-import { mergeMacros, type JobConfigRecord, type JobConfigRepository, type JobConfigWrite } from './job-config.repository';
+import {
+  mergeMacros,
+  type JobConfigRecord,
+  type JobConfigRepository,
+  type JobConfigWrite,
+} from './job-config.repository';
 import type { JobRepository } from './job.repository';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
@@ -44,9 +49,15 @@ export class JobConfigService {
   async create(principal: Principal, input: JobConfigInput): Promise<JobConfigRecord> {
     const w = this.toWrite(principal, undefined, input);
     if (w.packageName || w.entryPoint) {
-      throw new InputError('Attach the package first: create the configuration, upload the package to it, then set runtimeConfig.', [
-        { path: w.packageName ? 'runtimeConfig.packageName' : 'runtimeConfig.entryPoint', message: 'the new configuration has no files yet' },
-      ]);
+      throw new InputError(
+        'Attach the package first: create the configuration, upload the package to it, then set runtimeConfig.',
+        [
+          {
+            path: w.packageName ? 'runtimeConfig.packageName' : 'runtimeConfig.entryPoint',
+            message: 'the new configuration has no files yet',
+          },
+        ],
+      );
     }
     const created = await this.configs.insert({ id: principal.id, name: principal.name }, w);
     await this.changed(created, 'created');
@@ -79,7 +90,12 @@ export class JobConfigService {
         entryPoint: current.entryPoint,
         packageArtifactOverride: current.packageArtifactOverride,
         logLevel: current.logLevel,
-        macros: current.macros.map((m) => ({ key: m.key, value: m.secure ? undefined : m.value, secure: m.secure, description: m.description })),
+        macros: current.macros.map((m) => ({
+          key: m.key,
+          value: m.secure ? undefined : m.value,
+          secure: m.secure,
+          description: m.description,
+        })),
         ...Object.fromEntries(Object.entries(input.runtimeConfig ?? {}).filter(([, v]) => v !== undefined)),
       },
     };
@@ -98,7 +114,11 @@ export class JobConfigService {
     await this.changed(current, 'deleted');
   }
 
-  private toWrite(principal: Principal, current: JobConfigRecord | undefined, input: JobConfigInput): JobConfigWrite {
+  private toWrite(
+    principal: Principal,
+    current: JobConfigRecord | undefined,
+    input: JobConfigInput,
+  ): JobConfigWrite {
     const rc = input.runtimeConfig ?? {};
     return {
       name: input.name,
@@ -147,17 +167,28 @@ export class JobConfigService {
     }
   }
 
-  async entryPoints(principal: Principal, id: string): Promise<{ packageName: string; entryPoints: string[] }> {
+  async entryPoints(
+    principal: Principal,
+    id: string,
+  ): Promise<{ packageName: string; entryPoints: string[] }> {
     const c = await this.getFor(principal, id);
     if (!c.packageName) {
-      throw new NotFoundError(`Job configuration ${id} has no package selected; set runtimeConfig.packageName first.`);
+      throw new NotFoundError(
+        `Job configuration ${id} has no package selected; set runtimeConfig.packageName first.`,
+      );
     }
     return { packageName: c.packageName, entryPoints: await this.files.entryPoints(id, c.packageName) };
   }
 
   private async changed(c: JobConfigRecord, change: 'created' | 'updated' | 'deleted'): Promise<void> {
     try {
-      await this.bus.publish('jobconfig.changes', { jobConfigId: c.id, ownerId: c.ownerId, name: c.name, change, occurredAt: new Date(this.now()).toISOString() });
+      await this.bus.publish('jobconfig.changes', {
+        jobConfigId: c.id,
+        ownerId: c.ownerId,
+        name: c.name,
+        change,
+        occurredAt: new Date(this.now()).toISOString(),
+      });
     } catch (err) {
       // The change is committed; projections catch up on the next change. (The outbox makes this exact.)
       this.logger.error({ err, jobConfigId: c.id, change }, 'could not publish the configuration change');

@@ -37,7 +37,12 @@ function pipeTo(body: NodeJS.ReadableStream, res: Response): Promise<void> {
 }
 
 /** `?follow=true`: sends what the log holds, then new bytes as the runner flushes them, until the job ends. */
-export async function followLog(storage: ObjectStorage, key: string, res: Response, opts: FollowOptions): Promise<void> {
+export async function followLog(
+  storage: ObjectStorage,
+  key: string,
+  res: Response,
+  opts: FollowOptions,
+): Promise<void> {
   res.type('text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Accel-Buffering', 'no');

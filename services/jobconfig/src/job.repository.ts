@@ -168,7 +168,11 @@ export class JobRepository {
     trx: Knex = this.db,
     attempt?: number,
   ): Promise<JobRecord | undefined> {
-    const cols: Record<string, unknown> = { status: to, updated_at: now, event_seq: trx.raw('event_seq + 1') };
+    const cols: Record<string, unknown> = {
+      status: to,
+      updated_at: now,
+      event_seq: trx.raw('event_seq + 1'),
+    };
     if (patch.reason !== undefined) cols.reason = patch.reason;
     if (patch.returnCode !== undefined) cols.return_code = patch.returnCode;
     if (patch.currentStep !== undefined) cols.current_step = patch.currentStep;
@@ -186,11 +190,16 @@ export class JobRepository {
 
   /** Records who asked to stop a running job, without changing its status. */
   async markStopRequested(id: string, by: { id: string; name: string }, now: number): Promise<void> {
-    await this.db('jobs').where({ id }).whereNull('stopped_by_id').update({ stopped_by_id: by.id, stopped_by_name: by.name, updated_at: now });
+    await this.db('jobs')
+      .where({ id })
+      .whereNull('stopped_by_id')
+      .update({ stopped_by_id: by.id, stopped_by_name: by.name, updated_at: now });
   }
 
   async setCurrentStep(id: string, attempt: number, step: string | null, now: number): Promise<void> {
-    await this.db('jobs').where({ id, attempt, status: 'RUNNING' }).update({ current_step: step, updated_at: now });
+    await this.db('jobs')
+      .where({ id, attempt, status: 'RUNNING' })
+      .update({ current_step: step, updated_at: now });
   }
 
   private filtered(f: JobFilter): Knex.QueryBuilder {
@@ -225,8 +234,13 @@ export class JobRepository {
   }
 
   async deleteForConfig(jobConfigId: string, trx: Knex = this.db): Promise<string[]> {
-    const ids = ((await trx('jobs').where({ job_config_id: Number(jobConfigId) }).select('id')) as { id: string }[]).map((r) => r.id);
-    await trx('jobs').where({ job_config_id: Number(jobConfigId) }).delete();
+    const rows: { id: string }[] = await trx('jobs')
+      .where({ job_config_id: Number(jobConfigId) })
+      .select('id');
+    const ids = rows.map((r) => r.id);
+    await trx('jobs')
+      .where({ job_config_id: Number(jobConfigId) })
+      .delete();
     return ids;
   }
 }

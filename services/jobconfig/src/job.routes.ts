@@ -1,4 +1,15 @@
-import { JobConfigIdParams, JobIdParams, JobListQuery, JobStatus, LogQuery, RunRequest, jobLogKey, jobOutPrefix, FileKey, z } from '@im/contracts';
+import {
+  JobConfigIdParams,
+  JobIdParams,
+  JobListQuery,
+  JobStatus,
+  LogQuery,
+  RunRequest,
+  jobLogKey,
+  jobOutPrefix,
+  FileKey,
+  z,
+} from '@im/contracts';
 import { NotFoundError } from '@im/errors';
 import { hrefBuilder, jsonBody, listPage, parse, principalOf } from '@im/http-kit';
 import type { ObjectStorage } from '@im/storage';
@@ -20,20 +31,42 @@ export interface JobRoutesDeps {
 function filterOf(q: JobListQuery): JobFilter {
   return {
     ...(q.jobconfigid ? { jobConfigId: q.jobconfigid } : {}),
-    ...(q.status ? { statuses: q.status.split(',').map((s) => JobStatus.parse(s.trim().toUpperCase())) } : {}),
+    ...(q.status
+      ? { statuses: q.status.split(',').map((s) => JobStatus.parse(s.trim().toUpperCase())) }
+      : {}),
     ...(q.startdate ? { from: Date.parse(q.startdate) } : {}),
     ...(q.enddate ? { to: Date.parse(q.enddate) } : {}),
   };
 }
 
-export function jobRoutes({ jobs, storage, authenticate, publicBaseUrl, followPollMs }: JobRoutesDeps): Router {
+export function jobRoutes({
+  jobs,
+  storage,
+  authenticate,
+  publicBaseUrl,
+  followPollMs,
+}: JobRoutesDeps): Router {
   const r = express.Router();
   r.use(['/api/jobs', '/api/jobconfigs/:id/jobs'], authenticate);
 
   const listJobs = async (req: Request, filter: JobFilter, q: JobListQuery) => {
-    const page = await sortError(() => jobs.list(principalOf(req), filter, { page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction }));
+    const page = await sortError(() =>
+      jobs.list(principalOf(req), filter, {
+        page: q.offset,
+        size: q.size,
+        sortby: q.sortby,
+        direction: q.direction,
+      }),
+    );
     const href = hrefBuilder(req, publicBaseUrl);
-    return listPage(req, page.rows.map((j) => toJobResource(j, href)), page.total, q.offset, q.size, publicBaseUrl);
+    return listPage(
+      req,
+      page.rows.map((j) => toJobResource(j, href)),
+      page.total,
+      q.offset,
+      q.size,
+      publicBaseUrl,
+    );
   };
 
   r.post('/api/jobconfigs/:id/jobs', jsonBody({ allowEmpty: true }), async (req, res) => {
@@ -61,7 +94,9 @@ export function jobRoutes({ jobs, storage, authenticate, publicBaseUrl, followPo
 
   r.delete('/api/jobs/:id', async (req, res) => {
     const { id } = parse(JobIdParams, req.params, 'params');
-    res.status(202).json(toJobResource(await jobs.cancel(principalOf(req), id), hrefBuilder(req, publicBaseUrl)));
+    res
+      .status(202)
+      .json(toJobResource(await jobs.cancel(principalOf(req), id), hrefBuilder(req, publicBaseUrl)));
   });
 
   r.get('/api/jobs/:id/log', async (req, res) => {
@@ -89,16 +124,30 @@ export function jobRoutes({ jobs, storage, authenticate, publicBaseUrl, followPo
     const items = [];
     for await (const o of storage.list(jobOutPrefix(id))) {
       const name = o.key.slice(jobOutPrefix(id).length);
-      items.push({ name, href: href(`/api/jobs/${id}/out/files/${encodeURIComponent(name)}`), metadata: { size: o.size, lastModified: o.lastModified.toISOString() } });
+      items.push({
+        name,
+        href: href(`/api/jobs/${id}/out/files/${encodeURIComponent(name)}`),
+        metadata: { size: o.size, lastModified: o.lastModified.toISOString() },
+      });
     }
-    res.json({ totalRecords: items.length, totalPages: 1, size: items.length, pageNumber: 0, items, links: { prev: null, next: null } });
+    res.json({
+      totalRecords: items.length,
+      totalPages: 1,
+      size: items.length,
+      pageNumber: 0,
+      items,
+      links: { prev: null, next: null },
+    });
   });
 
   r.get('/api/jobs/:id/out/files/:key', async (req, res) => {
     const { id, key } = parse(z.object({ id: JobIdParams.shape.id, key: FileKey }), req.params, 'params');
     await jobs.get(principalOf(req), id);
     const obj = await storage.get(jobOutPrefix(id) + key);
-    if (!obj) throw new NotFoundError(`Job ${id} has no output file "${key}". List them with GET /api/jobs/${id}/out/files.`);
+    if (!obj)
+      throw new NotFoundError(
+        `Job ${id} has no output file "${key}". List them with GET /api/jobs/${id}/out/files.`,
+      );
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Length', String(obj.info.size));
     res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(key)}`);

@@ -24,7 +24,14 @@ describe('JobService state machine', () => {
     bus = new InProcessEventBus(silentLogger());
     events.length = 0;
     await bus.subscribe({ groupId: 'test', topic: 'job.status', handler: async (e) => void events.push(e) });
-    mod = createJobConfigModule({ db, logger: silentLogger(), bus, storage: undefined as never, files, authenticate: (_q, _s, n) => n() });
+    mod = createJobConfigModule({
+      db,
+      logger: silentLogger(),
+      bus,
+      storage: undefined as never,
+      files,
+      authenticate: (_q, _s, n) => n(),
+    });
     await mod.migrate();
     await mod.start();
   });
@@ -37,11 +44,29 @@ describe('JobService state machine', () => {
 
   const runnable = async (extra: Record<string, unknown> = {}) => {
     const c = await mod.configs.create(admin, { name: 'c', ...extra });
-    return mod.configs.replace(admin, c.id, { name: 'c', ...extra, runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' } });
+    return mod.configs.replace(admin, c.id, {
+      name: 'c',
+      ...extra,
+      runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' },
+    });
   };
 
-  const report = (jobId: string, status: 'INITIALIZING' | 'RUNNING' | 'FINISHED' | 'ERROR' | 'FAILED', extra: Record<string, unknown> = {}) =>
-    mod.jobs.onProgress({ jobId, attempt: 1, status, reason: null, returnCode: null, currentStep: null, runnerId: 'r', occurredAt: new Date().toISOString(), ...extra });
+  const report = (
+    jobId: string,
+    status: 'INITIALIZING' | 'RUNNING' | 'FINISHED' | 'ERROR' | 'FAILED',
+    extra: Record<string, unknown> = {},
+  ) =>
+    mod.jobs.onProgress({
+      jobId,
+      attempt: 1,
+      status,
+      reason: null,
+      returnCode: null,
+      currentStep: null,
+      runnerId: 'r',
+      occurredAt: new Date().toISOString(),
+      ...extra,
+    });
 
   const settle = () => new Promise((r) => setImmediate(r));
 
@@ -84,25 +109,44 @@ describe('JobService state machine', () => {
   it('ignores reports about another attempt', async () => {
     const c = await runnable();
     const job = await mod.jobs.run(admin, c.id, {});
-    await mod.jobs.onProgress({ jobId: job.id, attempt: 2, status: 'INITIALIZING', reason: null, returnCode: null, currentStep: null, runnerId: 'r', occurredAt: new Date().toISOString() });
+    await mod.jobs.onProgress({
+      jobId: job.id,
+      attempt: 2,
+      status: 'INITIALIZING',
+      reason: null,
+      returnCode: null,
+      currentStep: null,
+      runnerId: 'r',
+      occurredAt: new Date().toISOString(),
+    });
     expect((await mod.jobs.get(admin, job.id)).status).toBe('QUEUED');
   });
 
   it('cancels a queued job at once, and asks a running job to stop', async () => {
     const c = await runnable();
     const queued = await mod.jobs.run(admin, c.id, {});
-    expect(await mod.jobs.cancel(admin, queued.id)).toMatchObject({ status: 'CANCELLED', stoppedBy: { id: '1' } });
+    expect(await mod.jobs.cancel(admin, queued.id)).toMatchObject({
+      status: 'CANCELLED',
+      stoppedBy: { id: '1' },
+    });
 
     const running = await mod.jobs.run(admin, c.id, {});
     const cancels: string[] = [];
-    await bus.subscribe({ groupId: 'runner', topic: 'job.cancel', handler: async (m) => void cancels.push(m.jobId) });
+    await bus.subscribe({
+      groupId: 'runner',
+      topic: 'job.cancel',
+      handler: async (m) => void cancels.push(m.jobId),
+    });
     await report(running.id, 'INITIALIZING');
     await report(running.id, 'RUNNING');
     expect((await mod.jobs.cancel(admin, running.id)).status).toBe('RUNNING');
     await settle();
     expect(cancels).toEqual([running.id]);
     await report(running.id, 'FAILED', { reason: 'internal-error' });
-    expect(await mod.jobs.get(admin, running.id)).toMatchObject({ status: 'FAILED', reason: 'stopped-by-user' });
+    expect(await mod.jobs.get(admin, running.id)).toMatchObject({
+      status: 'FAILED',
+      reason: 'stopped-by-user',
+    });
   });
 
   it('runs a blocking configuration one job at a time, in submission order', async () => {
@@ -118,12 +162,25 @@ describe('JobService state machine', () => {
     expect((await mod.jobs.get(admin, third.id)).status).toBe('SEQUENCED');
   });
 
-  it('resolves macros for the runner: configuration values, then the run request\'s', async () => {
+  it("resolves macros for the runner: configuration values, then the run request's", async () => {
     const c = await runnable();
-    await mod.configs.patch(admin, c.id, { runtimeConfig: { macros: [{ key: 'A', value: 'config', secure: false }, { key: 'S', value: 'secret', secure: true }] } });
+    await mod.configs.patch(admin, c.id, {
+      runtimeConfig: {
+        macros: [
+          { key: 'A', value: 'config', secure: false },
+          { key: 'S', value: 'secret', secure: true },
+        ],
+      },
+    });
     const requests: { key: string; value: string; secure: boolean }[][] = [];
-    await bus.subscribe({ groupId: 'runner', topic: 'job.requests', handler: async (m) => void requests.push(m.macros) });
-    await mod.jobs.run(admin, c.id, { runtimeConfig: { macros: [{ key: 'A', value: 'run', secure: false }] } });
+    await bus.subscribe({
+      groupId: 'runner',
+      topic: 'job.requests',
+      handler: async (m) => void requests.push(m.macros),
+    });
+    await mod.jobs.run(admin, c.id, {
+      runtimeConfig: { macros: [{ key: 'A', value: 'run', secure: false }] },
+    });
     await settle();
     expect(requests[0]).toEqual([
       { key: 'A', value: 'run', secure: false },
@@ -141,7 +198,7 @@ describe('JobService state machine', () => {
     expect((await mod.jobs.get(admin, queued.id)).status).toBe('QUEUED');
   });
 
-  it('hides another user\'s configurations and jobs', async () => {
+  it("hides another user's configurations and jobs", async () => {
     const c = await runnable();
     const job = await mod.jobs.run(admin, c.id, {});
     await expect(mod.configs.getFor(bob, c.id)).rejects.toMatchObject({ status: 404 });
@@ -149,10 +206,14 @@ describe('JobService state machine', () => {
     expect((await mod.jobs.list(bob, {}, { page: 0, size: 25 })).total).toBe(0);
   });
 
-  it('keeps a secure macro\'s value when a client sends the configuration back without it', async () => {
+  it("keeps a secure macro's value when a client sends the configuration back without it", async () => {
     const c = await runnable();
-    await mod.configs.patch(admin, c.id, { runtimeConfig: { macros: [{ key: 'S', value: 'secret', secure: true }] } });
-    const again = await mod.configs.patch(admin, c.id, { runtimeConfig: { macros: [{ key: 'S', secure: true }] } });
+    await mod.configs.patch(admin, c.id, {
+      runtimeConfig: { macros: [{ key: 'S', value: 'secret', secure: true }] },
+    });
+    const again = await mod.configs.patch(admin, c.id, {
+      runtimeConfig: { macros: [{ key: 'S', secure: true }] },
+    });
     expect(again.macros).toEqual([{ key: 'S', value: 'secret', secure: true, description: null }]);
   });
 });

@@ -41,17 +41,31 @@ export class JobService {
   async run(principal: Principal, jobConfigId: string, req: RunRequest): Promise<JobRecord> {
     const c = await this.configs.getFor(principal, jobConfigId);
     if (!c.active) {
-      throw new ConflictError(`Job configuration ${jobConfigId} is inactive; set "active": true to run it.`, 'CONFIG_INACTIVE');
+      throw new ConflictError(
+        `Job configuration ${jobConfigId} is inactive; set "active": true to run it.`,
+        'CONFIG_INACTIVE',
+      );
     }
     if (!c.packageName || !c.entryPoint) {
-      throw new AppError('NOT_RUNNABLE', `Job configuration ${jobConfigId} has no package or entry point; set runtimeConfig.packageName and runtimeConfig.entryPoint first.`, {
-        errors: [{ path: c.packageName ? 'runtimeConfig.entryPoint' : 'runtimeConfig.packageName', message: 'required to run' }],
-      });
+      throw new AppError(
+        'NOT_RUNNABLE',
+        `Job configuration ${jobConfigId} has no package or entry point; set runtimeConfig.packageName and runtimeConfig.entryPoint first.`,
+        {
+          errors: [
+            {
+              path: c.packageName ? 'runtimeConfig.entryPoint' : 'runtimeConfig.packageName',
+              message: 'required to run',
+            },
+          ],
+        },
+      );
     }
     if (!(await this.files.exists(jobConfigId, c.packageName))) {
-      throw new InputError(`The package "${c.packageName}" is no longer attached to job configuration ${jobConfigId}; upload it again.`, [
-        { path: 'runtimeConfig.packageName', message: 'not attached to this configuration' },
-      ], 'PACKAGE_NOT_ATTACHED');
+      throw new InputError(
+        `The package "${c.packageName}" is no longer attached to job configuration ${jobConfigId}; upload it again.`,
+        [{ path: 'runtimeConfig.packageName', message: 'not attached to this configuration' }],
+        'PACKAGE_NOT_ATTACHED',
+      );
     }
     const now = this.now();
     const blocked = c.blocking && (await this.jobs.countUnfinished(jobConfigId)) > 0;
@@ -70,7 +84,11 @@ export class JobService {
       packageArtifactOverride: c.packageArtifactOverride,
       logLevel: req.runtimeConfig?.logLevel ?? c.logLevel,
       timeoutMinutes: c.timeoutMinutes,
-      runMacros: (req.runtimeConfig?.macros ?? []).map((m) => ({ key: m.key, value: m.value ?? '', secure: m.secure })),
+      runMacros: (req.runtimeConfig?.macros ?? []).map((m) => ({
+        key: m.key,
+        value: m.value ?? '',
+        secure: m.secure,
+      })),
       tags: req.tags ?? [],
       submittedBy: { id: principal.id, name: principal.name },
       stoppedBy: null,
@@ -90,8 +108,14 @@ export class JobService {
   /** Resolved macros for the runner: configuration values, then the run request's, the run request winning. */
   private resolveMacros(c: JobConfigRecord, job: JobRecord): RunMacro[] {
     const byKey = new Map<string, RunMacro>();
-    for (const m of c.macros) if (m.value !== null) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure });
-    for (const m of job.runMacros) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure || (byKey.get(m.key)?.secure ?? false) });
+    for (const m of c.macros)
+      if (m.value !== null) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure });
+    for (const m of job.runMacros)
+      byKey.set(m.key, {
+        key: m.key,
+        value: m.value,
+        secure: m.secure || (byKey.get(m.key)?.secure ?? false),
+      });
     return [...byKey.values()];
   }
 
@@ -116,7 +140,10 @@ export class JobService {
 
   async get(principal: Principal, id: string): Promise<JobRecord> {
     const job = await this.jobs.findById(id);
-    if (!job || (job.ownerId !== principal.id && job.submittedBy.id !== principal.id && !isAdmin(principal))) {
+    if (
+      !job ||
+      (job.ownerId !== principal.id && job.submittedBy.id !== principal.id && !isAdmin(principal))
+    ) {
       throw new NotFoundError(`There is no job ${id}. List jobs with GET /api/jobs.`);
     }
     return job;
@@ -137,7 +164,12 @@ export class JobService {
     }
     if (job.status === 'INITIALIZING' || job.status === 'RUNNING') {
       await this.jobs.markStopRequested(id, by, this.now());
-      await this.bus.publish('job.cancel', { jobId: id, attempt: job.attempt, stoppedByUserId: principal.id, requestedAt: new Date(this.now()).toISOString() });
+      await this.bus.publish('job.cancel', {
+        jobId: id,
+        attempt: job.attempt,
+        stoppedByUserId: principal.id,
+        requestedAt: new Date(this.now()).toISOString(),
+      });
       this.logger.info({ jobId: id, by: principal.id }, 'stop requested');
     }
     return (await this.jobs.findById(id)) as JobRecord;
@@ -151,11 +183,15 @@ export class JobService {
       return;
     }
     if (job.attempt !== p.attempt) {
-      this.logger.warn({ jobId: p.jobId, attempt: p.attempt, current: job.attempt }, 'progress for another attempt; ignored');
+      this.logger.warn(
+        { jobId: p.jobId, attempt: p.attempt, current: job.attempt },
+        'progress for another attempt; ignored',
+      );
       return;
     }
     if (p.status === job.status) {
-      if (p.status === 'RUNNING' && p.currentStep !== job.currentStep) await this.jobs.setCurrentStep(job.id, job.attempt, p.currentStep, this.now());
+      if (p.status === 'RUNNING' && p.currentStep !== job.currentStep)
+        await this.jobs.setCurrentStep(job.id, job.attempt, p.currentStep, this.now());
       return;
     }
     if (!canTransition(job.status, p.status)) {
@@ -169,7 +205,12 @@ export class JobService {
     if (isTerminal(p.status)) {
       patch.finishedAt = at;
       patch.returnCode = p.returnCode;
-      patch.reason = p.status === 'FAILED' ? (job.stoppedBy && p.reason !== 'timeout' ? 'stopped-by-user' : p.reason ?? 'internal-error') : null;
+      patch.reason =
+        p.status === 'FAILED'
+          ? job.stoppedBy && p.reason !== 'timeout'
+            ? 'stopped-by-user'
+            : (p.reason ?? 'internal-error')
+          : null;
     }
     if (p.currentStep !== null) patch.currentStep = p.currentStep;
     await this.apply(job, p.status, patch);
@@ -178,7 +219,15 @@ export class JobService {
   /** One transition, compare-and-set on the current status; publishes the public event after commit. */
   private async apply(job: JobRecord, to: JobStatus, patch: TransitionPatch): Promise<JobRecord | undefined> {
     if (!canTransition(job.status, to)) return undefined;
-    const moved = await this.jobs.transition(job.id, job.status, to, patch, this.now(), undefined, job.attempt);
+    const moved = await this.jobs.transition(
+      job.id,
+      job.status,
+      to,
+      patch,
+      this.now(),
+      undefined,
+      job.attempt,
+    );
     if (!moved) {
       this.logger.info({ jobId: job.id, from: job.status, to }, 'job moved concurrently; transition skipped');
       return undefined;
@@ -238,7 +287,13 @@ export class JobService {
     let requeued = 0;
     let failed = 0;
     for (const job of await this.jobs.list({ statuses: ['INITIALIZING', 'RUNNING'] })) {
-      if (await this.apply(job, 'FAILED', { reason: 'runner-lost' satisfies FailureReason, finishedAt: this.now() })) failed++;
+      if (
+        await this.apply(job, 'FAILED', {
+          reason: 'runner-lost' satisfies FailureReason,
+          finishedAt: this.now(),
+        })
+      )
+        failed++;
     }
     for (const job of await this.jobs.list({ statuses: ['QUEUED'] })) {
       await this.request(job);

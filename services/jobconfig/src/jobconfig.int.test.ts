@@ -14,7 +14,9 @@ describe('jobconfig repositories on PostgreSQL', () => {
 
   beforeAll(async () => {
     db = createDb({ client: 'postgres', url: infraEnv().pgUrl, schema, poolMax: 4 });
-    expect(await migrateLatest(db, jobconfigMigrations, schema)).toEqual(jobconfigMigrations.map((m) => m.name));
+    expect(await migrateLatest(db, jobconfigMigrations, schema)).toEqual(
+      jobconfigMigrations.map((m) => m.name),
+    );
     configs = new JobConfigRepository(db);
     jobs = new JobRepository(db);
   });
@@ -47,7 +49,12 @@ describe('jobconfig repositories on PostgreSQL', () => {
     const b = await configs.insert({ id: '1', name: 'admin' }, writeOf('a-config'));
     await configs.insert({ id: '2', name: 'bob' }, writeOf('c-config'));
     expect(a.id).toMatch(/^\d+$/);
-    expect(await configs.findById(a.id)).toMatchObject({ name: 'b-config', macros: [{ key: 'A', value: '1' }], tags: ['t'], ownerId: '1' });
+    expect(await configs.findById(a.id)).toMatchObject({
+      name: 'b-config',
+      macros: [{ key: 'A', value: '1' }],
+      tags: ['t'],
+      ownerId: '1',
+    });
     const page = await configs.page('1', { page: 0, size: 1, sortby: 'name', direction: 'asc' });
     expect(page.total).toBe(2);
     expect(page.rows.map((r) => r.id)).toEqual([b.id]);

@@ -6,7 +6,11 @@ import type { JobRecord } from './job.repository';
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobConfig {
-  const user = (u: { id: string; name: string }) => ({ id: u.id, name: u.name, href: href(`/api/users/${u.id}`) });
+  const user = (u: { id: string; name: string }) => ({
+    id: u.id,
+    name: u.name,
+    href: href(`/api/users/${u.id}`),
+  });
   return {
     id: c.id,
     href: href(`/api/jobconfigs/${c.id}`),
@@ -21,7 +25,11 @@ export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobC
       packageArtifactOverride: c.packageArtifactOverride,
       logLevel: c.logLevel,
       // A secure macro's value is write-only: it never leaves the service.
-      macros: c.macros.map((m) => (m.secure ? { key: m.key, secure: true, description: m.description } : { key: m.key, value: m.value, secure: false, description: m.description })),
+      macros: c.macros.map((m) =>
+        m.secure
+          ? { key: m.key, secure: true, description: m.description }
+          : { key: m.key, value: m.value, secure: false, description: m.description },
+      ),
     },
     timeout: c.timeoutMinutes,
     blocking: c.blocking,
@@ -35,7 +43,11 @@ export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobC
 }
 
 export function toJobResource(j: JobRecord, href: HrefBuilder): Job {
-  const user = (u: { id: string; name: string }) => ({ id: u.id, name: u.name, href: href(`/api/users/${u.id}`) });
+  const user = (u: { id: string; name: string }) => ({
+    id: u.id,
+    name: u.name,
+    href: href(`/api/users/${u.id}`),
+  });
   return {
     id: j.id,
     href: href(`/api/jobs/${j.id}`),
@@ -44,7 +56,10 @@ export function toJobResource(j: JobRecord, href: HrefBuilder): Job {
     scheduled: iso(j.scheduledAt),
     started: j.startedAt === null ? null : iso(j.startedAt),
     finished: j.finishedAt === null ? null : iso(j.finishedAt),
-    duration: j.startedAt !== null && j.finishedAt !== null && isTerminal(j.status) ? j.finishedAt - j.startedAt : null,
+    duration:
+      j.startedAt !== null && j.finishedAt !== null && isTerminal(j.status)
+        ? j.finishedAt - j.startedAt
+        : null,
     returnCode: j.returnCode,
     attempt: j.attempt,
     currentStep: j.currentStep,

@@ -6,7 +6,8 @@ export async function sortError<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof UnknownSortFieldError) throw new InputError(err.message, [{ path: 'sortby', message: `one of ${err.allowed.join(', ')}` }]);
+    if (err instanceof UnknownSortFieldError)
+      throw new InputError(err.message, [{ path: 'sortby', message: `one of ${err.allowed.join(', ')}` }]);
     throw err;
   }
 }

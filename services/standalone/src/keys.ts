@@ -10,7 +10,11 @@ export function loadOrCreateKeys(dir: string): { privateKey: string; publicKey: 
   const priv = path.join(dir, 'jwt-private.pem');
   const pub = path.join(dir, 'jwt-public.pem');
   if (fs.existsSync(priv) && fs.existsSync(pub)) {
-    return { privateKey: fs.readFileSync(priv, 'utf8'), publicKey: fs.readFileSync(pub, 'utf8'), created: false };
+    return {
+      privateKey: fs.readFileSync(priv, 'utf8'),
+      publicKey: fs.readFileSync(pub, 'utf8'),
+      created: false,
+    };
   }
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateKeyPairSync('rsa', {

@@ -27,10 +27,14 @@ async function main(): Promise<void> {
     );
   }
   logger.info({ url: platform.url, dataDir: config.dataDir }, 'integration-manager is ready');
-  process.stdout.write(`integration-manager is running at ${platform.url}/api (API docs: ${platform.url}/api/docs; data: ${config.dataDir})\n`);
+  process.stdout.write(
+    `integration-manager is running at ${platform.url}/api (API docs: ${platform.url}/api/docs; data: ${config.dataDir})\n`,
+  );
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`integration-manager failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `integration-manager failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

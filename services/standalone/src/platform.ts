@@ -1,7 +1,7 @@
 import { createAuthModule } from '@im/auth';
 import { createFileStorageModule } from '@im/file-storage';
 import { createApp as createGateway } from '@im/gateway';
-import { createJobConfigModule } from '@im/jobconfig';
+import { createJobConfigModule, type JobConfigModule } from '@im/jobconfig';
 import { createJobRunnerModule } from '@im/job-runner';
 import { createDb, type Knex } from '@im/db';
 import { createAuthenticator } from '@im/http-kit';
@@ -63,7 +63,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   });
 
   // The two synchronous questions between services are plain calls here (internal HTTP when split).
-  let jobconfigRef: ReturnType<typeof createJobConfigModule> | undefined;
+  const late: { jobconfig?: JobConfigModule } = {};
   const files = createFileStorageModule({
     db: sqlite('file-storage'),
     logger,
@@ -71,11 +71,24 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     storage,
     authenticate,
     maxBytes: config.files.maxBytes,
-    access: { assertAccess: (p, id) => (jobconfigRef as NonNullable<typeof jobconfigRef>).configs.assertAccess(p, id) },
+    access: {
+      assertAccess: (p, id) => {
+        if (!late.jobconfig) throw new Error('jobconfig is not wired yet');
+        return late.jobconfig.configs.assertAccess(p, id);
+      },
+    },
     ...publicBaseUrl,
   });
-  const jobconfig = createJobConfigModule({ db: sqlite('jobconfig'), logger, bus, storage, files: files.files, authenticate, ...publicBaseUrl });
-  jobconfigRef = jobconfig;
+  const jobconfig = createJobConfigModule({
+    db: sqlite('jobconfig'),
+    logger,
+    bus,
+    storage,
+    files: files.files,
+    authenticate,
+    ...publicBaseUrl,
+  });
+  late.jobconfig = jobconfig;
 
   const runner = createJobRunnerModule({
     bus,
@@ -113,10 +126,15 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
 
-  shutdown.register('stop-intake', 'http', () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  }));
+  shutdown.register(
+    'stop-intake',
+    'http',
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  );
   shutdown.register('stop-intake', 'runner', () => runner.stop(config.shutdownGraceMs));
   shutdown.register('drain', 'consumers', async () => {
     await jobconfig.stop();

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 export function productInfo(): ProductInfo {
   let version = '0.0.0';
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as {
+      version?: string;
+    };
     version = pkg.version ?? version;
   } catch {
     // running from an unusual layout: keep the default

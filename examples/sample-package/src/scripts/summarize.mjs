@@ -7,5 +7,8 @@ export default async function summarize({ inputDir, outputDir, logger, jobId }) 
   const [header, ...rows] = csv.trim().split('\n');
   const active = rows.filter((r) => r.split(',')[3] === 'Y').length;
   logger.info(`read ${rows.length} customers (${active} active); columns: ${header}`);
-  await writeFile(join(outputDir, 'summary.json'), JSON.stringify({ jobId, customers: rows.length, active }, null, 2));
+  await writeFile(
+    join(outputDir, 'summary.json'),
+    JSON.stringify({ jobId, customers: rows.length, active }, null, 2),
+  );
 }
