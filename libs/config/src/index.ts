@@ -50,3 +50,4 @@ export const envBytes = (defaultValue: number) =>
 export const LogLevelEnv = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
+export * from './common-env';

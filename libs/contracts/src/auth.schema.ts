@@ -88,4 +88,6 @@ export interface Principal {
   id: string;
   name: string;
   roles: Role[];
+  /** The bearer token the caller presented, forwarded on internal calls made on their behalf. */
+  token?: string;
 }

@@ -13,9 +13,9 @@ export interface ConfigAccessPort {
 
 /** Asked by jobconfig: what files does a configuration have, and what is in a package? */
 export interface FileCatalogPort {
-  exists(jobConfigId: string, key: string): Promise<boolean>;
+  exists(principal: Principal, jobConfigId: string, key: string): Promise<boolean>;
   /** Entry points of an attached package; rejects with a 404 when there is no such file. */
-  entryPoints(jobConfigId: string, key: string): Promise<string[]>;
+  entryPoints(principal: Principal, jobConfigId: string, key: string): Promise<string[]>;
 }
 
 /** Where a configuration's files live in object storage. */

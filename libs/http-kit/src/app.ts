@@ -3,6 +3,7 @@ import express, { type Express, type Request, type RequestHandler, type Router }
 import { randomUUID } from 'node:crypto';
 import { notFoundHandler, problemHandler } from './problem';
 import './request-context';
+import { requestScope } from './request-scope';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -11,7 +12,7 @@ export const requestId: RequestHandler = (req, res, next) => {
   const given = req.get('x-request-id');
   req.requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
   res.setHeader('X-Request-Id', req.requestId);
-  next();
+  requestScope.run({ requestId: req.requestId }, next);
 };
 
 /** One access-log line per request, at the end, with the request id. */

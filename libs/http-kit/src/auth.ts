@@ -29,8 +29,9 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
         algorithms: ['RS256'],
         issuer: JWT_ISSUER,
         audience: JWT_AUDIENCE,
+        passReqToCallback: true,
       },
-      (claims: AccessTokenClaims, done: VerifiedCallback) => {
+      (req: Request, claims: AccessTokenClaims, done: VerifiedCallback) => {
         const roles = Array.isArray(claims.roles)
           ? claims.roles.filter((r) => Role.safeParse(r).success)
           : [];
@@ -40,6 +41,9 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
           name: claims.name,
           roles: roles as Principal['roles'],
         };
+        // Kept for calls made on the caller's behalf; never logged (see REDACT_PATHS).
+        const token = ExtractJwt.fromAuthHeaderAsBearerToken()(req);
+        if (token) principal.token = token;
         done(null, principal);
       },
     ),

@@ -5,3 +5,6 @@ export * from './links';
 export * from './problem';
 export * from './validate';
 import './request-context';
+export * from './request-scope';
+export * from './internal-client';
+export * from './serve';

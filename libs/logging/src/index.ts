@@ -13,6 +13,8 @@ export const REDACT_PATHS = [
   '*.newPassword',
   'currentPassword',
   'access_token',
+  'token',
+  '*.token',
   'refresh_token',
   '*.access_token',
   '*.refresh_token',

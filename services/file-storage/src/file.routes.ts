@@ -7,6 +7,7 @@ import {
   type FileResource,
 } from '@im/contracts';
 import { firstQueryValue, hrefBuilder, listPage, parse, principalOf, type HrefBuilder } from '@im/http-kit';
+import type { Readable } from 'node:stream';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { FileRecord } from './file.repository';
 import type { FileService } from './file.service';
@@ -50,11 +51,7 @@ export function fileRoutes({ files, access, authenticate, publicBaseUrl }: FileR
   };
 
   const store = async (req: Request, res: Response, id: string, keyFromPath: string | undefined) => {
-    const sink = (
-      key: string,
-      body: NodeJS.ReadableStream & import('node:stream').Readable,
-      type: string | undefined,
-    ) => files.put(id, key, body, type);
+    const sink = (key: string, body: Readable, type: string | undefined) => files.put(id, key, body, type);
     // If storing fails mid-body, the rest of the upload is not worth reading: close the connection.
     res.setHeader('Connection', 'close');
     const result = isMultipart(req)
@@ -103,6 +100,16 @@ export function fileRoutes({ files, access, authenticate, publicBaseUrl }: FileR
     const id = await config(req);
     const key = parseKey(req.params.key, 'key');
     res.json({ packageName: key, entryPoints: await files.entryPoints(id, key) });
+  });
+
+  r.head('/api/jobconfigs/:id/files/:key', async (req, res) => {
+    const { key: rawKey } = parse(FileParams, req.params, 'params');
+    const id = await config(req);
+    const file = await files.get(id, parseKey(rawKey, 'key'));
+    res.setHeader('Content-Type', file.contentType);
+    res.setHeader('Content-Length', String(file.size));
+    res.setHeader('ETag', `"${file.sha256}"`);
+    res.status(200).end();
   });
 
   r.get('/api/jobconfigs/:id/files/:key', async (req, res) => {

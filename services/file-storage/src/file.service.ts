@@ -1,4 +1,4 @@
-import { packagePrefix, type FileCatalogPort } from '@im/contracts';
+import { packagePrefix } from '@im/contracts';
 import { AppError, NotFoundError } from '@im/errors';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
@@ -17,7 +17,7 @@ import type { FileRecord, FileRepository } from './file.repository';
 export const objectKey = (jobConfigId: string, key: string) => `${packagePrefix(jobConfigId)}/${key}`;
 
 /** Files attached to configurations: bytes streamed to object storage, metadata in this service's tables. */
-export class FileService implements FileCatalogPort {
+export class FileService {
   constructor(
     private readonly files: FileRepository,
     private readonly storage: ObjectStorage,

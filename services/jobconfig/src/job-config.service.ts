@@ -68,7 +68,7 @@ export class JobConfigService {
   async replace(principal: Principal, id: string, input: JobConfigInput): Promise<JobConfigRecord> {
     const current = await this.getFor(principal, id);
     const w = this.toWrite(principal, current, input);
-    await this.checkPackage(id, current, w);
+    await this.checkPackage(principal, id, current, w);
     const updated = (await this.configs.update(id, w)) as JobConfigRecord;
     await this.changed(updated, 'updated');
     return updated;
@@ -139,7 +139,12 @@ export class JobConfigService {
   }
 
   /** A package must be attached, and an entry point must be in it, before the configuration points at them. */
-  private async checkPackage(id: string, current: JobConfigRecord, w: JobConfigWrite): Promise<void> {
+  private async checkPackage(
+    principal: Principal,
+    id: string,
+    current: JobConfigRecord,
+    w: JobConfigWrite,
+  ): Promise<void> {
     if (w.entryPoint && !w.packageName) {
       throw new InputError('An entry point needs a package: set runtimeConfig.packageName too.', [
         { path: 'runtimeConfig.packageName', message: 'required when entryPoint is set' },
@@ -148,7 +153,7 @@ export class JobConfigService {
     if (!w.packageName) return;
     const unchanged = w.packageName === current.packageName && w.entryPoint === current.entryPoint;
     if (unchanged) return;
-    if (!(await this.files.exists(id, w.packageName))) {
+    if (!(await this.files.exists(principal, id, w.packageName))) {
       throw new InputError(
         `The package "${w.packageName}" is not attached to job configuration ${id}; upload it with POST /api/jobconfigs/${id}/files first.`,
         [{ path: 'runtimeConfig.packageName', message: 'not attached to this configuration' }],
@@ -156,7 +161,7 @@ export class JobConfigService {
       );
     }
     if (!w.entryPoint) return;
-    const entryPoints = await this.files.entryPoints(id, w.packageName);
+    const entryPoints = await this.files.entryPoints(principal, id, w.packageName);
     if (!entryPoints.includes(w.entryPoint)) {
       const shown = entryPoints.slice(0, 20).join(', ') || 'none';
       throw new InputError(
@@ -177,7 +182,10 @@ export class JobConfigService {
         `Job configuration ${id} has no package selected; set runtimeConfig.packageName first.`,
       );
     }
-    return { packageName: c.packageName, entryPoints: await this.files.entryPoints(id, c.packageName) };
+    return {
+      packageName: c.packageName,
+      entryPoints: await this.files.entryPoints(principal, id, c.packageName),
+    };
   }
 
   private async changed(c: JobConfigRecord, change: 'created' | 'updated' | 'deleted'): Promise<void> {

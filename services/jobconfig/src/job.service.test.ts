@@ -9,7 +9,7 @@ const bob: Principal = { id: '2', name: 'bob', roles: ['user'] };
 
 /** A file catalog double: one attached package with two entry points. */
 const files: FileCatalogPort = {
-  exists: async (_id, key) => key === 'p.djar',
+  exists: async (_p, _id, key) => key === 'p.djar',
   entryPoints: async () => ['main.process', 'other.mjs'],
 };
 

@@ -60,7 +60,7 @@ export class JobService {
         },
       );
     }
-    if (!(await this.files.exists(jobConfigId, c.packageName))) {
+    if (!(await this.files.exists(principal, jobConfigId, c.packageName))) {
       throw new InputError(
         `The package "${c.packageName}" is no longer attached to job configuration ${jobConfigId}; upload it again.`,
         [{ path: 'runtimeConfig.packageName', message: 'not attached to this configuration' }],

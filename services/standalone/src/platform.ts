@@ -84,7 +84,10 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     logger,
     bus,
     storage,
-    files: files.files,
+    files: {
+      exists: (_p, id, key) => files.files.exists(id, key),
+      entryPoints: (_p, id, key) => files.files.entryPoints(id, key),
+    },
     authenticate,
     ...publicBaseUrl,
   });

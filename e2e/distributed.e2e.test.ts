@@ -1,0 +1,139 @@
+import { infraEnv, startDistributed, waitFor, type DistributedPlatform } from '@im/testing';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { client, type Api } from './http';
+
+/**
+ * The quick start through the gateway against the services as separate processes on the real
+ * PostgreSQL, Kafka and S3 server; the public job-status topic read with a plain Kafka consumer.
+ */
+describe('quick start, distributed', () => {
+  let platform: DistributedPlatform;
+  let api: Api;
+  const events: { key: string; value: any; contentType: string | undefined }[] = [];
+  let consumer: ReturnType<Kafka['consumer']>;
+
+  beforeAll(async () => {
+    platform = await startDistributed();
+    api = client(platform.url);
+    const kafka = new Kafka({
+      clientId: 'e2e-observer',
+      brokers: infraEnv().kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
+    consumer = kafka.consumer({ groupId: `${platform.topicPrefix}observer`, maxWaitTimeInMs: 200 });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${platform.topicPrefix}job.status`, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        events.push({
+          key: message.key!.toString(),
+          value: JSON.parse(message.value!.toString()),
+          contentType: message.headers?.['content-type']?.toString(),
+        });
+      },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await consumer?.disconnect();
+    await platform?.stop();
+  });
+
+  it('logs in, uploads, points, runs to FINISHED, and publishes each transition in order', async () => {
+    const login = await api('POST', '/api/login', {
+      json: { username: 'admin', password: platform.adminPassword },
+    });
+    expect(login.status).toBe(200);
+    const token = login.json.access_token as string;
+    expect((await api('GET', '/api/jobconfigs')).status).toBe(401);
+
+    const config = await api('POST', '/api/jobconfigs', {
+      token,
+      json: { active: true, name: 'sample config' },
+    });
+    expect(config.status).toBe(201);
+    expect(config.json.href).toBe(`${platform.url}/api/jobconfigs/${config.json.id}`);
+    const id = config.json.id as string;
+
+    const pkg = fs.readFileSync(
+      path.resolve(__dirname, '..', 'examples', 'sample-package', 'build', 'samplePackage.djar'),
+    );
+    const form = new FormData();
+    form.append('key', 'samplePackage.djar');
+    form.append('file', new Blob([pkg]), 'samplePackage.djar');
+    const upload = await api('POST', `/api/jobconfigs/${id}/files`, { token, body: form });
+    expect(upload.status).toBe(201);
+    expect(upload.json.metadata.size).toBe(pkg.length);
+
+    const notAttached = await api('PUT', `/api/jobconfigs/${id}`, {
+      token,
+      json: { name: 'sample config', runtimeConfig: { packageName: 'nope.djar' } },
+    });
+    expect(notAttached.status).toBe(400);
+    expect(notAttached.json.code).toBe('PACKAGE_NOT_ATTACHED');
+
+    const put = await api('PUT', `/api/jobconfigs/${id}`, {
+      token,
+      json: {
+        active: true,
+        name: 'sample config',
+        runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' },
+      },
+    });
+    expect(put.status).toBe(200);
+    expect(put.json.runtimeConfig.packagePrefix).toBe(`configuration/${id}`);
+    const eps = await api('GET', `/api/jobconfigs/${id}/package/entrypoints`, { token });
+    expect(eps.json.entryPoints).toContain('integrateXYZ.process');
+
+    const run = await api('POST', `/api/jobconfigs/${id}/jobs`, { token });
+    expect(run.status).toBe(202);
+    const jobId = run.json.id as string;
+    const job = await waitFor(
+      async () => {
+        const r = await api('GET', `/api/jobs/${jobId}`, { token });
+        return ['FINISHED', 'ERROR', 'FAILED'].includes(r.json.status) ? r.json : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the job to end' },
+    );
+    expect(job.status).toBe('FINISHED');
+    const log = await api('GET', `/api/jobs/${jobId}/log`, { token });
+    expect(log.text).toContain(`starting job ${jobId}`);
+    expect(log.text).toContain('read 3 customers (2 active)');
+
+    const mine = await waitFor(
+      () => {
+        const e = events.filter((x) => x.key === jobId);
+        return e.length >= 4 ? e : undefined;
+      },
+      { timeoutMs: 30_000, what: 'four status events' },
+    );
+    expect(mine.map((e) => [e.value.data.status, e.value.data.sequence])).toEqual([
+      ['QUEUED', 1],
+      ['INITIALIZING', 2],
+      ['RUNNING', 3],
+      ['FINISHED', 4],
+    ]);
+    expect(mine[0]!.contentType).toBe('application/cloudevents+json');
+    expect(mine[3]!.value).toMatchObject({
+      specversion: '1.0',
+      type: 'im.job.status.v1',
+      subject: jobId,
+      data: { jobConfigId: id, previousStatus: 'RUNNING', attempt: 1 },
+    });
+  }, 120_000);
+
+  it('propagates the request id through the gateway', async () => {
+    const r = await fetch(`${platform.url}/api/product/info`, {
+      headers: { 'x-request-id': 'trace-me-123' },
+    });
+    expect(r.headers.get('x-request-id')).toBe('trace-me-123');
+    const bad = await api('GET', '/api/jobconfigs/1', {
+      token: 'not-a-token',
+      headers: { 'x-request-id': 'trace-me-456' },
+    });
+    expect(bad.status).toBe(401);
+    expect(bad.json.requestId).toBe('trace-me-456');
+  });
+});

@@ -1,0 +1,67 @@
+import { httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, ConfigError, envInt } from '@im/config';
+import { Password, z } from '@im/contracts';
+import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
+import { serve } from '@im/http-kit';
+import { ShutdownManager } from '@im/lifecycle';
+import { createLogger } from '@im/logging';
+import { createApp, createAuthModule } from './app';
+
+/** The auth service's environment (see services/auth/README.md). */
+const AuthEnv = dbEnvSchema('auth').extend({
+  ...httpEnv(8081),
+  ...jwtPublicKeyEnv,
+  /** PEM of the RS256 key that signs access tokens (or AUTH_JWT_PRIVATE_KEY_FILE). */
+  AUTH_JWT_PRIVATE_KEY: z.string().optional(),
+  AUTH_JWT_PRIVATE_KEY_FILE: z.string().optional(),
+  /** Password of the first administrator, used only while there are no users; generated when unset. */
+  AUTH_ADMIN_PASSWORD: Password.optional(),
+  AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
+  AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
+  AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
+  AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnv(AuthEnv, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'auth' });
+  const db = createDb(toDbConfig(env));
+  const deps = {
+    db,
+    dbSchema: env.DB_SCHEMA,
+    logger,
+    jwtPublicKey: pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
+    settings: {
+      jwtPrivateKey: pemFrom(env.AUTH_JWT_PRIVATE_KEY, env.AUTH_JWT_PRIVATE_KEY_FILE, 'AUTH_JWT_PRIVATE_KEY'),
+      accessTokenTtlSeconds: env.AUTH_ACCESS_TOKEN_TTL,
+      refreshTokenTtlSeconds: env.AUTH_REFRESH_TOKEN_TTL,
+      maxFailedLogins: env.AUTH_MAX_FAILED_LOGINS,
+      lockoutSeconds: env.AUTH_LOCKOUT_SECONDS,
+    },
+    ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
+  };
+  const mod = createAuthModule(deps);
+  if (process.argv[2] === 'migrate') {
+    const applied = await mod.migrate();
+    logger.info({ applied }, 'migrations applied');
+    await db.destroy();
+    return;
+  }
+  const admin = await mod.service.bootstrapAdmin(env.AUTH_ADMIN_PASSWORD);
+  if (admin.generatedPassword) {
+    process.stdout.write(
+      `First start: created the administrator "admin". Its password, shown only this once: ${admin.generatedPassword}\n`,
+    );
+  }
+  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  const { port } = await serve(createApp(deps), env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  shutdown.register('close-clients', 'database', () => db.destroy());
+  shutdown.installSignalHandlers();
+  logger.info({ port }, 'auth service listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `auth failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

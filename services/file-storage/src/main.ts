@@ -1,0 +1,77 @@
+import {
+  ConfigError,
+  envBytes,
+  envInt,
+  httpEnv,
+  jwtPublicKeyEnv,
+  kafkaEnv,
+  kafkaOptions,
+  parseEnv,
+  pemFrom,
+  s3Env,
+  s3Options,
+} from '@im/config';
+import { z } from '@im/contracts';
+import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
+import { createAuthenticator, httpConfigAccess, serve } from '@im/http-kit';
+import { ShutdownManager } from '@im/lifecycle';
+import { createLogger } from '@im/logging';
+import { KafkaEventBus } from '@im/messaging';
+import { S3ObjectStorage } from '@im/storage';
+import { createApp } from './app';
+
+/** The file-storage service's environment (see services/file-storage/README.md). */
+const FileStorageEnv = dbEnvSchema('files').extend({
+  ...httpEnv(8083),
+  ...jwtPublicKeyEnv,
+  ...kafkaEnv,
+  ...s3Env,
+  /** Base URL of the jobconfig service (internal). */
+  JOBCONFIG_SERVICE_URL: z.url(),
+  /** Timeout of internal calls, ms. */
+  INTERNAL_TIMEOUT_MS: envInt(5000, 100),
+  /** Largest upload accepted. */
+  FILES_MAX_BYTES: envBytes(1024 ** 3),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnv(FileStorageEnv, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'file-storage' });
+  const db = createDb(toDbConfig(env));
+  const bus = new KafkaEventBus(logger, kafkaOptions(env, 'file-storage'));
+  const storage = new S3ObjectStorage(s3Options(env));
+  const { app, module } = createApp({
+    db,
+    dbSchema: env.DB_SCHEMA,
+    logger,
+    bus,
+    storage,
+    access: httpConfigAccess({ baseUrl: env.JOBCONFIG_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
+    authenticate: createAuthenticator(
+      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
+    ),
+    maxBytes: env.FILES_MAX_BYTES,
+    ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
+  });
+  if (process.argv[2] === 'migrate') {
+    logger.info({ applied: await module.migrate() }, 'migrations applied');
+    await db.destroy();
+    return;
+  }
+  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  await module.start();
+  const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  shutdown.register('drain', 'changes-consumer', () => module.stop());
+  shutdown.register('close-clients', 'kafka', () => bus.close());
+  shutdown.register('close-clients', 'database', () => db.destroy());
+  shutdown.register('close-clients', 's3', () => storage.close());
+  shutdown.installSignalHandlers();
+  logger.info({ port }, 'file-storage service listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `file-storage failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

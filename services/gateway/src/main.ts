@@ -1,0 +1,78 @@
+import { ConfigError, envInt, httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom } from '@im/config';
+import { z } from '@im/contracts';
+import { createAuthenticator, serve } from '@im/http-kit';
+import { ShutdownManager } from '@im/lifecycle';
+import { createLogger } from '@im/logging';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createApp } from './app';
+import { proxyRouter } from './proxy';
+
+/** The gateway's environment (see services/gateway/README.md). */
+const GatewayEnv = z.object({
+  ...httpEnv(8080),
+  ...jwtPublicKeyEnv,
+  /** Base URLs of the services behind the gateway. */
+  AUTH_SERVICE_URL: z.url(),
+  JOBCONFIG_SERVICE_URL: z.url(),
+  FILES_SERVICE_URL: z.url(),
+  /** Longest wait for a service's response headers, ms. */
+  PROXY_RESPONSE_TIMEOUT_MS: envInt(30_000, 100),
+  /** Longest silence on a proxied connection (uploads, followed logs), ms. */
+  PROXY_IDLE_TIMEOUT_MS: envInt(300_000, 1000),
+});
+
+function version(): string {
+  try {
+    return (
+      JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+async function main(): Promise<void> {
+  const env = parseEnv(GatewayEnv, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'gateway' });
+  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  const app = createApp({
+    logger,
+    info: {
+      name: 'integration-manager',
+      version: version(),
+      buildDate: fs.statSync(__filename).mtime.toISOString(),
+    },
+    readiness: { ready: () => !shutdown.isShuttingDown },
+    authenticate: createAuthenticator(
+      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
+    ),
+    upstreams: [
+      proxyRouter(
+        {
+          auth: { name: 'auth', url: env.AUTH_SERVICE_URL },
+          jobconfig: { name: 'jobconfig', url: env.JOBCONFIG_SERVICE_URL },
+          'file-storage': { name: 'file-storage', url: env.FILES_SERVICE_URL },
+        },
+        {
+          responseTimeoutMs: env.PROXY_RESPONSE_TIMEOUT_MS,
+          idleTimeoutMs: env.PROXY_IDLE_TIMEOUT_MS,
+          logger,
+        },
+      ),
+    ],
+    ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
+  });
+  const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  shutdown.installSignalHandlers();
+  logger.info({ port }, 'gateway listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `gateway failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});

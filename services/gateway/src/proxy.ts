@@ -1,0 +1,107 @@
+import { AppError, UnavailableError } from '@im/errors';
+import type { Logger } from '@im/logging';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import * as http from 'node:http';
+
+export interface Upstream {
+  /** Service name, for logs and error messages. */
+  name: string;
+  /** Base URL, e.g. http://127.0.0.1:8081 */
+  url: string;
+}
+
+export interface ProxyOptions {
+  /** Longest wait for the upstream's response headers. */
+  responseTimeoutMs: number;
+  /** Longest silence on an open connection (uploads, followed logs). */
+  idleTimeoutMs: number;
+  logger: Logger;
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Which service owns a path. Files of a configuration belong to file-storage, the rest of
+ * configurations and jobs to jobconfig, users and tokens to auth.
+ */
+export function ownerOf(path: string): 'file-storage' | 'jobconfig' | 'auth' | undefined {
+  if (/^\/api\/jobconfigs\/[^/]+\/files(\/|$)/.test(path)) return 'file-storage';
+  if (/^\/api\/(jobconfigs|jobs)(\/|$)/.test(path)) return 'jobconfig';
+  if (/^\/api\/(login|logout|user|users)(\/|$)/.test(path)) return 'auth';
+  return undefined;
+}
+
+/** Streams a request to the service that owns its path and the answer back, bytes untouched. */
+export function proxyRouter(
+  upstreams: Record<'file-storage' | 'jobconfig' | 'auth', Upstream>,
+  options: ProxyOptions,
+): Router {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const r = express.Router();
+  r.use((req: Request, res: Response, next: NextFunction) => {
+    const owner = ownerOf(req.path);
+    if (!owner) return next();
+    const upstream = upstreams[owner];
+    const target = new URL(req.originalUrl, upstream.url);
+    const headers: http.OutgoingHttpHeaders = {};
+    for (const [k, v] of Object.entries(req.headers))
+      if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
+    headers['x-request-id'] = req.requestId;
+    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
+      .filter(Boolean)
+      .join(', ');
+    headers['x-forwarded-proto'] = req.protocol;
+    let answered = false;
+    const fail = (err: AppError) => {
+      if (answered) return;
+      answered = true;
+      if (res.headersSent) res.destroy();
+      else next(err);
+    };
+    const out = http.request(
+      target,
+      { method: req.method, headers, agent, timeout: options.idleTimeoutMs },
+      (upstreamRes) => {
+        clearTimeout(headerTimer);
+        answered = true;
+        for (const [k, v] of Object.entries(upstreamRes.headers))
+          if (!HOP_BY_HOP.has(k) && v !== undefined) res.setHeader(k, v);
+        res.status(upstreamRes.statusCode ?? 502);
+        upstreamRes.pipe(res);
+        upstreamRes.on('error', () => res.destroy());
+      },
+    );
+    const headerTimer = setTimeout(() => {
+      out.destroy();
+      fail(
+        new AppError(
+          'UNAVAILABLE',
+          `The ${upstream.name} service did not answer within ${options.responseTimeoutMs} ms; try again shortly.`,
+        ),
+      );
+    }, options.responseTimeoutMs);
+    out.on('timeout', () => out.destroy(new Error('idle timeout')));
+    out.on('error', (err) => {
+      clearTimeout(headerTimer);
+      options.logger.warn(
+        { err, upstream: upstream.name, requestId: req.requestId },
+        'upstream request failed',
+      );
+      fail(new UnavailableError(`The ${upstream.name} service is unavailable; try again shortly.`, err));
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) out.destroy();
+    });
+    req.pipe(out);
+  });
+  return r;
+}

@@ -1,0 +1,87 @@
+import {
+  ConfigError,
+  envInt,
+  httpEnv,
+  jwtPublicKeyEnv,
+  kafkaEnv,
+  kafkaOptions,
+  parseEnv,
+  pemFrom,
+  s3Env,
+  s3Options,
+} from '@im/config';
+import { z } from '@im/contracts';
+import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
+import { createAuthenticator, httpFileCatalog, serve } from '@im/http-kit';
+import { ShutdownManager } from '@im/lifecycle';
+import { createLogger } from '@im/logging';
+import { KafkaEventBus } from '@im/messaging';
+import { S3ObjectStorage } from '@im/storage';
+import { createApp } from './app';
+
+/** The jobconfig service's environment (see services/jobconfig/README.md). */
+const JobConfigEnv = dbEnvSchema('jobconfig').extend({
+  ...httpEnv(8082),
+  ...jwtPublicKeyEnv,
+  ...kafkaEnv,
+  ...s3Env,
+  /** Base URL of the file-storage service (internal). */
+  FILES_SERVICE_URL: z.url(),
+  /** Timeout of internal calls, ms. */
+  INTERNAL_TIMEOUT_MS: envInt(5000, 100),
+  /** `create-topics` only: partitions and replication of new topics. */
+  KAFKA_TOPIC_PARTITIONS: envInt(6, 1),
+  KAFKA_TOPIC_REPLICATION: envInt(3, 1),
+});
+
+async function main(): Promise<void> {
+  const env = parseEnv(JobConfigEnv, process.env);
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'jobconfig' });
+  const bus = new KafkaEventBus(logger, kafkaOptions(env, 'jobconfig'));
+  if (process.argv[2] === 'create-topics') {
+    const created = await bus.ensureTopics({
+      partitions: env.KAFKA_TOPIC_PARTITIONS,
+      replicationFactor: env.KAFKA_TOPIC_REPLICATION,
+    });
+    logger.info({ created }, 'topics created');
+    await bus.close();
+    return;
+  }
+  const db = createDb(toDbConfig(env));
+  const storage = new S3ObjectStorage(s3Options(env));
+  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  const { app, module } = createApp({
+    db,
+    dbSchema: env.DB_SCHEMA,
+    logger,
+    bus,
+    storage,
+    files: httpFileCatalog({ baseUrl: env.FILES_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
+    authenticate: createAuthenticator(
+      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
+    ),
+    isDraining: () => shutdown.isShuttingDown,
+    ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
+  });
+  if (process.argv[2] === 'migrate') {
+    logger.info({ applied: await module.migrate() }, 'migrations applied');
+    await db.destroy();
+    await bus.close();
+    return;
+  }
+  await module.start();
+  const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  shutdown.register('drain', 'progress-consumer', () => module.stop());
+  shutdown.register('close-clients', 'kafka', () => bus.close());
+  shutdown.register('close-clients', 'database', () => db.destroy());
+  shutdown.register('close-clients', 's3', () => storage.close());
+  shutdown.installSignalHandlers();
+  logger.info({ port }, 'jobconfig service listening');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `jobconfig failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(err instanceof ConfigError ? 2 : 1);
+});
