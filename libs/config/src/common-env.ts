@@ -1,6 +1,6 @@
 import { z } from '@im/contracts';
 import * as fs from 'node:fs';
-import { envBoolean, envInt, envPort, LogLevelEnv } from './index';
+import { envBoolean, envInt, envPort, LogLevelEnv } from './env';
 
 /** Env every HTTP service shares. */
 export function httpEnv(defaultPort: number) {

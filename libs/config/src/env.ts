@@ -1,0 +1,52 @@
+import { z } from '@im/contracts';
+
+/**
+ * Parses an environment against a zod schema once, at start-up, and answers with one message that
+ * lists every variable that is wrong, so an operator fixes them all in one go.
+ */
+export function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration; fix these environment variables:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** `true/false/1/0/yes/no` as a boolean. */
+export const envBoolean = (defaultValue: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .optional()
+    .transform((v) => (v === undefined ? defaultValue : ['true', '1', 'yes'].includes(v)));
+
+export const envPort = (defaultValue: number) =>
+  z.coerce.number().int().min(0).max(65535).default(defaultValue);
+
+export const envInt = (defaultValue: number, min = 0) =>
+  z.coerce.number().int().min(min).default(defaultValue);
+
+/** Human sizes: `104857600`, `100mb`, `2GiB`. */
+export const envBytes = (defaultValue: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return defaultValue;
+      const m = /^\s*(\d+)\s*([kmgt]i?b?|b)?\s*$/i.exec(v);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as 104857600, 100mb or 2GiB' });
+        return z.NEVER;
+      }
+      const unit = (m[2] ?? 'b').toLowerCase()[0] as string;
+      const pow = { b: 0, k: 1, m: 2, g: 3, t: 4 }[unit] ?? 0;
+      return Number(m[1]) * 1024 ** pow;
+    });
+
+export const LogLevelEnv = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info');

@@ -1,0 +1,45 @@
+import { createServiceApp } from '@im/http-kit';
+import type { Logger } from '@im/logging';
+import type { ObjectStorage } from '@im/storage';
+import type { Express } from 'express';
+import { JobRunner, type JobRunnerDeps } from './runner';
+
+export type JobRunnerModuleDeps = JobRunnerDeps;
+
+export interface JobRunnerModule {
+  runner: JobRunner;
+  /** Subscribes to job requests and cancels. */
+  start(): Promise<void>;
+  /** Stops intake, drains running jobs for up to `graceMs`, then stops them (FAILED runner-lost). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export function createJobRunnerModule(deps: JobRunnerModuleDeps): JobRunnerModule {
+  const runner = new JobRunner(deps);
+  return {
+    runner,
+    start: () => runner.start(),
+    stop: (graceMs = 0) => runner.stop(graceMs),
+  };
+}
+
+export interface JobRunnerAppDeps {
+  logger: Logger;
+  storage: ObjectStorage;
+  /** True once shutdown began: readiness turns 503 first. */
+  isDraining?: () => boolean;
+}
+
+/** The runner has no API yet: only /healthz (alive) and /readyz (storage answers, not draining). */
+export function createApp(deps: JobRunnerAppDeps): Express {
+  return createServiceApp({
+    logger: deps.logger,
+    readiness: {
+      ready: async () => {
+        if (deps.isDraining?.()) return false;
+        await deps.storage.ping();
+        return true;
+      },
+    },
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * The executor: the program the runner forks for each job (compiled to dist/executor/child.js).
+ * It reads its spec from the file named by IM_EXECUTOR_SPEC, runs the entry point and exits with a
+ * code the runner maps to a status. See executor.protocol.ts for the protocol.
+ */
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { createExecutorLogger, logPackageError, type ExecutorLogger } from './executor.logger';
+import {
+  EXECUTOR_SPEC_ENV,
+  EXIT_INTERNAL,
+  EXIT_INVALID_DEFINITION,
+  EXIT_PACKAGE_FAILED,
+  ExecutorSpec,
+  encodeLogRecord,
+  type ExecutorMessage,
+} from './executor.protocol';
+import { importDefaultFunction } from './package-file.resolver';
+import { DefinitionError, parseProcessDefinition } from './process-definition.parser';
+import { runProcess } from './process.executor';
+import { createScriptContext } from './script.context';
+import { BUILTIN_STEPS } from './steps/builtin.steps';
+
+const pendingSends = new Set<Promise<void>>();
+
+function send(message: ExecutorMessage): Promise<void> {
+  if (!process.send || !process.connected) return Promise.resolve();
+  const p = new Promise<void>((resolve) => {
+    process.send?.(message, undefined, {}, () => resolve());
+  }).finally(() => pendingSends.delete(p));
+  pendingSends.add(p);
+  return p;
+}
+
+let exiting = false;
+
+/** Exits once stdout, stderr and IPC have been handed everything written so far. */
+async function exit(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  await Promise.all([...pendingSends]);
+  await new Promise<void>((r) => process.stdout.write('', () => r()));
+  await new Promise<void>((r) => process.stderr.write('', () => r()));
+  process.exit(code);
+}
+
+function exitCodeSetByPackage(): number {
+  const c: unknown = process.exitCode;
+  if (c === undefined || c === null || c === '') return 0;
+  const n = typeof c === 'number' ? c : typeof c === 'string' ? Number.parseInt(c, 10) : Number.NaN;
+  return Number.isInteger(n) ? n & 0xff : EXIT_PACKAGE_FAILED;
+}
+
+async function loadSpec(): Promise<ExecutorSpec> {
+  const file = process.env[EXECUTOR_SPEC_ENV];
+  if (!file)
+    throw new Error(`${EXECUTOR_SPEC_ENV} is not set: the executor is started by the job runner only.`);
+  delete process.env[EXECUTOR_SPEC_ENV];
+  return ExecutorSpec.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+}
+
+async function runEntryPoint(spec: ExecutorSpec, logger: ExecutorLogger): Promise<number> {
+  const label = path.relative(spec.specDir, spec.entryPoint).split(path.sep).join('/');
+  if (/\.process$/i.test(spec.entryPoint)) {
+    const text = await fs.readFile(spec.entryPoint, 'utf8');
+    let def;
+    try {
+      def = parseProcessDefinition(text, label, new Map(Object.entries(spec.macros)), BUILTIN_STEPS);
+    } catch (err) {
+      if (!(err instanceof DefinitionError)) throw err;
+      logger.severe(err.title);
+      for (const p of err.problems) logger.severe(`  ${p}`);
+      return EXIT_INVALID_DEFINITION;
+    }
+    const ok = await runProcess(def, spec, logger, (name) => send({ type: 'step', name }));
+    return ok ? exitCodeSetByPackage() : EXIT_PACKAGE_FAILED;
+  }
+  if (/\.m?js$/i.test(spec.entryPoint)) {
+    const entry = logger.child('entry');
+    try {
+      const fn = await importDefaultFunction(spec.entryPoint);
+      if (fn) await fn(createScriptContext(spec, entry));
+    } catch (err) {
+      logPackageError(entry, '', err);
+      return EXIT_PACKAGE_FAILED;
+    }
+    return exitCodeSetByPackage();
+  }
+  logger.severe(`${label} is neither a process definition (.process) nor a Node script (.js, .mjs).`);
+  return EXIT_INVALID_DEFINITION;
+}
+
+function fatal(err: unknown): void {
+  const message = `executor failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+  process.stderr.write(encodeLogRecord('SEVERE', 'executor', message));
+  void send({ type: 'fatal', message }).finally(() => exit(EXIT_INTERNAL));
+}
+
+function main(): void {
+  // Orphan protection: when the runner goes away, so does the job. The listener refs the IPC
+  // channel; unref it so a package that leaves nothing to do still lets the loop drain (beforeExit).
+  process.on('disconnect', () => process.exit(EXIT_INTERNAL));
+  process.channel?.unref();
+
+  let logger = createExecutorLogger('INFO', 'executor');
+  let settled = false;
+  const packageFailure = (what: string) => (err: unknown) => {
+    if (exiting) return;
+    logPackageError(logger.child('entry'), `${what}: `, err);
+    void exit(EXIT_PACKAGE_FAILED);
+  };
+  process.on('uncaughtException', packageFailure('uncaught exception'));
+  process.on('unhandledRejection', packageFailure('unhandled promise rejection'));
+  process.on('beforeExit', () => {
+    if (settled || exiting) return;
+    logger.severe('the entry point never finished: it awaits a promise that nothing is left to settle');
+    void exit(EXIT_PACKAGE_FAILED);
+  });
+
+  loadSpec()
+    .then(async (spec) => {
+      logger = createExecutorLogger(spec.logLevel, 'executor');
+      const code = await runEntryPoint(spec, logger);
+      settled = true;
+      await exit(code);
+    })
+    .catch((err: unknown) => {
+      settled = true;
+      fatal(err);
+    });
+}
+
+if (require.main === module) main();

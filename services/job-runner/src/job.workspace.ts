@@ -1,0 +1,215 @@
+import type { JobRequested } from '@im/contracts';
+import { assertValidKey, type ObjectStorage } from '@im/storage';
+import { constants, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import type { ExecutorSpec } from './executor/executor.protocol';
+import { PackageUnusableError } from './package-unusable.error';
+import {
+  targetInside,
+  unpackPackage,
+  unsafePathReason,
+  type UnpackLimits,
+  type UnpackResult,
+} from './package.unpacker';
+
+const ENTRY_POINT = /\.(process|js|mjs)$/i;
+
+/** A directory name for the attempt that cannot step outside the work dir, whatever the job id. */
+export function attemptDirName(jobId: string, attempt: number): string {
+  const safe = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/.test(jobId)
+    ? jobId
+    : `job-${createHash('sha256').update(jobId).digest('hex').slice(0, 32)}`;
+  return `${safe}-${attempt}`;
+}
+
+export interface OutputUpload {
+  files: number;
+  bytes: number;
+  /** Files not uploaded (links, special files, names that are no valid key) and why. */
+  skipped: { path: string; why: string }[];
+}
+
+/**
+ * The local directory of one attempt: `spec/` (the unpacked package, the executor's cwd), `out/`
+ * (the job's output files), `tmp/` (the executor's TMPDIR), the downloaded package, the executor
+ * spec and the local job log.
+ */
+export class JobWorkspace {
+  readonly specDir: string;
+  readonly outDir: string;
+  readonly tmpDir: string;
+  readonly logFile: string;
+  readonly specFile: string;
+  private readonly packageFile: string;
+
+  constructor(readonly dir: string) {
+    this.specDir = path.join(dir, 'spec');
+    this.outDir = path.join(dir, 'out');
+    this.tmpDir = path.join(dir, 'tmp');
+    this.logFile = path.join(dir, 'job.log');
+    this.specFile = path.join(dir, 'executor-spec.json');
+    this.packageFile = path.join(dir, 'package.djar');
+  }
+
+  /** Creates the directories, replacing what an earlier run of the same attempt left behind. */
+  async create(): Promise<void> {
+    await fs.rm(this.dir, { recursive: true, force: true });
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for (const d of [this.specDir, this.outDir, this.tmpDir]) await fs.mkdir(d, { mode: 0o700 });
+    // Node decides whether a .js file is CommonJS from the nearest package.json: make that this one
+    // (unless the package ships its own), not whatever lies above the work dir.
+    await fs.writeFile(path.join(this.dir, 'package.json'), '{ "type": "commonjs" }\n', { mode: 0o600 });
+  }
+
+  /** Streams the package from storage to a local file (never into memory). */
+  async fetchPackage(storage: ObjectStorage, req: JobRequested, signal: AbortSignal): Promise<number> {
+    const key = `${req.packagePrefix}/${req.packageName}`;
+    let obj;
+    try {
+      obj = await storage.get(key);
+    } catch (err) {
+      if (err instanceof Error && /Invalid object key/.test(err.message)) {
+        throw new PackageUnusableError(
+          `the package name '${req.packageName}' is not a valid file name`,
+          "fix the configuration's runtimeConfig.packageName",
+        );
+      }
+      throw err;
+    }
+    if (!obj) {
+      throw new PackageUnusableError(
+        `the package '${req.packageName}' is not among the configuration's files`,
+        'upload the package to the configuration or fix its runtimeConfig.packageName',
+      );
+    }
+    await pipeline(obj.body, createWriteStream(this.packageFile, { mode: 0o600 }), { signal });
+    return (await fs.stat(this.packageFile)).size;
+  }
+
+  async unpack(limits: UnpackLimits, signal: AbortSignal): Promise<UnpackResult> {
+    const r = await unpackPackage(this.packageFile, this.specDir, limits, signal);
+    await fs.rm(this.packageFile, { force: true });
+    return r;
+  }
+
+  /**
+   * packageArtifactOverride: copies the configuration's other files into the package, replacing
+   * files of the same name. Returns the names copied.
+   */
+  async applyOverrides(storage: ObjectStorage, req: JobRequested, signal: AbortSignal): Promise<string[]> {
+    const prefix = `${req.packagePrefix}/`;
+    const packageKey = `${prefix}${req.packageName}`;
+    const copied: string[] = [];
+    for await (const o of storage.list(prefix)) {
+      if (o.key === packageKey) continue;
+      const name = o.key.slice(prefix.length);
+      const target = targetInside(this.specDir, name);
+      const st = await fs.lstat(target).catch(() => null);
+      if (st && !st.isFile()) {
+        throw new PackageUnusableError(
+          `the configuration file '${name}' would replace a directory of the package`,
+          'rename the configuration file',
+        );
+      }
+      const obj = await storage.get(o.key);
+      if (!obj) continue; // removed meanwhile
+      await fs
+        .mkdir(path.dirname(target), { recursive: true, mode: 0o700 })
+        .catch((err: NodeJS.ErrnoException) => {
+          throw new PackageUnusableError(
+            `the configuration file '${name}' conflicts with a file of the package (${err.code ?? err.message})`,
+            'rename the configuration file',
+          );
+        });
+      await pipeline(obj.body, createWriteStream(target, { mode: 0o600 }), { signal });
+      copied.push(name);
+    }
+    return copied;
+  }
+
+  /** The entry point's absolute path, once it is known to be a runnable file of the package. */
+  async resolveEntryPoint(entryPoint: string): Promise<string> {
+    const fix = "fix the configuration's runtimeConfig.entryPoint or upload a package that contains it";
+    if (unsafePathReason(entryPoint))
+      throw new PackageUnusableError(`the entry point '${entryPoint}' is not a path inside the package`, fix);
+    const file = targetInside(this.specDir, entryPoint);
+    const st = await fs.lstat(file).catch(() => null);
+    if (!st?.isFile())
+      throw new PackageUnusableError(`the entry point '${entryPoint}' is not in the package`, fix);
+    if (!ENTRY_POINT.test(entryPoint)) {
+      throw new PackageUnusableError(
+        `the entry point '${entryPoint}' is neither a process definition (.process) nor a Node script (.js, .mjs)`,
+        fix,
+      );
+    }
+    return file;
+  }
+
+  async writeExecutorSpec(spec: ExecutorSpec): Promise<void> {
+    await fs.writeFile(this.specFile, JSON.stringify(spec), { mode: 0o600 });
+    await fs.chmod(this.specFile, 0o600);
+  }
+
+  /**
+   * Uploads every regular file under out/ to `${outPrefix}${relative path}`, after removing what an
+   * earlier run left there. Links are never followed (the package could point one at the runner's
+   * own files).
+   */
+  async uploadOutputs(storage: ObjectStorage, outPrefix: string): Promise<OutputUpload> {
+    const result: OutputUpload = { files: 0, bytes: 0, skipped: [] };
+    await storage.deletePrefix(outPrefix);
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      const entries = await fs.readdir(dir, { withFileTypes: true });
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        const relPath = rel ? `${rel}/${e.name}` : e.name;
+        const abs = path.join(dir, e.name);
+        if (e.isDirectory()) {
+          await walk(abs, relPath);
+          continue;
+        }
+        if (!e.isFile()) {
+          result.skipped.push({
+            path: relPath,
+            why: e.isSymbolicLink() ? 'symbolic link' : 'not a regular file',
+          });
+          continue;
+        }
+        const key = `${outPrefix}${relPath}`;
+        try {
+          assertValidKey(key);
+        } catch {
+          result.skipped.push({ path: relPath, why: 'the name is not a valid object key' });
+          continue;
+        }
+        // O_NOFOLLOW: a file swapped for a link after the listing is refused, not followed.
+        let handle;
+        try {
+          handle = await fs.open(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+          result.skipped.push({ path: relPath, why: 'symbolic link' });
+          continue;
+        }
+        const put = await storage.put(key, handle.createReadStream());
+        result.files++;
+        result.bytes += put.size;
+      }
+    };
+    // The package may have replaced out/ itself by a link: then nothing is uploaded.
+    const top = await fs.lstat(this.outDir).catch(() => null);
+    if (!top?.isDirectory()) {
+      if (top) result.skipped.push({ path: '.', why: 'out/ is no longer a directory' });
+      return result;
+    }
+    await walk(this.outDir, '');
+    return result;
+  }
+
+  async remove(): Promise<void> {
+    await fs.rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

@@ -1,0 +1,74 @@
+import { ConfigError } from '@im/config';
+import { ShutdownManager } from '@im/lifecycle';
+import { createLogger } from '@im/logging';
+import { KafkaEventBus } from '@im/messaging';
+import { S3ObjectStorage } from '@im/storage';
+import type { Server } from 'node:http';
+import { createApp, createJobRunnerModule } from './app';
+import { loadConfig } from './config';
+
+/** The job runner as its own process, on Kafka and S3. The only file that reads process.env. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, name: 'job-runner' });
+  const bus = new KafkaEventBus(logger.child({ component: 'bus' }), config.kafka);
+  const storage = new S3ObjectStorage(config.s3);
+  // The deadline covers the drain, the SIGTERM→SIGKILL grace of the last jobs and their uploads.
+  const shutdown = new ShutdownManager(logger, config.runner.graceMs + config.runner.killGraceMs + 10_000);
+
+  const module = createJobRunnerModule({
+    bus,
+    storage,
+    logger,
+    workDir: config.runner.workDir,
+    slots: config.runner.slots,
+    runnerId: config.runner.id,
+    logFlushMs: config.runner.logFlushMs,
+    killGraceMs: config.runner.killGraceMs,
+    keepWorkDirs: config.runner.keepWorkDirs,
+    unpackLimits: config.runner.unpackLimits,
+    executorSearchPath: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  });
+  const app = createApp({ logger, storage, isDraining: () => shutdown.isShuttingDown });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    s.once('error', reject);
+  });
+
+  shutdown.register('stop-intake', 'job-requests', () => module.runner.stopIntake());
+  shutdown.register('drain', 'jobs', () => module.stop(config.runner.graceMs));
+  shutdown.register('close-clients', 'bus', () => bus.close());
+  shutdown.register('close-clients', 'storage', () => storage.close());
+  shutdown.register(
+    'close-clients',
+    'http',
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
+  shutdown.installSignalHandlers();
+
+  await module.start();
+  logger.info(
+    { runnerId: config.runner.id, slots: config.runner.slots, httpPort: config.http.port },
+    'job runner is ready',
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `job-runner failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

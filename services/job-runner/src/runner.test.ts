@@ -1,0 +1,664 @@
+import type { JobCancelRequested, JobProgress, JobRequested } from '@im/contracts';
+import { silentLogger } from '@im/logging';
+import { InProcessEventBus, partitionFor } from '@im/messaging';
+import { LocalObjectStorage, type ObjectStorage } from '@im/storage';
+import { buildZip, type ZipEntrySpec } from '@im/testing';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { JobRunner, type JobRunnerDeps } from './runner';
+
+jest.setTimeout(30_000);
+
+/** Tests run the compiled executor: `npx tsc -b services/job-runner` first. */
+const EXECUTOR = path.resolve(__dirname, '..', 'dist', 'executor', 'child.js');
+const TERMINAL = new Set(['FINISHED', 'ERROR', 'FAILED']);
+const PREFIX = 'configuration/cfg-1';
+
+let seq = 0;
+
+function jobRequest(overrides: Partial<JobRequested> = {}): JobRequested {
+  const jobId = overrides.jobId ?? `job-${++seq}`;
+  return {
+    jobId,
+    attempt: 1,
+    jobConfigId: 'cfg-1',
+    packagePrefix: PREFIX,
+    packageName: 'pkg.djar',
+    entryPoint: 'main.process',
+    packageArtifactOverride: false,
+    logLevel: 'INFO',
+    timeoutMinutes: 0,
+    macros: [],
+    logKey: `jobs/${jobId}/log.txt`,
+    outPrefix: `jobs/${jobId}/out/`,
+    requestedAt: '2026-11-28T10:15:30.000Z',
+    ...overrides,
+  };
+}
+
+async function readText(storage: ObjectStorage, key: string): Promise<string | null> {
+  const obj = await storage.get(key);
+  if (!obj) return null;
+  const chunks: Buffer[] = [];
+  for await (const c of obj.body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** yazl refuses unsafe names, so the test writes a same-length placeholder and patches the bytes. */
+function patchName(zip: Buffer, from: string, to: string): Buffer {
+  const out = Buffer.from(zip);
+  let at = out.indexOf(from);
+  if (at < 0) throw new Error(`placeholder ${from} not found`);
+  while (at >= 0) {
+    out.write(to, at);
+    at = out.indexOf(from, at + from.length);
+  }
+  return out;
+}
+
+async function listTree(root: string): Promise<string[]> {
+  const entries = await fs.readdir(root, { withFileTypes: true, recursive: true });
+  return entries.map((e) => path.relative(root, path.join(e.parentPath, e.name))).sort();
+}
+
+interface Harness {
+  dir: string;
+  workDir: string;
+  storage: LocalObjectStorage;
+  bus: InProcessEventBus;
+  runner: JobRunner;
+  /** Every progress message, in the order the bus delivered them. */
+  progress: JobProgress[];
+  /** The job log as storage held it when the terminal progress arrived. */
+  logAtTerminal: Map<string, string | null>;
+  putPackage(entries: Record<string, string> | ZipEntrySpec[] | Buffer, name?: string): Promise<void>;
+  run(req: JobRequested): Promise<JobProgress>;
+  next(pred: (p: JobProgress) => boolean): Promise<JobProgress>;
+  statuses(jobId: string): string[];
+}
+
+async function createHarness(
+  deps: Partial<JobRunnerDeps> = {},
+  storageOverride?: (s: LocalObjectStorage) => ObjectStorage,
+): Promise<Harness> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'im-runner-test-'));
+  const workDir = path.join(dir, 'work');
+  const storage = await LocalObjectStorage.open(path.join(dir, 'objects'));
+  const bus = new InProcessEventBus(silentLogger());
+  const progress: JobProgress[] = [];
+  const logAtTerminal = new Map<string, string | null>();
+  const waiters: { pred: (p: JobProgress) => boolean; resolve: (p: JobProgress) => void }[] = [];
+  await bus.subscribe({
+    groupId: 'test.progress',
+    topic: 'job.progress',
+    handler: async (p) => {
+      if (TERMINAL.has(p.status))
+        logAtTerminal.set(p.jobId, await readText(storage, `jobs/${p.jobId}/log.txt`));
+      progress.push(p);
+      for (const w of [...waiters]) {
+        if (w.pred(p)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(p);
+        }
+      }
+    },
+  });
+  const runner = new JobRunner({
+    bus,
+    storage: storageOverride ? storageOverride(storage) : storage,
+    logger: silentLogger(),
+    workDir,
+    slots: 2,
+    runnerId: 'runner-1',
+    executorPath: EXECUTOR,
+    logFlushMs: 20,
+    ...deps,
+  });
+  await runner.start();
+  const next = (pred: (p: JobProgress) => boolean) => {
+    const seen = progress.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<JobProgress>((resolve) => waiters.push({ pred, resolve }));
+  };
+  const h: Harness = {
+    dir,
+    workDir,
+    storage,
+    bus,
+    runner,
+    progress,
+    logAtTerminal,
+    async putPackage(entries, name = 'pkg.djar') {
+      const zip = Buffer.isBuffer(entries) ? entries : await buildZip(entries);
+      await storage.put(`${PREFIX}/${name}`, Readable.from([zip]));
+    },
+    async run(req) {
+      const done = next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+      await bus.publish('job.requests', req);
+      return done;
+    },
+    next,
+    statuses: (jobId) =>
+      progress
+        .filter((p) => p.jobId === jobId)
+        .map((p) => (p.currentStep && p.status === 'RUNNING' ? `RUNNING:${p.currentStep}` : p.status)),
+  };
+  harnesses.push(h);
+  return h;
+}
+
+const harnesses: Harness[] = [];
+
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) {
+    await h.runner.stop(0);
+    await h.bus.close();
+    await fs.rm(h.dir, { recursive: true, force: true });
+  }
+});
+
+beforeAll(() => {
+  if (!existsSync(EXECUTOR))
+    throw new Error(
+      `The compiled executor is missing at ${EXECUTOR}: run "npx tsc -b services/job-runner" first.`,
+    );
+});
+
+const cancel = (req: JobRequested): JobCancelRequested => ({
+  jobId: req.jobId,
+  attempt: req.attempt,
+  stoppedByUserId: 'u-1',
+  requestedAt: new Date().toISOString(),
+});
+
+const SAMPLE_PROCESS = `
+name: integrate XYZ
+steps:
+  - name: greet
+    type: log
+    message: "starting job $(JOB_ID) of configuration $(JOB_CONFIG_ID) for $(CUSTOMER), password $(PASSWORD)"
+  - name: quiet
+    type: log
+    level: DEBUG
+    message: "only at DEBUG"
+  - name: summarize
+    type: script
+    file: scripts/summarize.mjs
+  - name: done
+    type: log
+    message: "summary written to $(LOCAL_JOB_OUT_DIR)/summary.json"
+`;
+
+const SUMMARIZE = `
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+export default async function summarize({ inputDir, outputDir, logger, jobId, macros }) {
+  const csv = await readFile(join(inputDir, 'data', 'customers.csv'), 'utf8');
+  const rows = csv.trim().split('\\n').slice(1);
+  logger.info('read ' + rows.length + ' customers; secret ' + macros.PASSWORD);
+  logger.debug('a debug line of the script');
+  console.log('plain stdout line');
+  console.error('plain stderr line');
+  await writeFile(join(outputDir, 'summary.json'), JSON.stringify({ jobId, customers: rows.length }));
+  await mkdir(join(outputDir, 'nested', 'deep'), { recursive: true });
+  await writeFile(join(outputDir, 'nested', 'deep', 'note.txt'), 'deep');
+  await symlink('/etc/passwd', join(outputDir, 'passwd-link'));
+}
+`;
+
+const NEVER_ENDS = `export default async function () { setInterval(() => {}, 1000); await new Promise(() => {}); }`;
+
+describe('JobRunner', () => {
+  it('runs a process with log and script steps: FINISHED, macros substituted, secrets masked, outputs uploaded, log before terminal', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.process': SAMPLE_PROCESS,
+      'scripts/summarize.mjs': SUMMARIZE,
+      'data/customers.csv': 'ID,Name\n1,Ada\n2,Alan\n',
+    });
+    const req = jobRequest({
+      macros: [
+        { key: 'CUSTOMER', value: 'ACME', secure: false },
+        { key: 'PASSWORD', value: 's3cr3t-P@ss', secure: true },
+        { key: 'JOB_ID', value: 'forged', secure: false },
+      ],
+    });
+
+    const terminal = await h.run(req);
+
+    expect(terminal).toMatchObject({
+      status: 'FINISHED',
+      reason: null,
+      returnCode: 0,
+      currentStep: 'done',
+      runnerId: 'runner-1',
+    });
+    expect(Number.isNaN(Date.parse(terminal.occurredAt))).toBe(false);
+    expect(h.statuses(req.jobId)).toEqual([
+      'INITIALIZING',
+      'RUNNING',
+      'RUNNING:greet',
+      'RUNNING:quiet',
+      'RUNNING:summarize',
+      'RUNNING:done',
+      'FINISHED',
+    ]);
+
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    // The final upload happened before the terminal progress: the log is complete at that moment.
+    expect(log).toContain('[runner] job FINISHED');
+    expect(log).toContain(`INFO  [runner] job ${req.jobId} attempt 1 on runner runner-1`);
+    expect(log).toMatch(/\[runner\] package fetched: pkg\.djar, \d+ bytes in \d+ ms/);
+    expect(log).toMatch(/\[runner\] unpacked 3 entries/);
+    expect(log).toContain('[runner] starting entry point main.process');
+    expect(log).toMatch(/\[runner\] finished with exit code 0 in \d+ ms/);
+    expect(log).toContain(
+      'WARNING [runner] macro JOB_ID of the configuration or run request ignored: it is built in',
+    );
+    expect(log).toContain(
+      `INFO  [step:greet] starting job ${req.jobId} of configuration cfg-1 for ACME, password ****`,
+    );
+    expect(log).toContain('INFO  [step:summarize] read 2 customers; secret ****');
+    expect(log).toContain('INFO  [entry] plain stdout line');
+    expect(log).toContain('WARNING [entry] plain stderr line');
+    expect(log).toMatch(/\[step:done\] summary written to \/.+\/out\/summary\.json/);
+    expect(log).toContain('WARNING [runner] output passwd-link not uploaded: symbolic link');
+    expect(log).not.toContain('s3cr3t-P@ss');
+    expect(log).not.toContain('forged');
+    expect(log).not.toContain('only at DEBUG');
+    expect(log).not.toContain('a debug line of the script');
+    for (const line of log.trimEnd().split('\n'))
+      expect(line).toMatch(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (SEVERE|WARNING|INFO |DEBUG) \[[^\]]+\] /,
+      );
+
+    const outputs: string[] = [];
+    for await (const o of h.storage.list(req.outPrefix)) outputs.push(o.key);
+    expect(outputs).toEqual([
+      `jobs/${req.jobId}/out/nested/deep/note.txt`,
+      `jobs/${req.jobId}/out/summary.json`,
+    ]);
+    expect(JSON.parse((await readText(h.storage, `${req.outPrefix}summary.json`)) ?? '')).toEqual({
+      jobId: req.jobId,
+      customers: 2,
+    });
+
+    expect(await fs.readdir(h.workDir)).toEqual([]);
+  });
+
+  it('writes DEBUG lines when the job asks for DEBUG', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.mjs': `export default async ({ logger }) => { logger.debug('debug detail'); logger.warn('careful'); }`,
+    });
+    const req = jobRequest({ entryPoint: 'main.mjs', logLevel: 'DEBUG' });
+    expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain('DEBUG [entry] debug detail');
+    expect(log).toContain('WARNING [entry] careful');
+  });
+
+  it('fails a process with an unresolved macro before any step runs, naming the macro, step and field', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.process':
+        'steps:\n  - name: first\n    type: log\n    message: "first step ran"\n  - name: greet\n    type: log\n    message: "hello $(FOO)"\n',
+    });
+    const req = jobRequest();
+    const terminal = await h.run(req);
+    expect(terminal).toMatchObject({ status: 'ERROR', reason: null, returnCode: 2, currentStep: null });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain("SEVERE [executor]   Unresolved macro $(FOO) in step 'greet' field 'message'");
+    expect(log).not.toContain('first step ran');
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'ERROR']);
+  });
+
+  it('fails an invalid process definition naming the step and the field', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.process':
+        'steps:\n  - name: ok\n    type: log\n    message: fine\n  - name: greet\n    type: log\n    mesage: typo\n  - name: load\n    type: transfrom\n',
+    });
+    const req = jobRequest();
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', returnCode: 2 });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain('SEVERE [executor] Invalid process definition main.process:');
+    expect(log).toContain("step 'greet' field 'mesage': unknown field");
+    expect(log).toMatch(/step 'greet' field 'message': /);
+    expect(log).toContain(
+      "step 'load' field 'type': unknown step type 'transfrom' (known types: log, script)",
+    );
+    expect(log).not.toContain('[step:ok] fine');
+  });
+
+  it('reports a failing step with its message, and goes on past a step with onError: continue', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.process': [
+        'steps:',
+        '  - name: flaky',
+        '    type: script',
+        '    file: fail.mjs',
+        '    onError: continue',
+        '  - name: escape',
+        '    type: script',
+        '    file: ../outside.mjs',
+        '  - name: never',
+        '    type: log',
+        '    message: not reached',
+      ].join('\n'),
+      'fail.mjs': `export default async () => { throw new Error('flaky failed'); }`,
+    });
+    const req = jobRequest();
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', returnCode: 1, currentStep: 'escape' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain(
+      "WARNING [executor] step 'flaky' failed (onError: continue, going on): flaky failed",
+    );
+    expect(log).toContain(
+      "SEVERE [executor] step 'escape' failed: '../outside.mjs' must be a relative path inside the package",
+    );
+    expect(log).not.toContain('not reached');
+  });
+
+  it('reports an .mjs entry point that throws as ERROR with its message (no stack below DEBUG)', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.mjs': `export default async function () { throw new Error('boom: the CSV is missing'); }`,
+    });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', reason: null, returnCode: 1 });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain('SEVERE [entry] boom: the CSV is missing');
+    expect(log).not.toMatch(/\n\S+ \S+ +\[entry\] +at /);
+  });
+
+  it('respects process.exitCode set by a CommonJS entry point', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.js': `module.exports = async function (ctx) { ctx.logger.info('cjs ran'); process.exitCode = 3; };`,
+    });
+    const req = jobRequest({ entryPoint: 'main.js' });
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', returnCode: 3 });
+    expect(h.logAtTerminal.get(req.jobId)).toContain('INFO  [entry] cjs ran');
+  });
+
+  it('reports a non-zero process.exit as ERROR with that return code', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `console.log('exiting'); process.exit(5);` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', returnCode: 5 });
+    expect(h.logAtTerminal.get(req.jobId)).toMatch(/finished with exit code 5 in/);
+  });
+
+  it('reports an entry point that awaits forever with nothing left to run as ERROR', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default () => new Promise(() => {});` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR', returnCode: 1 });
+    expect(h.logAtTerminal.get(req.jobId)).toContain('the entry point never finished');
+  });
+
+  it('refuses a zip-slip entry: FAILED package-unusable, nothing written outside, never RUNNING', async () => {
+    const h = await createHarness();
+    const zip = patchName(
+      await buildZip({ 'main.process': 'steps: []', 'xx/evil.txt': 'pwned' }),
+      'xx/evil.txt',
+      '../evil.txt',
+    );
+    await h.putPackage(zip);
+    const req = jobRequest();
+    expect(await h.run(req)).toMatchObject({
+      status: 'FAILED',
+      reason: 'package-unusable',
+      returnCode: null,
+    });
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'FAILED']);
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain(
+      'SEVERE [runner] the package cannot be used: unsafe entry in the package: invalid relative path: ../evil.txt',
+    );
+    expect(log).toContain('SEVERE [runner] to fix: rebuild the package');
+    expect((await listTree(h.dir)).filter((p) => p.includes('evil'))).toEqual([]);
+  });
+
+  it('fails with package-unusable when the package is missing or the entry point is not in it', async () => {
+    const h = await createHarness();
+    const missing = jobRequest({ packageName: 'nope.djar' });
+    expect(await h.run(missing)).toMatchObject({ status: 'FAILED', reason: 'package-unusable' });
+    expect(h.logAtTerminal.get(missing.jobId)).toContain(
+      "the package 'nope.djar' is not among the configuration's files",
+    );
+
+    await h.putPackage({ 'main.process': 'steps: []' });
+    const noEntry = jobRequest({ entryPoint: 'other.process' });
+    expect(await h.run(noEntry)).toMatchObject({ status: 'FAILED', reason: 'package-unusable' });
+    expect(h.logAtTerminal.get(noEntry.jobId)).toContain(
+      "the entry point 'other.process' is not in the package",
+    );
+    expect(h.logAtTerminal.get(noEntry.jobId)).toContain(
+      "to fix: fix the configuration's runtimeConfig.entryPoint",
+    );
+
+    const notZip = jobRequest({ packageName: 'broken.djar' });
+    await h.storage.put(`${PREFIX}/broken.djar`, Readable.from([Buffer.from('not a zip')]));
+    expect(await h.run(notZip)).toMatchObject({ status: 'FAILED', reason: 'package-unusable' });
+    expect(h.logAtTerminal.get(notZip.jobId)).toContain('the package is not a readable zip archive');
+  });
+
+  it('copies the configuration files over the package with packageArtifactOverride', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.mjs': `import { readFile } from 'node:fs/promises'; export default async ({ logger }) => { logger.info('data: ' + (await readFile('data/in.csv', 'utf8'))); logger.info('extra: ' + (await readFile('extra.txt', 'utf8'))); };`,
+      'data/in.csv': 'from package',
+    });
+    await h.storage.put(`${PREFIX}/data/in.csv`, Readable.from([Buffer.from('from configuration')]));
+    await h.storage.put(`${PREFIX}/extra.txt`, Readable.from([Buffer.from('extra file')]));
+    const req = jobRequest({ entryPoint: 'main.mjs', packageArtifactOverride: true });
+    expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain(
+      'packageArtifactOverride: copied 2 configuration file(s) into the package: data/in.csv, extra.txt',
+    );
+    expect(log).toContain('INFO  [entry] data: from configuration');
+    expect(log).toContain('INFO  [entry] extra: extra file');
+  });
+
+  it('stops a job at its timeout: FAILED timeout', async () => {
+    const h = await createHarness({ timeoutUnitMs: 300 });
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const req = jobRequest({ entryPoint: 'main.mjs', timeoutMinutes: 1 });
+    expect(await h.run(req)).toMatchObject({ status: 'FAILED', reason: 'timeout' });
+    expect(h.logAtTerminal.get(req.jobId)).toContain(
+      'SEVERE [runner] timeout of 1 minute(s) reached; stopping the job',
+    );
+    expect(h.logAtTerminal.get(req.jobId)).toContain('finished with signal SIGTERM');
+  });
+
+  it('stops a running job on a cancel: FAILED stopped-by-user', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.process': 'steps:\n  - name: wait\n    type: script\n    file: wait.mjs\n',
+      'wait.mjs': NEVER_ENDS,
+    });
+    const req = jobRequest();
+    const terminal = h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.currentStep === 'wait');
+    await h.bus.publish('job.cancel', { ...cancel(req), attempt: 2, stoppedByUserId: 'wrong-attempt' }); // ignored
+    await h.bus.publish('job.cancel', cancel(req));
+    expect(await terminal).toMatchObject({
+      status: 'FAILED',
+      reason: 'stopped-by-user',
+      currentStep: 'wait',
+    });
+    expect(h.logAtTerminal.get(req.jobId)).toContain(
+      'WARNING [runner] stop requested by user u-1; stopping the job',
+    );
+    expect(h.logAtTerminal.get(req.jobId)).not.toContain('wrong-attempt');
+  });
+
+  it('aborts a job cancelled while INITIALIZING before it runs', async () => {
+    const stalled = new PassThrough(); // a package download that never completes until aborted
+    const h = await createHarness({}, (storage) => {
+      const gated = Object.create(storage) as ObjectStorage;
+      gated.get = async (key, range) => {
+        if (key !== `${PREFIX}/pkg.djar`) return storage.get(key, range);
+        const info = { key, size: 1000, lastModified: new Date(), etag: 'x', contentType: 'application/zip' };
+        return { info, body: stalled };
+      };
+      return gated;
+    });
+    const req = jobRequest();
+    const terminal = h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.status === 'INITIALIZING');
+    await h.bus.publish('job.cancel', cancel(req));
+    expect(await terminal).toMatchObject({ status: 'FAILED', reason: 'stopped-by-user' });
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'FAILED']);
+  });
+
+  it('ignores a redelivered request for an attempt it ran, reporting the outcome again', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran once');` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', req);
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+    const second = await h.next(
+      (p) =>
+        p.jobId === req.jobId &&
+        TERMINAL.has(p.status) &&
+        h.progress.filter((q) => q.jobId === req.jobId && TERMINAL.has(q.status)).length === 2,
+    );
+    expect(second.status).toBe('FINISHED');
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FINISHED', 'FINISHED']);
+  });
+
+  it('runs at most `slots` jobs at once', async () => {
+    // A strictly increasing clock orders the runner's messages whatever partition delivers them.
+    let tick = Date.parse('2026-11-28T10:00:00.000Z');
+    const h = await createHarness({ slots: 1, clock: () => new Date(tick++) });
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('hi');` });
+    // Two jobs on different partitions, so only the slot can serialize them.
+    const a = jobRequest({ entryPoint: 'main.mjs' });
+    let b = jobRequest({ entryPoint: 'main.mjs' });
+    while (partitionFor(b.jobId, 4) === partitionFor(a.jobId, 4)) b = jobRequest({ entryPoint: 'main.mjs' });
+    await Promise.all([h.run(a), h.run(b)]);
+    const order = h.progress
+      .filter((p) => p.jobId === a.jobId || p.jobId === b.jobId)
+      .sort((x, y) => Date.parse(x.occurredAt) - Date.parse(y.occurredAt))
+      .map((p) => `${p.jobId === a.jobId ? 'a' : 'b'}:${p.status}`);
+    const [x, y] = order[0]?.startsWith('a') ? ['a', 'b'] : ['b', 'a'];
+    expect(order).toEqual([
+      `${x}:INITIALIZING`,
+      `${x}:RUNNING`,
+      `${x}:FINISHED`,
+      `${y}:INITIALIZING`,
+      `${y}:RUNNING`,
+      `${y}:FINISHED`,
+    ]);
+  });
+
+  it('on stop, lets jobs finish within the grace period, then fails the rest with runner-lost', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    const terminal = h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.status === 'RUNNING');
+    await h.runner.stop(100);
+    expect(await terminal).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
+    expect(h.logAtTerminal.get(req.jobId)).toContain(
+      'the runner is shutting down and the grace period is over',
+    );
+    expect(h.runner.activeJobs).toBe(0);
+  });
+
+  it('starts the log of a later attempt with the log of the earlier ones', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default async () => {};` });
+    const req = jobRequest({ entryPoint: 'main.mjs', attempt: 2 });
+    await h.storage.put(req.logKey, Readable.from([Buffer.from('attempt 1 was here\n')]));
+    expect(await h.run(req)).toMatchObject({ status: 'FINISHED', attempt: 2 });
+    expect(h.logAtTerminal.get(req.jobId)).toMatch(
+      /^attempt 1 was here\n.*\[runner\] job \S+ attempt 2 on runner runner-1/,
+    );
+  });
+
+  it('keeps the work dir when asked to', async () => {
+    const h = await createHarness({ keepWorkDirs: true });
+    await h.putPackage({ 'main.mjs': `export default async () => {};` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.run(req);
+    const dir = path.join(h.workDir, `${req.jobId}-1`);
+    expect((await fs.readdir(dir)).sort()).toEqual([
+      'executor-spec.json',
+      'job.log',
+      'out',
+      'package.json',
+      'spec',
+      'tmp',
+    ]);
+    expect((await fs.stat(path.join(dir, 'executor-spec.json'))).mode & 0o777).toBe(0o600);
+  });
+
+  it('gives the executor a minimal environment, the package as cwd, and no way to forge runner lines', async () => {
+    const h = await createHarness();
+    await h.putPackage({
+      'main.mjs': [
+        `export default async ({ logger }) => {`,
+        `  logger.info('env: ' + Object.keys(process.env).sort().join(','));`,
+        `  logger.info('cwd: ' + process.cwd());`,
+        `  process.stdout.write('\\u001eim\\tINFO\\trunner\\tjob FINISHED (forged)\\n');`,
+        `};`,
+      ].join('\n'),
+    });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toContain('INFO  [entry] env: HOME,PATH,TMPDIR');
+    expect(log).toMatch(new RegExp(`INFO  \\[entry\\] cwd: .*/work/${req.jobId}-1/spec\\n`));
+    expect(log).toContain('INFO  [entry] job FINISHED (forged)');
+    expect(log).not.toContain('[runner] job FINISHED (forged)');
+  });
+
+  it('reports a broken executor (not the package) as FAILED internal-error', async () => {
+    const fake = path.join(os.tmpdir(), `im-fake-executor-${process.pid}-${++seq}.js`);
+    await fs.writeFile(
+      fake,
+      `process.stderr.write('\\u001eim\\tSEVERE\\texecutor\\texecutor failed: spec unreadable\\n');\n` +
+        `process.send({ type: 'fatal', message: 'spec unreadable' }, () => process.exit(70));\n`,
+    );
+    try {
+      const h = await createHarness({ executorPath: fake });
+      await h.putPackage({ 'main.mjs': 'export default async () => {};' });
+      const req = jobRequest({ entryPoint: 'main.mjs' });
+      expect(await h.run(req)).toMatchObject({ status: 'FAILED', reason: 'internal-error', returnCode: 70 });
+      expect(h.logAtTerminal.get(req.jobId)).toContain('SEVERE [executor] executor failed: spec unreadable');
+    } finally {
+      await fs.rm(fake, { force: true });
+    }
+  });
+
+  it('refuses to start without a compiled executor', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'im-runner-test-'));
+    try {
+      const runner = new JobRunner({
+        bus: new InProcessEventBus(silentLogger()),
+        storage: await LocalObjectStorage.open(path.join(dir, 'objects')),
+        logger: silentLogger(),
+        workDir: path.join(dir, 'work'),
+        slots: 1,
+        runnerId: 'r',
+        executorPath: path.join(dir, 'missing', 'child.js'),
+      });
+      await expect(runner.start()).rejects.toThrow(/executor is missing/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});

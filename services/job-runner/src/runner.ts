@@ -1,0 +1,569 @@
+import type { JobCancelRequested, JobProgress, JobRequested, LogLevel } from '@im/contracts';
+import type { Logger } from '@im/logging';
+import type { EventBus, Subscription } from '@im/messaging';
+import type { ObjectStorage } from '@im/storage';
+import { existsSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { ExecutorProcess, signalExitCode, type ExecutorExit } from './executor.supervisor';
+import type { ExecutorSpec } from './executor/executor.protocol';
+import { outcomeOf, type FailureCause, type JobResult, type TerminalOutcome } from './failure-cause';
+import { attemptDirName, JobWorkspace } from './job.workspace';
+import { JobLogWriter } from './job-log.writer';
+import { PackageUnusableError } from './package-unusable.error';
+import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './package.unpacker';
+import { Semaphore } from './semaphore';
+
+export interface JobRunnerDeps {
+  bus: EventBus;
+  storage: ObjectStorage;
+  logger: Logger;
+  /** Where attempts unpack and run; one sub-directory per attempt. */
+  workDir: string;
+  /** Jobs run at the same time. */
+  slots: number;
+  /** Names this runner in progress messages and in its cancel consumer group. */
+  runnerId: string;
+  /** The compiled executor; default: executor/child.js next to this file. */
+  executorPath?: string;
+  /** Job log uploads while a job runs, at most this often (ms). Default 1000. */
+  logFlushMs?: number;
+  /** Consumer group for job requests (shared by all runners). Default 'job-runner'. */
+  groupId?: string;
+  /** Length of one timeout unit; the contract counts minutes. Tests shrink it. Default 60000. */
+  timeoutUnitMs?: number;
+  /** Between SIGTERM and SIGKILL when a job is stopped (ms). Default 5000. */
+  killGraceMs?: number;
+  /** Keep each attempt's directory after the job (for debugging). Default false. */
+  keepWorkDirs?: boolean;
+  unpackLimits?: Partial<UnpackLimits>;
+  /** PATH handed to the executor. Default: the runner's own. */
+  executorSearchPath?: string;
+  clock?: () => Date;
+}
+
+/** Causes the runner itself brings about by stopping an executor. */
+type StopCause = Extract<FailureCause, 'timeout' | 'stopped-by-user' | 'runner-lost'>;
+
+interface ActiveJob {
+  readonly req: JobRequested;
+  readonly key: string;
+  readonly logger: Logger;
+  /** Set once the job holds a slot (from then on, a shutdown past its grace period stops it). */
+  started: boolean;
+  /** Why the runner stops it, once it does; the first cause wins. */
+  stopCause: StopCause | undefined;
+  readonly abort: AbortController;
+  child: ExecutorProcess | undefined;
+  jobLog: JobLogWriter | undefined;
+  /** What the executor reported when it broke (a platform failure, not the package's). */
+  fatal: string | undefined;
+  currentStep: string | null;
+  /** RUNNING + currentStep messages, published in order. */
+  stepUpdates: Promise<void>;
+}
+
+const REMEMBERED_OUTCOMES = 1000;
+const TERMINAL_PUBLISH_ATTEMPTS = 3;
+
+/** Where the compiled executor is: next to the compiled runner, or in dist/ when running from sources. */
+export function defaultExecutorPath(): string {
+  const candidates = [
+    path.resolve(__dirname, 'executor', 'child.js'),
+    path.resolve(__dirname, '..', 'dist', 'executor', 'child.js'),
+  ];
+  return candidates.find((c) => existsSync(c)) ?? (candidates[0] as string);
+}
+
+function jobKey(jobId: string, attempt: number): string {
+  return `${jobId}#${attempt}`;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Takes job requests from the bus and runs each attempt in a forked executor: fetch and unpack the
+ * package safely, run the entry point with a timeout, upload output files and the job log, report
+ * progress. The request handler holds its message until the job is over (a slot first, then the
+ * job), so the bus's ordering and at-least-once delivery hold; jobId + attempt is the idempotency key.
+ */
+export class JobRunner {
+  private readonly logger: Logger;
+  private readonly slots: Semaphore;
+  private readonly active = new Map<string, ActiveJob>();
+  /** Terminal progress of recent attempts, reported again when a request is redelivered. */
+  private readonly outcomes = new Map<string, JobProgress>();
+  private readonly intake = new AbortController();
+  private readonly executorPath: string;
+  private readonly unpackLimits: UnpackLimits;
+  private requests: Subscription | undefined;
+  private cancels: Subscription | undefined;
+  private requestsClosed: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  /** One promise per held attempt; settles when the attempt is over (or was never started). */
+  private readonly handling = new Set<Promise<void>>();
+
+  constructor(private readonly deps: JobRunnerDeps) {
+    this.logger = deps.logger.child({ component: 'job-runner', runnerId: deps.runnerId });
+    this.slots = new Semaphore(deps.slots);
+    this.executorPath = deps.executorPath ?? defaultExecutorPath();
+    this.unpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...deps.unpackLimits };
+  }
+
+  get runnerId(): string {
+    return this.deps.runnerId;
+  }
+
+  /** Attempts held by this runner (running, or waiting for a slot). */
+  get activeJobs(): number {
+    return this.active.size;
+  }
+
+  get isStopping(): boolean {
+    return this.intake.signal.aborted;
+  }
+
+  async start(): Promise<void> {
+    if (this.requests) throw new Error('The job runner is started already.');
+    if (!existsSync(this.executorPath)) {
+      throw new Error(
+        `The executor is missing at ${this.executorPath}; build the job runner first (npx tsc -b services/job-runner).`,
+      );
+    }
+    await fs.mkdir(this.deps.workDir, { recursive: true, mode: 0o700 });
+    // Cancels first, so no cancel for a job taken is missed. A group per runner: every runner sees every cancel.
+    this.cancels = await this.deps.bus.subscribe({
+      groupId: `job-runner.cancel.${this.deps.runnerId}`,
+      topic: 'job.cancel',
+      handler: (c) => this.onCancel(c),
+    });
+    this.requests = await this.deps.bus.subscribe({
+      groupId: this.deps.groupId ?? 'job-runner',
+      topic: 'job.requests',
+      handler: (r) => this.onRequest(r),
+    });
+    this.logger.info({ slots: this.deps.slots, workDir: this.deps.workDir }, 'job runner started');
+  }
+
+  /** Takes no new jobs; jobs waiting for a slot are left to redelivery (or jobconfig's recovery). */
+  stopIntake(): void {
+    if (this.intake.signal.aborted) return;
+    this.intake.abort();
+    this.requestsClosed = this.requests?.close() ?? Promise.resolve();
+  }
+
+  /**
+   * Stops intake, lets running jobs finish for up to `graceMs`, then stops the rest and reports them
+   * FAILED with reason runner-lost. Resolves once every job is reported and the subscriptions are
+   * closed. Later calls return the same promise.
+   */
+  stop(graceMs = 0): Promise<void> {
+    this.stopped ??= this.drain(graceMs);
+    return this.stopped;
+  }
+
+  private async drain(graceMs: number): Promise<void> {
+    this.stopIntake();
+    const all = Promise.allSettled([...this.handling]);
+    if (!(await settlesWithin(all, graceMs))) {
+      this.logger.warn(
+        { graceMs, jobs: this.active.size },
+        'grace period over; stopping the jobs still running',
+      );
+      for (const job of this.active.values()) if (job.started) this.stopJob(job, 'runner-lost');
+    }
+    await all;
+    await this.requestsClosed;
+    await this.cancels?.close();
+    this.logger.info('job runner stopped');
+  }
+
+  private async onRequest(req: JobRequested): Promise<void> {
+    const key = jobKey(req.jobId, req.attempt);
+    const logger = this.logger.child({ jobId: req.jobId, attempt: req.attempt });
+    if (this.active.has(key)) {
+      logger.info('request for an attempt this runner is executing; ignored');
+      return;
+    }
+    const known = this.outcomes.get(key);
+    if (known) {
+      logger.info(
+        { status: known.status },
+        'request for an attempt this runner already ran; its outcome is reported again',
+      );
+      await this.publishTerminal(known);
+      return;
+    }
+    if (this.isStopping) {
+      logger.warn('runner is stopping; request not taken');
+      return;
+    }
+    const job: ActiveJob = {
+      req,
+      key,
+      logger,
+      started: false,
+      stopCause: undefined,
+      abort: new AbortController(),
+      child: undefined,
+      jobLog: undefined,
+      fatal: undefined,
+      currentStep: null,
+      stepUpdates: Promise.resolve(),
+    };
+    this.active.set(key, job);
+    const done = this.take(job).finally(() => {
+      this.active.delete(key);
+      this.handling.delete(done);
+    });
+    this.handling.add(done);
+    await done;
+  }
+
+  private async take(job: ActiveJob): Promise<void> {
+    const release = await this.slots.acquire(this.intake.signal);
+    if (!release) {
+      job.logger.warn(
+        'runner stopped before the job got a slot; not started (it stays QUEUED for redelivery or recovery)',
+      );
+      return;
+    }
+    try {
+      if (job.stopCause === 'stopped-by-user') {
+        job.logger.info('stopped by a user before it started; not run');
+        return;
+      }
+      job.started = true;
+      const progress = await this.execute(job);
+      this.remember(job.key, progress);
+      await this.publishTerminal(progress);
+    } finally {
+      release();
+    }
+  }
+
+  private onCancel(c: JobCancelRequested): Promise<void> {
+    const job = this.active.get(jobKey(c.jobId, c.attempt));
+    if (!job) return Promise.resolve();
+    job.logger.info({ by: c.stoppedByUserId }, 'stop requested by a user');
+    this.stopJob(job, 'stopped-by-user', c.stoppedByUserId);
+    return Promise.resolve();
+  }
+
+  /** Stops a job for `cause`: aborts its preparation, terminates its executor. The first cause wins. */
+  private stopJob(job: ActiveJob, cause: StopCause, byUserId?: string): void {
+    if (job.stopCause) return;
+    job.stopCause = cause;
+    const w = (level: LogLevel, text: string) => job.jobLog?.write(level, 'runner', text);
+    switch (cause) {
+      case 'timeout':
+        w('SEVERE', `timeout of ${job.req.timeoutMinutes} minute(s) reached; stopping the job`);
+        break;
+      case 'stopped-by-user':
+        w('WARNING', `stop requested by user ${byUserId ?? '(unknown)'}; stopping the job`);
+        break;
+      case 'runner-lost':
+        w('SEVERE', 'the runner is shutting down and the grace period is over; stopping the job');
+        break;
+    }
+    job.abort.abort();
+    job.child?.terminate();
+  }
+
+  /** Runs one attempt; returns its terminal progress once the log is uploaded and the work dir gone. */
+  private async execute(job: ActiveJob): Promise<JobProgress> {
+    const { req } = job;
+    const started = Date.now();
+    // If this fails nothing has happened yet: the handler fails and the bus delivers again.
+    await this.deps.bus.publish('job.progress', this.progress(req, 'INITIALIZING'));
+    job.logger.info('job started');
+
+    const ws = new JobWorkspace(path.join(this.deps.workDir, attemptDirName(req.jobId, req.attempt)));
+    let result: JobResult;
+    try {
+      await ws.create();
+      job.jobLog = await JobLogWriter.open({
+        file: ws.logFile,
+        storage: this.deps.storage,
+        key: req.logKey,
+        flushMs: this.deps.logFlushMs ?? 1000,
+        level: req.logLevel,
+        secrets: req.macros.filter((m) => m.secure).map((m) => m.value),
+        logger: job.logger,
+        ...(await this.previousLog(req)),
+        ...(this.deps.clock ? { clock: this.deps.clock } : {}),
+      });
+      result = await this.runAttempt(job, ws, job.jobLog);
+    } catch (err) {
+      job.logger.error({ err }, 'the runner failed the job');
+      job.jobLog?.write(
+        'SEVERE',
+        'runner',
+        `internal error of the runner: ${message(err)}; the job did not complete`,
+      );
+      result = { kind: 'failed', cause: 'internal-error', returnCode: null };
+    }
+
+    const outcome = outcomeOf(result);
+    const ms = Date.now() - started;
+    job.jobLog?.write(
+      outcome.status === 'FINISHED' ? 'INFO' : 'WARNING',
+      'runner',
+      `job ${describeOutcome(outcome)} after ${ms} ms`,
+    );
+    await job.stepUpdates;
+    if (job.jobLog) {
+      try {
+        // Before the terminal progress: readers follow the log until the job is terminal.
+        await job.jobLog.close();
+      } catch (err) {
+        job.logger.error({ err, key: req.logKey }, 'the final job log upload failed');
+      }
+    }
+    if (!this.deps.keepWorkDirs)
+      await ws
+        .remove()
+        .catch((err: unknown) => job.logger.warn({ err, dir: ws.dir }, 'could not remove the work dir'));
+    job.logger.info(
+      { status: outcome.status, reason: outcome.reason, returnCode: outcome.returnCode, ms },
+      'job ended',
+    );
+    return this.progress(req, outcome.status, {
+      reason: outcome.reason,
+      returnCode: outcome.returnCode,
+      currentStep: job.currentStep,
+    });
+  }
+
+  private async runAttempt(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<JobResult> {
+    const { req } = job;
+    const w = (level: LogLevel, text: string) => jobLog.write(level, 'runner', text);
+    const failed = (cause: FailureCause, returnCode: number | null = null): JobResult => ({
+      kind: 'failed',
+      cause,
+      returnCode,
+    });
+    w('INFO', `job ${req.jobId} attempt ${req.attempt} on runner ${this.deps.runnerId}`);
+
+    let entryPoint: string;
+    try {
+      entryPoint = await this.prepare(job, ws, w);
+    } catch (err) {
+      if (job.stopCause) return failed(job.stopCause);
+      if (!(err instanceof PackageUnusableError)) throw err;
+      w('SEVERE', `the package cannot be used: ${err.message}`);
+      w('SEVERE', `to fix: ${err.fix}`);
+      return failed('package-unusable');
+    }
+    if (job.stopCause) return failed(job.stopCause);
+
+    const spec: ExecutorSpec = {
+      version: 1,
+      jobId: req.jobId,
+      jobConfigId: req.jobConfigId,
+      entryPoint,
+      specDir: ws.specDir,
+      outDir: ws.outDir,
+      logLevel: req.logLevel,
+      macros: this.macros(req, ws, w),
+    };
+    await ws.writeExecutorSpec(spec);
+    try {
+      await this.deps.bus.publish('job.progress', this.progress(req, 'RUNNING'));
+    } catch (err) {
+      job.logger.error({ err }, 'could not report RUNNING');
+      w('SEVERE', 'the runner could not report the job as running; the entry point was not started');
+      return failed('internal-error');
+    }
+
+    w('INFO', `starting entry point ${req.entryPoint}`);
+    const exit = await this.runExecutor(job, ws, jobLog);
+    const returnCode = exit.code ?? (exit.signal ? signalExitCode(exit.signal) : null);
+
+    let uploadFailed = false;
+    if (!exit.spawnError) {
+      try {
+        const up = await ws.uploadOutputs(this.deps.storage, req.outPrefix);
+        for (const s of up.skipped) w('WARNING', `output ${s.path} not uploaded: ${s.why}`);
+        w(up.files > 0 ? 'INFO' : 'DEBUG', `uploaded ${up.files} output file(s), ${up.bytes} bytes`);
+      } catch (err) {
+        uploadFailed = true;
+        job.logger.error({ err }, 'output upload failed');
+        w('SEVERE', `uploading the output files failed: ${message(err)}`);
+      }
+    }
+
+    if (job.stopCause) return failed(job.stopCause, exit.code);
+    if (exit.spawnError) {
+      w('SEVERE', `the executor could not be started: ${exit.spawnError.message}`);
+      return failed('internal-error');
+    }
+    if (job.fatal) {
+      job.logger.error({ fatal: job.fatal }, 'the executor failed');
+      return failed('internal-error', exit.code);
+    }
+    if (returnCode !== 0) return failed('package-failed', returnCode);
+    return uploadFailed ? failed('internal-error', 0) : { kind: 'finished' };
+  }
+
+  /** Fetch, unpack, override, find the entry point. Throws PackageUnusableError for the package's faults. */
+  private async prepare(
+    job: ActiveJob,
+    ws: JobWorkspace,
+    w: (level: LogLevel, text: string) => void,
+  ): Promise<string> {
+    const { req } = job;
+    const signal = job.abort.signal;
+    let t = Date.now();
+    const size = await ws.fetchPackage(this.deps.storage, req, signal);
+    w('INFO', `package fetched: ${req.packageName}, ${size} bytes in ${Date.now() - t} ms`);
+    t = Date.now();
+    const u = await ws.unpack(this.unpackLimits, signal);
+    w(
+      'INFO',
+      `unpacked ${u.files + u.directories} entries (${u.files} files, ${u.bytes} bytes) in ${Date.now() - t} ms`,
+    );
+    if (req.packageArtifactOverride) {
+      const copied = await ws.applyOverrides(this.deps.storage, req, signal);
+      w(
+        'INFO',
+        copied.length > 0
+          ? `packageArtifactOverride: copied ${copied.length} configuration file(s) into the package: ${copied.join(', ')}`
+          : 'packageArtifactOverride: no other configuration files to copy',
+      );
+    }
+    return ws.resolveEntryPoint(req.entryPoint);
+  }
+
+  /** Built-ins plus the request's macros; a request macro cannot replace a built-in. */
+  private macros(
+    req: JobRequested,
+    ws: JobWorkspace,
+    w: (level: LogLevel, text: string) => void,
+  ): Record<string, string> {
+    const builtIns: Record<string, string> = {
+      JOB_ID: req.jobId,
+      JOB_CONFIG_ID: req.jobConfigId,
+      LOCAL_JOB_SPEC_DIR: ws.specDir,
+      LOCAL_JOB_OUT_DIR: ws.outDir,
+    };
+    const out: Record<string, string> = {};
+    for (const m of req.macros) {
+      if (Object.hasOwn(builtIns, m.key))
+        w('WARNING', `macro ${m.key} of the configuration or run request ignored: it is built in`);
+      else out[m.key] = m.value;
+    }
+    return { ...out, ...builtIns };
+  }
+
+  private async runExecutor(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<ExecutorExit> {
+    const { req } = job;
+    const started = Date.now();
+    const child = ExecutorProcess.start({
+      executorPath: this.executorPath,
+      cwd: ws.specDir,
+      home: ws.dir,
+      tmpDir: ws.tmpDir,
+      specFile: ws.specFile,
+      path: this.deps.executorSearchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      killGraceMs: this.deps.killGraceMs ?? 5000,
+      onLine: (level, source, text) => jobLog.write(level, source, text),
+      onStep: (name) => this.onStep(job, name),
+      onFatal: (m) => {
+        job.fatal = m;
+      },
+    });
+    job.child = child;
+    if (job.stopCause) child.terminate(); // stopped while it was being started
+    const timer =
+      req.timeoutMinutes > 0
+        ? setTimeout(
+            () => this.stopJob(job, 'timeout'),
+            req.timeoutMinutes * (this.deps.timeoutUnitMs ?? 60_000),
+          )
+        : undefined;
+    try {
+      const exit = await child.exited;
+      const how =
+        exit.code !== null
+          ? `exit code ${exit.code}`
+          : exit.signal
+            ? `signal ${exit.signal}`
+            : 'no exit code';
+      if (!exit.spawnError)
+        jobLog.write('INFO', 'runner', `finished with ${how} in ${Date.now() - started} ms`);
+      return exit;
+    } finally {
+      clearTimeout(timer);
+      job.child = undefined;
+    }
+  }
+
+  private onStep(job: ActiveJob, name: string): void {
+    job.currentStep = name;
+    const p = this.progress(job.req, 'RUNNING', { currentStep: name });
+    job.stepUpdates = job.stepUpdates
+      .then(() => this.deps.bus.publish('job.progress', p))
+      .catch((err: unknown) => job.logger.warn({ err, step: name }, 'could not report the current step'));
+  }
+
+  private async previousLog(req: JobRequested): Promise<{ seed?: Readable }> {
+    if (req.attempt <= 1) return {};
+    const prev = await this.deps.storage.get(req.logKey).catch(() => null);
+    return prev ? { seed: prev.body } : {};
+  }
+
+  private progress(
+    req: JobRequested,
+    status: JobProgress['status'],
+    extra: Partial<Pick<JobProgress, 'reason' | 'returnCode' | 'currentStep'>> = {},
+  ): JobProgress {
+    return {
+      jobId: req.jobId,
+      attempt: req.attempt,
+      status,
+      reason: extra.reason ?? null,
+      returnCode: extra.returnCode ?? null,
+      currentStep: extra.currentStep ?? null,
+      runnerId: this.deps.runnerId,
+      occurredAt: (this.deps.clock?.() ?? new Date()).toISOString(),
+    };
+  }
+
+  private async publishTerminal(p: JobProgress): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.deps.bus.publish('job.progress', p);
+        return;
+      } catch (err) {
+        if (attempt >= TERMINAL_PUBLISH_ATTEMPTS) throw err;
+        this.logger.warn({ err, jobId: p.jobId, attempt }, 'could not report the outcome; retrying');
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  }
+
+  private remember(key: string, p: JobProgress): void {
+    this.outcomes.set(key, p);
+    if (this.outcomes.size > REMEMBERED_OUTCOMES) {
+      const oldest = this.outcomes.keys().next();
+      if (!oldest.done) this.outcomes.delete(oldest.value);
+    }
+  }
+}
+
+function describeOutcome(o: TerminalOutcome): string {
+  const rc = o.returnCode !== null ? `, return code ${o.returnCode}` : '';
+  return `${o.status}${o.reason ? ` (${o.reason})` : ''}${rc}`;
+}
