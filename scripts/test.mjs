@@ -49,6 +49,8 @@ const jest = run(
   [
     join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
     '--ci',
+    // A failed Kafka test can leave a client reconnecting forever; never let that hang the run.
+    '--forceExit',
     '--json',
     `--outputFile=${resultFile}`,
     ...extra,

@@ -19,6 +19,11 @@ export interface SubscribeOptions<T extends TopicId> {
   handler: MessageHandler<T>;
   /** Start a new group at the oldest retained message instead of at the end. */
   fromBeginning?: boolean;
+  /**
+   * Partitions handled at the same time by this member (Kafka: partitionsConsumedConcurrently). The
+   * in-process bus always handles its partitions concurrently.
+   */
+  concurrency?: number;
 }
 
 export interface Subscription {

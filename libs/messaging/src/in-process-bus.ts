@@ -191,6 +191,16 @@ export class InProcessEventBus implements EventBus {
     }
   }
 
+  /** Resolves once every record published so far has been handled by every group (tests). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const loops: Promise<void>[] = [];
+      for (const t of this.topics.values()) for (const g of t.groups.values()) loops.push(...g.idle.values());
+      if (loops.length === 0) return;
+      await Promise.all(loops);
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const loops: Promise<void>[] = [];

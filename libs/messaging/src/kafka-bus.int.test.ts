@@ -90,4 +90,49 @@ describe('KafkaEventBus', () => {
     expect(dlq).toEqual(['handler']);
     await Promise.all([subA.close(), subB.close(), consumer.disconnect()]);
   }, 60_000);
+
+  it('keeps a member in its group while a handler runs longer than the session timeout (no redelivery)', async () => {
+    const slow = new KafkaEventBus(silentLogger(), {
+      brokers: infraEnv().kafkaBrokers,
+      clientId: 'int-test-slow',
+      topicPrefix: prefix,
+      sessionTimeoutMs: 6000,
+      heartbeatMs: 1000,
+    });
+    const handled: string[] = [];
+    let finishFirst!: () => void;
+    const firstDone = new Promise<void>((r) => (finishFirst = r));
+    const sub = await slow.subscribe({
+      groupId: uniqueName('slow'),
+      topic: 'job.cancel',
+      fromBeginning: true,
+      handler: async (m) => {
+        handled.push(m.jobId);
+        if (m.jobId === 'long') {
+          // A job that outlives the session timeout.
+          await new Promise((r) => setTimeout(r, 9000));
+          finishFirst();
+        }
+      },
+    });
+    try {
+      const cancel = (jobId: string) => ({
+        jobId,
+        attempt: 1,
+        stoppedByUserId: '1',
+        requestedAt: new Date().toISOString(),
+      });
+      await slow.publish('job.cancel', cancel('long'));
+      await firstDone;
+      await slow.publish('job.cancel', cancel('marker'));
+      await waitFor(() => (handled.includes('marker') ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'the marker record',
+      });
+      expect(handled.filter((x) => x === 'long')).toHaveLength(1);
+    } finally {
+      await sub.close();
+      await slow.close();
+    }
+  }, 60_000);
 });

@@ -15,6 +15,10 @@ export interface KafkaBusOptions {
   closeTimeoutMs?: number;
   /** Longest a fetch waits for data; short keeps rebalances and hand-offs quick. */
   maxWaitTimeInMs?: number;
+  /** How often a member heartbeats while a handler runs (keep it well below the session timeout). */
+  heartbeatMs?: number;
+  /** A member that does not heartbeat for this long leaves its group (broker minimum: 6000). */
+  sessionTimeoutMs?: number;
 }
 
 function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
@@ -56,6 +60,8 @@ export class KafkaEventBus implements EventBus {
   private readonly retryDelayMs: number;
   private readonly closeTimeoutMs: number;
   private readonly maxWaitTimeInMs: number;
+  private readonly heartbeatMs: number;
+  private readonly sessionTimeoutMs: number;
 
   constructor(
     private readonly logger: Logger,
@@ -79,6 +85,8 @@ export class KafkaEventBus implements EventBus {
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.closeTimeoutMs = options.closeTimeoutMs ?? 5000;
     this.maxWaitTimeInMs = options.maxWaitTimeInMs ?? 500;
+    this.heartbeatMs = options.heartbeatMs ?? 3000;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
   }
 
   get client(): Kafka {
@@ -139,6 +147,7 @@ export class KafkaEventBus implements EventBus {
       groupId: options.groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: this.maxWaitTimeInMs,
+      sessionTimeout: this.sessionTimeoutMs,
     });
     const schema = topicCatalog[options.topic].schema;
     await consumer.connect();
@@ -146,7 +155,9 @@ export class KafkaEventBus implements EventBus {
     this.consumers.add(consumer);
     await consumer.run({
       autoCommit: true,
-      eachMessage: async ({ message, partition }) => {
+      partitionsConsumedConcurrently: options.concurrency ?? 1,
+      eachMessage: async (payload) => {
+        const { message, partition } = payload;
         const key = message.key?.toString() ?? '';
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {}))
@@ -162,22 +173,19 @@ export class KafkaEventBus implements EventBus {
           await this.deadLetter(name, message.key, message.value, headers, 'schema', String(parsed.error));
           return;
         }
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await options.handler(parsed.data as TopicMessage<T>, meta);
-            return;
-          } catch (err) {
-            if (attempt >= this.maxAttempts) {
-              this.logger.error(
-                { err, topic: name, key, attempts: attempt },
-                'handler kept failing; dead-lettering',
-              );
-              await this.deadLetter(name, message.key, message.value, headers, 'handler', String(err));
-              return;
-            }
-            this.logger.warn({ err, topic: name, key, attempt }, 'handler failed; retrying');
-            await new Promise((r) => setTimeout(r, this.retryDelayMs * 2 ** (attempt - 1)));
-          }
+        // A long handler (a job) keeps the member alive in its group.
+        const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), this.heartbeatMs);
+        try {
+          await this.handle(
+            options,
+            parsed.data as TopicMessage<T>,
+            meta,
+            message.key,
+            message.value,
+            headers,
+          );
+        } finally {
+          clearInterval(beat);
         }
       },
     });
@@ -187,6 +195,34 @@ export class KafkaEventBus implements EventBus {
         await withTimeout(consumer.disconnect(), this.closeTimeoutMs);
       },
     };
+  }
+
+  private async handle<T extends TopicId>(
+    options: SubscribeOptions<T>,
+    data: TopicMessage<T>,
+    meta: MessageMeta,
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: Record<string, string>,
+  ): Promise<void> {
+    const name = meta.topic;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await options.handler(data, meta);
+        return;
+      } catch (err) {
+        if (attempt >= this.maxAttempts) {
+          this.logger.error(
+            { err, topic: name, key: meta.key, attempts: attempt },
+            'handler kept failing; dead-lettering',
+          );
+          await this.deadLetter(name, key, value, headers, 'handler', String(err));
+          return;
+        }
+        this.logger.warn({ err, topic: name, key: meta.key, attempt }, 'handler failed; retrying');
+        await new Promise((r) => setTimeout(r, this.retryDelayMs * 2 ** (attempt - 1)));
+      }
+    }
   }
 
   private async deadLetter(

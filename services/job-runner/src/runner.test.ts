@@ -521,6 +521,18 @@ describe('JobRunner', () => {
     expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'FAILED']);
   });
 
+  it('does not run a request whose cancel arrived first', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.cancel', cancel(req));
+    await h.bus.idle();
+    await h.bus.publish('job.requests', req);
+    await h.bus.idle();
+    expect(h.statuses(req.jobId)).toEqual([]);
+    expect(h.runner.activeJobs).toBe(0);
+  });
+
   it('ignores a redelivered request for an attempt it ran, reporting the outcome again', async () => {
     const h = await createHarness();
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran once');` });

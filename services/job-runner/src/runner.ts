@@ -104,6 +104,8 @@ export class JobRunner {
   private readonly active = new Map<string, ActiveJob>();
   /** Terminal progress of recent attempts, reported again when a request is redelivered. */
   private readonly outcomes = new Map<string, JobProgress>();
+  /** Cancels of attempts this runner did not hold (yet): a request arriving later is not run. */
+  private readonly cancelledEarly = new Set<string>();
   private readonly intake = new AbortController();
   private readonly executorPath: string;
   private readonly unpackLimits: UnpackLimits;
@@ -151,6 +153,8 @@ export class JobRunner {
     this.requests = await this.deps.bus.subscribe({
       groupId: this.deps.groupId ?? 'job-runner',
       topic: 'job.requests',
+      // As many requests in hand as there are slots (on Kafka, one partition each).
+      concurrency: this.deps.slots,
       handler: (r) => this.onRequest(r),
     });
     this.logger.info({ slots: this.deps.slots, workDir: this.deps.workDir }, 'job runner started');
@@ -205,6 +209,10 @@ export class JobRunner {
       await this.publishTerminal(known);
       return;
     }
+    if (this.cancelledEarly.has(key)) {
+      logger.info('request for an attempt cancelled before it arrived; not run');
+      return;
+    }
     if (this.isStopping) {
       logger.warn('runner is stopping; request not taken');
       return;
@@ -255,7 +263,12 @@ export class JobRunner {
 
   private onCancel(c: JobCancelRequested): Promise<void> {
     const job = this.active.get(jobKey(c.jobId, c.attempt));
-    if (!job) return Promise.resolve();
+    if (!job) {
+      this.cancelledEarly.add(jobKey(c.jobId, c.attempt));
+      if (this.cancelledEarly.size > 10_000)
+        this.cancelledEarly.delete(this.cancelledEarly.values().next().value as string);
+      return Promise.resolve();
+    }
     job.logger.info({ by: c.stoppedByUserId }, 'stop requested by a user');
     this.stopJob(job, 'stopped-by-user', c.stoppedByUserId);
     return Promise.resolve();

@@ -159,20 +159,28 @@ export class JobService {
     const by = { id: principal.id, name: principal.name };
     if (job.status === 'QUEUED' || job.status === 'SEQUENCED') {
       const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() });
-      if (moved) return moved;
+      if (moved) {
+        // A runner may hold the request already (waiting for a slot): tell it not to run it.
+        if (job.status === 'QUEUED') await this.publishCancel(moved, principal.id);
+        return moved;
+      }
       return this.cancel(principal, id); // it moved under us; decide again on its new status
     }
     if (job.status === 'INITIALIZING' || job.status === 'RUNNING') {
       await this.jobs.markStopRequested(id, by, this.now());
-      await this.bus.publish('job.cancel', {
-        jobId: id,
-        attempt: job.attempt,
-        stoppedByUserId: principal.id,
-        requestedAt: new Date(this.now()).toISOString(),
-      });
+      await this.publishCancel(job, principal.id);
       this.logger.info({ jobId: id, by: principal.id }, 'stop requested');
     }
     return (await this.jobs.findById(id)) as JobRecord;
+  }
+
+  private async publishCancel(job: JobRecord, byUserId: string): Promise<void> {
+    await this.bus.publish('job.cancel', {
+      jobId: job.id,
+      attempt: job.attempt,
+      stoppedByUserId: byUserId,
+      requestedAt: new Date(this.now()).toISOString(),
+    });
   }
 
   /** Applies a runner's report, if the state machine allows it; anything else is ignored and logged. */
