@@ -1,4 +1,10 @@
-import { infraEnv, startDistributed, waitFor, type DistributedPlatform } from '@im/testing';
+import {
+  buildSamplePackage,
+  infraEnv,
+  startDistributed,
+  waitFor,
+  type DistributedPlatform,
+} from '@im/testing';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -57,9 +63,7 @@ describe('quick start, distributed', () => {
     expect(config.json.href).toBe(`${platform.url}/api/jobconfigs/${config.json.id}`);
     const id = config.json.id as string;
 
-    const pkg = fs.readFileSync(
-      path.resolve(__dirname, '..', 'examples', 'sample-package', 'build', 'samplePackage.djar'),
-    );
+    const pkg = buildSamplePackage();
     const form = new FormData();
     form.append('key', 'samplePackage.djar');
     form.append('file', new Blob([pkg]), 'samplePackage.djar');

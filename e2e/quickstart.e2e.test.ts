@@ -1,4 +1,4 @@
-import { buildZip, startStandalone, waitFor, type PlatformProcess } from '@im/testing';
+import { buildSamplePackage, buildZip, startStandalone, waitFor, type PlatformProcess } from '@im/testing';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -46,9 +46,7 @@ describe('quick start, standalone', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'im-e2e-'));
-    pkg = fs.readFileSync(
-      path.resolve(__dirname, '..', 'examples', 'sample-package', 'build', 'samplePackage.djar'),
-    );
+    pkg = buildSamplePackage();
     await start();
   });
 

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import yazl from 'yazl';
 
@@ -26,4 +30,19 @@ export async function buildZip(entries: Record<string, string | Buffer> | ZipEnt
   zip.outputStream.pipe(sink);
   for await (const c of sink) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Builds examples/sample-package with its own script (as a user would) and returns the .djar bytes. */
+export function buildSamplePackage(): Buffer {
+  const repoRoot = path.resolve(__dirname, '..', '..', '..');
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'im-sample-')), 'samplePackage.djar');
+  const r = spawnSync(
+    process.execPath,
+    [path.join(repoRoot, 'examples', 'sample-package', 'build.mjs'), out],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`building the sample package failed:\n${r.stdout}\n${r.stderr}`);
+  const bytes = fs.readFileSync(out);
+  fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  return bytes;
 }
