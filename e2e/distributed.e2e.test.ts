@@ -5,8 +5,6 @@ import {
   waitFor,
   type DistributedPlatform,
 } from '@im/testing';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { client, type Api } from './http';
 
