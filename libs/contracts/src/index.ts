@@ -8,3 +8,4 @@ export * from './events.schema';
 export * from './topics';
 export * from './openapi';
 export * from './ports';
+export * from './asyncapi';
