@@ -3,19 +3,37 @@ import { z } from './zod';
 
 const descriptions: Record<TopicId, { summary: string; producer: string; consumers: string }> = {
   'job.status': {
-    summary: 'Public. One CloudEvent per job status transition, published after it is committed; key: job id; per-job sequence without gaps.',
+    summary:
+      'Public. One CloudEvent per job status transition, published after it is committed; key: job id; per-job sequence without gaps.',
     producer: 'jobconfig',
     consumers: 'anyone (dashboards, alerting, downstream pipelines)',
   },
-  'job.requests': { summary: 'Run one attempt of a job.', producer: 'jobconfig', consumers: 'job-runner (group job-runner)' },
+  'job.requests': {
+    summary: 'Run one attempt of a job.',
+    producer: 'jobconfig',
+    consumers: 'job-runner (group job-runner)',
+  },
   'job.progress': {
-    summary: 'A runner reports INITIALIZING, RUNNING (also with currentStep), FINISHED, ERROR or FAILED; jobconfig decides.',
+    summary:
+      'A runner reports INITIALIZING, RUNNING (also with currentStep), FINISHED, ERROR or FAILED; jobconfig decides.',
     producer: 'job-runner',
     consumers: 'jobconfig (group jobconfig.progress)',
   },
-  'job.cancel': { summary: 'Stop this attempt wherever it runs.', producer: 'jobconfig', consumers: 'every runner (a group per runner)' },
-  'jobconfig.changes': { summary: 'A configuration was created, updated or deleted.', producer: 'jobconfig', consumers: 'file-storage' },
-  'file.changes': { summary: 'A file of a configuration was stored or deleted.', producer: 'file-storage', consumers: 'none yet' },
+  'job.cancel': {
+    summary: 'Stop this attempt wherever it runs.',
+    producer: 'jobconfig',
+    consumers: 'every runner (a group per runner)',
+  },
+  'jobconfig.changes': {
+    summary: 'A configuration was created, updated or deleted.',
+    producer: 'jobconfig',
+    consumers: 'file-storage',
+  },
+  'file.changes': {
+    summary: 'A file of a configuration was stored or deleted.',
+    producer: 'file-storage',
+    consumers: 'none yet',
+  },
 };
 
 /**
@@ -34,22 +52,38 @@ export function buildAsyncApiDocument(version: string, prefix = 'im.') {
       name: key,
       contentType: id === 'job.status' ? 'application/cloudevents+json' : 'application/json',
       summary: d.summary,
-      payload: z.toJSONSchema(topicCatalog[id].schema, { target: 'draft-7', io: 'output', unrepresentable: 'any' }),
-      bindings: { kafka: { key: { type: 'string', description: id.startsWith('job') && id !== 'jobconfig.changes' ? 'job id' : 'configuration id' } } },
+      payload: z.toJSONSchema(topicCatalog[id].schema, {
+        target: 'draft-7',
+        io: 'output',
+        unrepresentable: 'any',
+      }),
+      bindings: {
+        kafka: {
+          key: {
+            type: 'string',
+            description: id.startsWith('job') && id !== 'jobconfig.changes' ? 'job id' : 'configuration id',
+          },
+        },
+      },
     };
     channels[key] = {
       address: topicName(id, prefix),
       description: `${d.summary} Producer: ${d.producer}. Consumers: ${d.consumers}. Dead letters: ${topicName(id, prefix)}.dlq.`,
       messages: { [key]: { $ref: `#/components/messages/${key}` } },
     };
-    operations[`publish-${key}`] = { action: 'send', channel: { $ref: `#/channels/${key}` }, summary: `${d.producer} publishes` };
+    operations[`publish-${key}`] = {
+      action: 'send',
+      channel: { $ref: `#/channels/${key}` },
+      summary: `${d.producer} publishes`,
+    };
   }
   return {
     asyncapi: '3.0.0',
     info: {
       title: 'integration-manager events',
       version,
-      description: 'Topics of integration-manager on Apache Kafka. Topic names carry a configurable prefix (KAFKA_TOPIC_PREFIX, default "im.").',
+      description:
+        'Topics of integration-manager on Apache Kafka. Topic names carry a configurable prefix (KAFKA_TOPIC_PREFIX, default "im.").',
     },
     defaultContentType: 'application/json',
     channels,
