@@ -46,11 +46,13 @@ module.exports = {
     {
       ...base,
       displayName: 'integration',
+      testTimeout: 60_000,
       testMatch: ['<rootDir>/{libs,services}/*/src/**/*.int.test.ts'],
     },
     {
       ...base,
       displayName: 'e2e',
+      testTimeout: 90_000,
       testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'],
     },
   ],

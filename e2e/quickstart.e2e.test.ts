@@ -1,27 +1,29 @@
-import { buildSamplePackage, buildZip, startStandalone, waitFor, type PlatformProcess } from '@im/testing';
+import { buildSamplePackage, buildZip, waitFor } from '@im/testing';
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { client, type Api } from './http';
+import { distributedDriver, standaloneDriver, type PlatformDriver } from './platforms';
 
 /**
- * The quick start of the API contract (sections 1-5) over HTTP against the built platform, started
- * as a real process in a temp data dir, restarted in the middle.
+ * The quick start of the API contract (sections 1-5) over HTTP, exactly as a client calls it, against
+ * the built platform in both of its forms: standalone (one process, embedded adapters) and
+ * distributed (one process per service behind the gateway, on PostgreSQL, Kafka and S3). Each is
+ * restarted in the middle; its data must survive.
  */
-describe('quick start, standalone', () => {
-  const password = 'e2e-admin-password-123';
-  let dataDir: string;
-  let platform: PlatformProcess;
+describe.each([
+  ['standalone', standaloneDriver],
+  ['distributed', distributedDriver],
+] as const)('quick start, %s', (_name, makeDriver) => {
+  const driver: PlatformDriver = makeDriver();
+  const password = driver.adminPassword;
   let api: Api;
   let token: string;
   let configId: string;
   let pkg: Buffer;
-
-  const start = async () => {
-    platform = await startStandalone({ IM_DATA_DIR: dataDir, IM_ADMIN_PASSWORD: password });
-    api = client(platform.url);
+  const platform = {
+    get url() {
+      return driver.url();
+    },
   };
 
   const expectProblem = (
@@ -41,18 +43,22 @@ describe('quick start, standalone', () => {
         const r = await api('GET', `/api/jobs/${jobId}`, { token });
         return statuses.includes(r.json.status) ? r.json : undefined;
       },
-      { timeoutMs: 30_000, what: `job ${jobId} to reach ${statuses.join('|')}` },
+      { timeoutMs: 60_000, what: `job ${jobId} to reach ${statuses.join('|')}` },
     );
 
+  const restart = async () => {
+    await driver.restart();
+    api = client(driver.url());
+  };
+
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'im-e2e-'));
     pkg = buildSamplePackage();
-    await start();
-  });
+    await driver.start();
+    api = client(driver.url());
+  }, 120_000);
 
   afterAll(async () => {
-    await platform?.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await driver.stop();
   });
 
   it('answers product info without a token', async () => {
@@ -124,7 +130,7 @@ describe('quick start, standalone', () => {
       401,
       'UNAUTHENTICATED',
     );
-    const key = fs.readFileSync(path.join(dataDir, 'keys', 'jwt-private.pem'), 'utf8');
+    const key = driver.privateKeyPem();
     const expired = jwt.sign({ name: 'admin', roles: ['admin'] }, key, {
       algorithm: 'RS256',
       subject: '1',
@@ -224,8 +230,7 @@ describe('quick start, standalone', () => {
   });
 
   it('keeps configurations and files across a restart', async () => {
-    expect(await platform.stop()).toBe(0);
-    await start();
+    await restart();
     const c = await api('GET', `/api/jobconfigs/${configId}`, { token });
     expect(c.status).toBe(200);
     expect(c.json.name).toBe('sample config');
@@ -362,8 +367,7 @@ describe('quick start, standalone', () => {
   });
 
   it('keeps jobs and logs across a restart', async () => {
-    expect(await platform.stop()).toBe(0);
-    await start();
+    await restart();
     const job = await api('GET', `/api/jobs/${jobId}`, { token });
     expect(job.json.status).toBe('FINISHED');
     const log = await api('GET', `/api/jobs/${jobId}/log`, { token });

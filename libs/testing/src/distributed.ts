@@ -14,8 +14,15 @@ export interface DistributedPlatform {
   url: string;
   topicPrefix: string;
   adminPassword: string;
+  /** PEM of the token-signing key (tests forge expired tokens with it). */
+  privateKeyPem: string;
   processes: Record<string, ChildProcess>;
   output(name: string): string;
+  /** Stops every service (SIGTERM) and resolves with their exit codes. */
+  stopServices(): Promise<Record<string, number | null>>;
+  /** Starts the services again on the same databases, topics and objects. */
+  startServices(): Promise<void>;
+  /** Stops the services and removes the temp keys. */
   stop(): Promise<void>;
 }
 
@@ -32,12 +39,18 @@ async function freePort(): Promise<number> {
 
 const entry = (service: string) => path.join(repoRoot, 'services', service, 'dist', 'main.js');
 
+export interface DistributedOptions {
+  /** Runner processes in the job-runner group. */
+  runners?: number;
+}
+
 /**
  * Starts the platform as separate processes (gateway, auth, jobconfig, file-storage, job-runner) on
  * the real PostgreSQL, Kafka and S3 server of scripts/infra, isolated by schema names, a topic prefix
- * and an object-key prefix of its own. Creates the topics and runs each service's migrations first.
+ * and an object-key prefix of its own. Creates the topics and runs each service's migrations first,
+ * as the chart's Jobs do.
  */
-export async function startDistributed(): Promise<DistributedPlatform> {
+export async function startDistributed(options: DistributedOptions = {}): Promise<DistributedPlatform> {
   const infra = infraEnv();
   const id = uniqueName('e2e');
   const topicPrefix = `${id}.`;
@@ -50,14 +63,10 @@ export async function startDistributed(): Promise<DistributedPlatform> {
   });
   fs.writeFileSync(path.join(keyDir, 'private.pem'), keys.privateKey, { mode: 0o600 });
   fs.writeFileSync(path.join(keyDir, 'public.pem'), keys.publicKey);
-  const ports = {
-    gateway: await freePort(),
-    auth: await freePort(),
-    jobconfig: await freePort(),
-    files: await freePort(),
-    runner: await freePort(),
-  };
-  const url = (p: number) => `http://127.0.0.1:${p}`;
+  const runnerNames = Array.from({ length: options.runners ?? 1 }, (_, i) => `job-runner-${i + 1}`);
+  const ports: Record<string, number> = {};
+  for (const name of ['gateway', 'auth', 'jobconfig', 'file-storage', ...runnerNames]) ports[name] = await freePort();
+  const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: os.tmpdir(),
@@ -88,30 +97,34 @@ export async function startDistributed(): Promise<DistributedPlatform> {
       ...common,
       HTTP_PORT: String(ports.jobconfig),
       DB_SCHEMA: `${id}_jobconfig`,
-      FILES_SERVICE_URL: url(ports.files),
+      FILES_SERVICE_URL: url('file-storage'),
       KAFKA_TOPIC_PARTITIONS: '3',
       KAFKA_TOPIC_REPLICATION: '1',
     },
     'file-storage': {
       ...common,
-      HTTP_PORT: String(ports.files),
+      HTTP_PORT: String(ports['file-storage']),
       DB_SCHEMA: `${id}_files`,
-      JOBCONFIG_SERVICE_URL: url(ports.jobconfig),
-    },
-    'job-runner': {
-      ...common,
-      HTTP_PORT: String(ports.runner),
-      RUNNER_SLOTS: '2',
-      RUNNER_WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'im-runner-')),
+      JOBCONFIG_SERVICE_URL: url('jobconfig'),
     },
     gateway: {
       ...common,
       HTTP_PORT: String(ports.gateway),
-      AUTH_SERVICE_URL: url(ports.auth),
-      JOBCONFIG_SERVICE_URL: url(ports.jobconfig),
-      FILES_SERVICE_URL: url(ports.files),
+      AUTH_SERVICE_URL: url('auth'),
+      JOBCONFIG_SERVICE_URL: url('jobconfig'),
+      FILES_SERVICE_URL: url('file-storage'),
     },
   };
+  for (const name of runnerNames) {
+    env[name] = {
+      ...common,
+      HTTP_PORT: String(ports[name]),
+      RUNNER_ID: name,
+      RUNNER_SLOTS: '2',
+      RUNNER_WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'im-runner-')),
+    };
+  }
+  const serviceOf = (name: string) => (name.startsWith('job-runner') ? 'job-runner' : name);
 
   // Setup steps, as the chart's Jobs run them: topics, then each service's migrations.
   const once = (service: string, command: string) => {
@@ -120,69 +133,79 @@ export async function startDistributed(): Promise<DistributedPlatform> {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    if (r.status !== 0)
-      throw new Error(`${service} ${command} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    if (r.status !== 0) throw new Error(`${service} ${command} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   };
   once('jobconfig', 'create-topics');
   for (const s of ['auth', 'jobconfig', 'file-storage']) once(s, 'migrate');
 
+  const names = ['auth', 'jobconfig', 'file-storage', ...runnerNames, 'gateway'];
   const processes: Record<string, ChildProcess> = {};
   const outputs: Record<string, string> = {};
-  for (const service of ['auth', 'jobconfig', 'file-storage', 'job-runner', 'gateway']) {
-    const child = spawn(process.execPath, [entry(service)], {
-      env: env[service],
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    outputs[service] = '';
-    child.stdout?.on('data', (d: Buffer) => (outputs[service] += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (outputs[service] += d.toString()));
-    processes[service] = child;
-  }
-  const stop = async () => {
+  const stopServices = async () => {
+    const codes: Record<string, number | null> = {};
     await Promise.all(
-      Object.values(processes).map(
-        (c) =>
+      Object.entries(processes).map(
+        ([name, c]) =>
           new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            c.once('exit', () => resolve());
+            if (c.exitCode !== null || c.signalCode !== null) {
+              codes[name] = c.exitCode;
+              return resolve();
+            }
+            c.once('exit', (code) => {
+              codes[name] = code;
+              resolve();
+            });
             c.kill('SIGTERM');
           }),
       ),
     );
-    fs.rmSync(keyDir, { recursive: true, force: true });
+    return codes;
   };
-  try {
-    for (const [service, port] of [
-      ['auth', ports.auth],
-      ['jobconfig', ports.jobconfig],
-      ['file-storage', ports.files],
-      ['job-runner', ports.runner],
-      ['gateway', ports.gateway],
-    ] as const) {
-      await waitFor(
-        async () => {
-          const c = processes[service] as ChildProcess;
-          if (c.exitCode !== null) throw new Error(`${service} exited (${c.exitCode}):\n${outputs[service]}`);
-          const res = await fetch(`${url(port)}/readyz`);
-          return res.ok ? true : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 100, what: `${service} to be ready` },
+  const startServices = async () => {
+    for (const name of names) {
+      const child = spawn(process.execPath, [entry(serviceOf(name))], {
+        env: env[name],
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      outputs[name] ??= '';
+      child.stdout?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
+      processes[name] = child;
+    }
+    try {
+      for (const name of names) {
+        await waitFor(
+          async () => {
+            const c = processes[name] as ChildProcess;
+            if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}):\n${outputs[name]}`);
+            const res = await fetch(`${url(name)}/readyz`);
+            return res.ok ? true : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 100, what: `${name} to be ready` },
+        );
+      }
+    } catch (err) {
+      await stopServices();
+      throw new Error(
+        `${(err as Error).message}\n${Object.entries(outputs)
+          .map(([k, v]) => `--- ${k}\n${v}`)
+          .join('\n')}`,
       );
     }
-  } catch (err) {
-    await stop();
-    throw new Error(
-      `${(err as Error).message}\n${Object.entries(outputs)
-        .map(([k, v]) => `--- ${k}\n${v}`)
-        .join('\n')}`,
-    );
-  }
+  };
+  await startServices();
   return {
-    url: url(ports.gateway),
+    url: url('gateway'),
     topicPrefix,
     adminPassword,
+    privateKeyPem: keys.privateKey,
     processes,
     output: (name) => outputs[name] ?? '',
-    stop,
+    stopServices,
+    startServices,
+    stop: async () => {
+      await stopServices();
+      fs.rmSync(keyDir, { recursive: true, force: true });
+    },
   };
 }
