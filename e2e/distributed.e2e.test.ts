@@ -1,5 +1,6 @@
 import {
   buildSamplePackage,
+  buildZip,
   infraEnv,
   startDistributed,
   waitFor,
@@ -138,4 +139,72 @@ describe('quick start, distributed', () => {
     expect(bad.status).toBe(401);
     expect(bad.json.requestId).toBe('trace-me-456');
   });
+});
+
+describe('two runners', () => {
+  let platform: DistributedPlatform;
+
+  beforeAll(async () => {
+    platform = await startDistributed({ runners: 2 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('spreads 20 jobs submitted at once over both runners, and all of them finish', async () => {
+    const api = client(platform.url);
+    const token = (
+      await api('POST', '/api/login', { json: { username: 'admin', password: platform.adminPassword } })
+    ).json.access_token as string;
+    const config = await api('POST', '/api/jobconfigs', { token, json: { name: 'many' } });
+    const id = config.json.id as string;
+    const pkg = await buildZip({
+      'work.mjs': `export default async ({ logger }) => { await new Promise((r) => setTimeout(r, 200)); logger.info('worked'); };`,
+    });
+    expect(
+      (
+        await api('POST', `/api/jobconfigs/${id}/files?key=p.djar`, {
+          token,
+          body: pkg,
+          headers: { 'content-type': 'application/octet-stream' },
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await api('PATCH', `/api/jobconfigs/${id}`, {
+          token,
+          json: { runtimeConfig: { packageName: 'p.djar', entryPoint: 'work.mjs' } },
+        })
+      ).status,
+    ).toBe(200);
+
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, () => api('POST', `/api/jobconfigs/${id}/jobs`, { token })),
+    );
+    expect(runs.map((r) => r.status)).toEqual(new Array(20).fill(202));
+    const ids = runs.map((r) => r.json.id as string);
+
+    await waitFor(
+      async () => {
+        const list = await api('GET', `/api/jobconfigs/${id}/jobs?size=50`, { token });
+        const ended = (list.json.items as { status: string }[]).filter((j) =>
+          ['FINISHED', 'ERROR', 'FAILED'].includes(j.status),
+        );
+        return ended.length === 20 ? true : undefined;
+      },
+      { timeoutMs: 90_000, what: 'all 20 jobs to end' },
+    );
+    const runners = new Map<string, number>();
+    for (const jobId of ids) {
+      const job = await api('GET', `/api/jobs/${jobId}`, { token });
+      expect(job.json.status).toBe('FINISHED');
+      const log = (await api('GET', `/api/jobs/${jobId}/log`, { token })).text;
+      const runner = /attempt 1 on runner (\S+)/.exec(log)?.[1];
+      expect(runner).toBeDefined();
+      runners.set(runner!, (runners.get(runner!) ?? 0) + 1);
+    }
+    expect([...runners.keys()].sort()).toEqual(['job-runner-1', 'job-runner-2']);
+  }, 150_000);
 });

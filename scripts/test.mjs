@@ -11,6 +11,13 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stdout.write(`[test] ${msg}\n`);
+const timings = [];
+let phaseStart = Date.now();
+/** Ends the current phase: its duration is printed at the end, so CI shows where time goes. */
+const phase = (name) => {
+  timings.push([name, (Date.now() - phaseStart) / 1000]);
+  phaseStart = Date.now();
+};
 const run = (cmd, args, opts = {}) => spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
 
 say('building (tsc -b)...');
@@ -18,6 +25,8 @@ if (run('npm', ['run', '--silent', 'build']).status !== 0) {
   say('the build failed; fix the type errors above.');
   process.exit(1);
 }
+
+phase('build');
 
 const extra = process.argv.slice(2);
 const wantsInfra =
@@ -39,6 +48,7 @@ if (wantsInfra) {
     if (m) env[m[1]] = m[2].replace(/^['"]|['"]$/g, '');
   }
   env.IM_TEST_INFRA = 'up';
+  phase('infrastructure up');
 }
 
 mkdirSync(join(root, 'test-results'), { recursive: true });
@@ -58,10 +68,14 @@ const jest = run(
   { env },
 );
 
+phase('jest (unit, integration, e2e)');
+
 if (startedInfra) {
   say('stopping the infrastructure (IM_KEEP_INFRA=1 keeps it running)...');
   run('bash', ['scripts/infra/down.sh']);
+  phase('infrastructure down');
 }
+for (const [name, s] of timings) say(`${name.padEnd(30)} ${s.toFixed(1)} s`);
 
 let passed = 0;
 let failed = 0;

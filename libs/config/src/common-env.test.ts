@@ -183,7 +183,8 @@ describe('s3Options', () => {
     }
     expect(caught).toBeInstanceOf(ConfigError);
     const message = (caught as Error).message;
-    for (const name of ['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']) expect(message).toContain(name);
+    for (const name of ['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'])
+      expect(message).toContain(name);
     expect(message).toContain('S3_KEY_PREFIX: must be empty or end with /');
   });
 });

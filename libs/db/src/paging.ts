@@ -44,7 +44,8 @@ export async function fetchPage<Row>(
   const dirs = req.direction ? req.direction.split(',').map((s) => s.trim().toLowerCase()) : [];
   const q = query.clone();
   fields.forEach((f, i) => {
-    const column = sortable[f];
+    // Own keys only: `constructor` or `__proto__` must not pass for a sortable field.
+    const column = Object.hasOwn(sortable, f) ? sortable[f] : undefined;
     if (!column) throw new UnknownSortFieldError(f, Object.keys(sortable));
     q.orderBy(column, dirs[i] === 'desc' ? 'desc' : 'asc');
   });

@@ -157,12 +157,19 @@ describe('ShutdownManager', () => {
     );
   });
 
-  it('does not warn about the deadline when every hook finishes in time', async () => {
-    const { asLogger, logger } = fakeLogger();
-    const m = new ShutdownManager(asLogger, 50);
-    m.register('drain', 'quick', async () => {});
-    await m.shutdown('test');
-    expect(logger.warn).not.toHaveBeenCalled();
+  describe('when every hook finishes in time', () => {
+    beforeEach(() => jest.useFakeTimers());
+    afterEach(() => jest.useRealTimers());
+
+    it('cancels the deadline, so it never warns later', async () => {
+      const { asLogger, logger } = fakeLogger();
+      const m = new ShutdownManager(asLogger, 50);
+      m.register('drain', 'quick', async () => {});
+      await m.shutdown('test');
+      expect(jest.getTimerCount()).toBe(0);
+      jest.advanceTimersByTime(1_000);
+      expect(logger.warn).not.toHaveBeenCalled();
+    });
   });
 
   it('wires SIGTERM to shutdown and then exits with 0', async () => {

@@ -135,4 +135,69 @@ describe('KafkaEventBus', () => {
       await slow.close();
     }
   }, 60_000);
+
+  it('rebalances a group when a second consumer joins: work is shared, nothing lost or handled twice', async () => {
+    const group = uniqueName('rebalance');
+    const second = new KafkaEventBus(silentLogger(), {
+      brokers: infraEnv().kafkaBrokers,
+      clientId: 'int-test-b',
+      topicPrefix: prefix,
+    });
+    const byA: string[] = [];
+    const byB: string[] = [];
+    const change = (key: string) => ({
+      jobConfigId: key,
+      key: 'f',
+      change: 'stored' as const,
+      size: 1,
+      sha256: 'x',
+      occurredAt: new Date().toISOString(),
+    });
+    const subA = await bus.subscribe({
+      groupId: group,
+      topic: 'file.changes',
+      fromBeginning: true,
+      handler: async (m) => void byA.push(m.jobConfigId),
+    });
+    const published: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        published.push(`k${i}`);
+        await bus.publish('file.changes', change(`k${i}`));
+      }
+      await waitFor(() => (byA.length === 10 ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'the first member to take all records',
+      });
+      const subB = await second.subscribe({
+        groupId: group,
+        topic: 'file.changes',
+        fromBeginning: true,
+        handler: async (m) => void byB.push(m.jobConfigId),
+      });
+      try {
+        // Keep publishing, each record with a new key, until the new member has been given partitions.
+        await waitFor(
+          async () => {
+            const key = `k${published.length}`;
+            published.push(key);
+            await bus.publish('file.changes', change(key));
+            return byB.length > 0 ? true : undefined;
+          },
+          { timeoutMs: 45_000, intervalMs: 200, what: 'the second member to receive records' },
+        );
+        await waitFor(() => (byA.length + byB.length >= published.length ? true : undefined), {
+          timeoutMs: 30_000,
+          what: 'every record',
+        });
+        expect([...byA, ...byB].sort()).toEqual([...published].sort());
+        expect(byA.filter((k) => byB.includes(k))).toEqual([]);
+      } finally {
+        await subB.close();
+      }
+    } finally {
+      await subA.close();
+      await second.close();
+    }
+  }, 90_000);
 });

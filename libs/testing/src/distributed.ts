@@ -65,7 +65,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   fs.writeFileSync(path.join(keyDir, 'public.pem'), keys.publicKey);
   const runnerNames = Array.from({ length: options.runners ?? 1 }, (_, i) => `job-runner-${i + 1}`);
   const ports: Record<string, number> = {};
-  for (const name of ['gateway', 'auth', 'jobconfig', 'file-storage', ...runnerNames]) ports[name] = await freePort();
+  for (const name of ['gateway', 'auth', 'jobconfig', 'file-storage', ...runnerNames])
+    ports[name] = await freePort();
   const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
@@ -133,7 +134,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       encoding: 'utf8',
       timeout: 60_000,
     });
-    if (r.status !== 0) throw new Error(`${service} ${command} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    if (r.status !== 0)
+      throw new Error(`${service} ${command} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   };
   once('jobconfig', 'create-topics');
   for (const s of ['auth', 'jobconfig', 'file-storage']) once(s, 'migrate');

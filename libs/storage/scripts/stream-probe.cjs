@@ -1,0 +1,58 @@
+// Streams a file of STREAM_PROBE_MB megabytes to S3 and back through S3ObjectStorage, in its own
+// process, and prints {"size","sha256Up","sha256Down","maxRssMb"} so a test can check both the bytes and
+// the peak memory (nothing may hold the file whole). Used by storage-memory.int.test.ts.
+const { createReadStream, createWriteStream, mkdtempSync, rmSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { pipeline } = require('node:stream/promises');
+const { S3ObjectStorage } = require('@im/storage');
+
+async function main() {
+  const mb = Number(process.env.STREAM_PROBE_MB || 200);
+  const dir = mkdtempSync(join(tmpdir(), 'im-probe-'));
+  const file = join(dir, 'big.bin');
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
+  await pipeline(
+    (async function* () {
+      for (let i = 0; i < mb; i++) yield chunk;
+    })(),
+    createWriteStream(file),
+  );
+  const storage = new S3ObjectStorage({
+    endpoint: process.env.S3_ENDPOINT,
+    region: process.env.S3_REGION || 'us-east-1',
+    bucket: process.env.S3_BUCKET,
+    accessKeyId: process.env.S3_ACCESS_KEY,
+    secretAccessKey: process.env.S3_SECRET_KEY,
+    forcePathStyle: true,
+    keyPrefix: process.env.STREAM_PROBE_PREFIX || 'probe/',
+  });
+  const up = await storage.put('big.bin', createReadStream(file));
+  const obj = await storage.get('big.bin');
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const c of obj.body) {
+    size += c.length;
+    hash.update(c);
+  }
+  await storage.delete('big.bin');
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+  const maxRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(
+    JSON.stringify({
+      size,
+      uploaded: up.size,
+      sha256Up: up.sha256,
+      sha256Down: hash.digest('hex'),
+      maxRssMb,
+    }) + '\n',
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err && err.stack ? err.stack : err) + '\n');
+  process.exit(1);
+});

@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+// `npm run dev:up`: the distributed platform on this machine. Starts PostgreSQL, Kafka and the S3
+// server (scripts/infra), creates the topics, migrates each service's database (one database and
+// role per service), and starts gateway, auth, jobconfig, file-storage and job-runner as separate
+// processes with a log file each under .dev/logs. The gateway listens on PORT (default 8080).
+// `npm run dev:down` stops the services by pid, then the infrastructure.
+import { spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const devDir = join(root, '.dev');
+const say = (m) => process.stdout.write(`[dev] ${m}\n`);
+const fail = (m) => {
+  process.stderr.write(`[dev] ${m}\n`);
+  process.exit(1);
+};
+const services = ['auth', 'jobconfig', 'file-storage', 'job-runner', 'gateway'];
+
+function readInfraEnv() {
+  const file = join(process.env.IM_INFRA_DIR ?? join(root, '.infra'), 'env');
+  const env = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2].replace(/^['"]|['"]$/g, '');
+  }
+  return env;
+}
+
+function isRunning(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function up() {
+  const t0 = Date.now();
+  if (
+    spawnSync('bash', [join(root, 'scripts', 'infra', 'up.sh'), 'all'], { stdio: 'inherit' }).status !== 0
+  ) {
+    fail('the infrastructure did not start; see scripts/infra/README.md.');
+  }
+  if (!existsSync(join(root, 'services', 'gateway', 'dist', 'main.js')) || process.env.IM_DEV_BUILD !== '0') {
+    say('building (tsc -b)...');
+    if (spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' }).status !== 0)
+      fail('the build failed.');
+  }
+  const infra = readInfraEnv();
+  mkdirSync(join(devDir, 'logs'), { recursive: true });
+  mkdirSync(join(devDir, 'pids'), { recursive: true });
+  const keyDir = join(devDir, 'keys');
+  if (!existsSync(join(keyDir, 'private.pem'))) {
+    mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+    const k = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    writeFileSync(join(keyDir, 'private.pem'), k.privateKey, { mode: 0o600 });
+    writeFileSync(join(keyDir, 'public.pem'), k.publicKey);
+  }
+  const port = Number(process.env.PORT ?? 8080);
+  const ports = {
+    gateway: port,
+    auth: port + 1,
+    jobconfig: port + 2,
+    'file-storage': port + 3,
+    'job-runner': port + 5,
+  };
+  const url = (s) => `http://127.0.0.1:${ports[s]}`;
+  const common = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME ?? devDir,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    HTTP_HOST: '127.0.0.1',
+    AUTH_JWT_PUBLIC_KEY_FILE: join(keyDir, 'public.pem'),
+    KAFKA_BROKERS: infra.KAFKA_BROKERS,
+    S3_ENDPOINT: infra.S3_ENDPOINT,
+    S3_REGION: infra.S3_REGION,
+    S3_BUCKET: infra.S3_BUCKET,
+    S3_ACCESS_KEY_ID: infra.S3_ACCESS_KEY,
+    S3_SECRET_ACCESS_KEY: infra.S3_SECRET_KEY,
+    S3_KEY_PREFIX: 'dev/',
+    DB_CLIENT: 'postgres',
+  };
+  const env = {
+    auth: {
+      ...common,
+      HTTP_PORT: String(ports.auth),
+      DB_URL: infra.AUTH_PG_URL,
+      AUTH_JWT_PRIVATE_KEY_FILE: join(keyDir, 'private.pem'),
+      ...(process.env.IM_ADMIN_PASSWORD ? { AUTH_ADMIN_PASSWORD: process.env.IM_ADMIN_PASSWORD } : {}),
+    },
+    jobconfig: {
+      ...common,
+      HTTP_PORT: String(ports.jobconfig),
+      DB_URL: infra.JOBCONFIG_PG_URL,
+      FILES_SERVICE_URL: url('file-storage'),
+      KAFKA_TOPIC_PARTITIONS: '3',
+      KAFKA_TOPIC_REPLICATION: '1',
+    },
+    'file-storage': {
+      ...common,
+      HTTP_PORT: String(ports['file-storage']),
+      DB_URL: infra.FILES_PG_URL,
+      JOBCONFIG_SERVICE_URL: url('jobconfig'),
+    },
+    'job-runner': {
+      ...common,
+      HTTP_PORT: String(ports['job-runner']),
+      RUNNER_ID: 'dev-runner-1',
+      RUNNER_WORK_DIR: join(devDir, 'work'),
+    },
+    gateway: {
+      ...common,
+      HTTP_PORT: String(ports.gateway),
+      AUTH_SERVICE_URL: url('auth'),
+      JOBCONFIG_SERVICE_URL: url('jobconfig'),
+      FILES_SERVICE_URL: url('file-storage'),
+    },
+  };
+  const main = (s) => join(root, 'services', s, 'dist', 'main.js');
+  const once = (s, cmd) => {
+    say(`${s} ${cmd}...`);
+    const r = spawnSync(process.execPath, [main(s), cmd], { env: env[s], encoding: 'utf8' });
+    if (r.status !== 0) fail(`${s} ${cmd} failed:\n${r.stdout}${r.stderr}`);
+  };
+  once('jobconfig', 'create-topics');
+  for (const s of ['auth', 'jobconfig', 'file-storage']) once(s, 'migrate');
+
+  for (const s of services) {
+    const pidFile = join(devDir, 'pids', `${s}.pid`);
+    if (existsSync(pidFile) && isRunning(Number(readFileSync(pidFile, 'utf8')))) {
+      say(`${s} is running already (pid ${readFileSync(pidFile, 'utf8').trim()})`);
+      continue;
+    }
+    const log = join(devDir, 'logs', `${s}.log`);
+    const fd = openSync(log, 'a');
+    const child = spawn(process.execPath, [main(s)], {
+      env: env[s],
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
+    child.unref();
+    writeFileSync(pidFile, String(child.pid));
+    say(`${s} started (pid ${child.pid}, port ${ports[s]}, log .dev/logs/${s}.log)`);
+  }
+  for (const s of services) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${url(s)}/readyz`)).ok) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) fail(`${s} is not ready after 30 s; see .dev/logs/${s}.log.`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const authLog = readFileSync(join(devDir, 'logs', 'auth.log'), 'utf8');
+  const generated = /shown only this once: (\S+)/.exec(authLog);
+  say(
+    `ready in ${((Date.now() - t0) / 1000).toFixed(1)} s: the API is at http://127.0.0.1:${port}/api (docs: /api/docs)`,
+  );
+  if (generated)
+    say(`admin password (generated on the first start; also in .dev/logs/auth.log): ${generated[1]}`);
+  say('stop everything with: npm run dev:down');
+}
+
+async function down() {
+  for (const s of [...services].reverse()) {
+    const pidFile = join(devDir, 'pids', `${s}.pid`);
+    if (!existsSync(pidFile)) continue;
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    if (isRunning(pid)) {
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + 30_000;
+      while (isRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+      say(`${s} stopped (pid ${pid})`);
+    }
+    rmSync(pidFile, { force: true });
+  }
+  spawnSync('bash', [join(root, 'scripts', 'infra', 'down.sh')], { stdio: 'inherit' });
+}
+
+const cmd = process.argv[2];
+if (cmd === 'up') await up();
+else if (cmd === 'down') await down();
+else fail('usage: node scripts/dev.mjs up|down');
