@@ -4,13 +4,12 @@ import { createApp as createGateway } from '@im/gateway';
 import { createJobConfigModule, type JobConfigModule } from '@im/jobconfig';
 import { createJobRunnerModule } from '@im/job-runner';
 import { createDb, type Knex } from '@im/db';
-import { createAuthenticator } from '@im/http-kit';
+import { createAuthenticator, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import type { Logger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
 import { LocalObjectStorage } from '@im/storage';
 import * as fs from 'node:fs';
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -120,24 +119,11 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     readiness: { ready: () => !shutdown.isShuttingDown },
     ...publicBaseUrl,
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  server.keepAliveTimeout = 65_000;
+  const { server } = await serve(app, config.http.port, config.http.host, shutdown);
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
 
-  shutdown.register(
-    'stop-intake',
-    'http',
-    () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
-  );
   shutdown.register('stop-intake', 'runner', () => runner.stop(config.shutdownGraceMs));
   shutdown.register('drain', 'consumers', async () => {
     await jobconfig.stop();
@@ -147,7 +133,6 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   shutdown.register('close-clients', 'databases', async () => {
     await Promise.all(dbs.map((db) => db.destroy()));
   });
-  shutdown.register('close-clients', 'http-connections', () => server.closeAllConnections());
 
   return { url, generatedAdminPassword: admin.generatedPassword, shutdown };
 }

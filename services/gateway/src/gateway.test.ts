@@ -1,0 +1,160 @@
+import { silentLogger } from '@im/logging';
+import type { RequestHandler } from 'express';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { createApp, PUBLIC_PATHS } from './app';
+import { ownerOf, proxyRouter } from './proxy';
+
+/** An upstream that echoes what it received, to see what the gateway forwards. */
+async function echoServer(name: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({
+          name,
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+const allow: RequestHandler = (req, _res, next) => {
+  req.principal = { id: '1', name: 'admin', roles: ['admin'] };
+  next();
+};
+const deny: RequestHandler = (_req, res) => {
+  res.status(401).json({ code: 'UNAUTHENTICATED' });
+};
+
+describe('gateway', () => {
+  it('routes each path to the service that owns it', () => {
+    expect(ownerOf('/api/jobconfigs/4/files')).toBe('file-storage');
+    expect(ownerOf('/api/jobconfigs/4/files/a.djar')).toBe('file-storage');
+    expect(ownerOf('/api/jobconfigs/4/files/entrypoints/a.djar')).toBe('file-storage');
+    expect(ownerOf('/api/jobconfigs/4')).toBe('jobconfig');
+    expect(ownerOf('/api/jobconfigs/4/package/entrypoints')).toBe('jobconfig');
+    expect(ownerOf('/api/jobconfigs/4/jobs')).toBe('jobconfig');
+    expect(ownerOf('/api/jobs/x/log')).toBe('jobconfig');
+    expect(ownerOf('/api/login')).toBe('auth');
+    expect(ownerOf('/api/users/3/password')).toBe('auth');
+    expect(ownerOf('/api/jobconfigsx')).toBeUndefined();
+    expect(ownerOf('/api/other')).toBeUndefined();
+  });
+
+  it('leaves only login, refresh, product info and the docs public', () => {
+    const isPublic = (p: string) => PUBLIC_PATHS.some((r) => r.test(p));
+    expect(
+      [
+        '/api/login',
+        '/api/login/refresh',
+        '/api/product/info',
+        '/api/openapi.json',
+        '/api/docs',
+        '/api/docs/assets/x.css',
+      ].every(isPublic),
+    ).toBe(true);
+    expect(
+      ['/api/logout', '/api/user', '/api/users', '/api/jobconfigs', '/api/jobs', '/api/login/other'].some(
+        isPublic,
+      ),
+    ).toBe(false);
+  });
+
+  describe('proxy', () => {
+    let upstreams: Awaited<ReturnType<typeof echoServer>>[];
+    beforeAll(async () => {
+      upstreams = await Promise.all(['auth', 'jobconfig', 'file-storage'].map(echoServer));
+    });
+    afterAll(async () => {
+      await Promise.all(upstreams.map((u) => u.close()));
+    });
+
+    const app = (authenticate: RequestHandler, urls?: string[]) =>
+      createApp({
+        logger: silentLogger(),
+        info: { name: 'integration-manager', version: '1.2.3', buildDate: '2026-11-28T00:00:00.000Z' },
+        readiness: { ready: () => true },
+        authenticate,
+        upstreams: [
+          proxyRouter(
+            {
+              auth: { name: 'auth', url: urls?.[0] ?? upstreams[0]!.url },
+              jobconfig: { name: 'jobconfig', url: urls?.[1] ?? upstreams[1]!.url },
+              'file-storage': { name: 'file-storage', url: urls?.[2] ?? upstreams[2]!.url },
+            },
+            { responseTimeoutMs: 2000, idleTimeoutMs: 5000, logger: silentLogger() },
+          ),
+        ],
+      });
+
+    it('streams method, path, query, body and headers to the owner, with the request id', async () => {
+      const res = await request(app(allow))
+        .post('/api/jobconfigs/7/files?key=a.txt')
+        .set('authorization', 'Bearer t')
+        .set('x-request-id', 'rid-1')
+        .set('content-type', 'application/octet-stream')
+        .send('hello');
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({
+        name: 'file-storage',
+        method: 'POST',
+        url: '/api/jobconfigs/7/files?key=a.txt',
+        body: 'hello',
+      });
+      expect(res.body.headers).toMatchObject({
+        authorization: 'Bearer t',
+        'x-request-id': 'rid-1',
+        'x-forwarded-proto': 'http',
+      });
+      expect(res.headers['x-request-id']).toBe('rid-1');
+    });
+
+    it('refuses a protected path at the edge without reaching a service', async () => {
+      const res = await request(app(deny)).get('/api/jobconfigs');
+      expect(res.status).toBe(401);
+      const open = await request(app(deny)).post('/api/login').send({ username: 'a', password: 'b' });
+      expect(open.body.name).toBe('auth');
+    });
+
+    it('answers its own routes: product info and the OpenAPI document', async () => {
+      const info = await request(app(deny)).get('/api/product/info');
+      expect(info.body).toEqual({
+        name: 'integration-manager',
+        version: '1.2.3',
+        buildDate: '2026-11-28T00:00:00.000Z',
+      });
+      const doc = await request(app(deny)).get('/api/openapi.json').set('host', 'im.example.com');
+      expect(doc.body.servers).toEqual([{ url: 'http://im.example.com/api' }]);
+    });
+
+    it('answers 503 problem+json when the owner is down', async () => {
+      const down = await echoServer('gone');
+      await down.close();
+      const res = await request(app(allow, [down.url, down.url, down.url])).get('/api/jobs');
+      expect(res.status).toBe(503);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(JSON.parse(res.text)).toMatchObject({
+        code: 'UNAVAILABLE',
+        detail: expect.stringContaining('jobconfig'),
+      });
+    });
+
+    it('answers 404 problem+json for paths no service owns', async () => {
+      const res = await request(app(allow)).get('/api/nothing');
+      expect(res.status).toBe(404);
+    });
+  });
+});
