@@ -126,6 +126,10 @@ describe('kafkaOptions', () => {
     expect((caught as Error).message).toMatch(/^ {2}KAFKA_SASL_MECHANISM: /m);
   });
 
+  it('says an unset required variable is required', () => {
+    expect(() => kafka({})).toThrow(/^ {2}KAFKA_BROKERS: is required$/m);
+  });
+
   it('explains the format of an empty broker list', () => {
     expect(() => kafka({ KAFKA_BROKERS: '' })).toThrow('KAFKA_BROKERS: is required (host:port,host:port)');
   });

@@ -7,7 +7,11 @@ import { z } from '@im/contracts';
 export function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   const result = schema.safeParse(env);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    const lines = result.error.issues.map((i) => {
+      // zod says "expected string, received undefined" for an unset variable; an operator reads "is required".
+      const missing = i.code === 'invalid_type' && /received undefined/.test(i.message);
+      return `  ${i.path.join('.') || '(env)'}: ${missing ? 'is required' : i.message}`;
+    });
     throw new ConfigError(`Invalid configuration; fix these environment variables:\n${lines.join('\n')}`);
   }
   return result.data;

@@ -6,6 +6,14 @@ export type { Logger } from 'pino';
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
+  'headers.cookie',
+  'res.headers["set-cookie"]',
+  // Two levels deep as well (pino's * matches one level): { cfg: { s3: { secretAccessKey } } }.
+  '*.*.password',
+  '*.*.token',
+  '*.*.secretAccessKey',
+  '*.*.access_token',
+  '*.*.refresh_token',
   'headers.authorization',
   'password',
   '*.password',

@@ -93,6 +93,24 @@ describe('createLogger', () => {
     });
   });
 
+  it('redacts two levels deep as well', () => {
+    const out = captureStdout(() => {
+      createLogger().info(
+        {
+          cfg: { s3: { secretAccessKey: 'deep-secret-1' } },
+          user: { credentials: { password: 'deep-secret-2' } },
+        },
+        'config',
+      );
+    });
+    expect(out).not.toContain('deep-secret-1');
+    expect(out).not.toContain('deep-secret-2');
+    expect(lines(out)[0]).toMatchObject({
+      cfg: { s3: { secretAccessKey: '[redacted]' } },
+      user: { credentials: { password: '[redacted]' } },
+    });
+  });
+
   it('redacts in child loggers too', () => {
     const out = captureStdout(() => {
       const child = createLogger().child({ component: 'login' });
