@@ -7,5 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2] ?? join(here, 'build', 'samplePackage.djar');
-const r = spawnSync(process.execPath, [join(here, '..', 'build-package.mjs'), here, out], { stdio: 'inherit' });
+const r = spawnSync(process.execPath, [join(here, '..', 'build-package.mjs'), here, out], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);
