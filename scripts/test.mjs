@@ -4,6 +4,7 @@
 // started, and ends with one line "N passed, N failed".
 //   npm test -- --selectProjects unit     extra arguments go to jest
 //   IM_TEST_INFRA=skip npm test           do not start the infrastructure (unit and e2e only)
+//   IM_TEST_CHART=skip npm test           skip the chart checks (the chart e2e test then fails)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,6 +28,18 @@ if (run('npm', ['run', '--silent', 'build']).status !== 0) {
 }
 
 phase('build');
+
+// The Kubernetes checks: helm, kustomize, kubernetes-validate and checkov (fetched from the Go module
+// proxy and PyPI on the first run, cached in .infra/tools), lint, schema and security scan of the
+// chart, and the k8s/ sync check. The chart e2e test uses the helm binary it leaves behind.
+if (process.env.IM_TEST_CHART !== 'skip') {
+  say('checking the Helm chart and k8s/ manifests (scripts/chart/check.sh)...');
+  if (run('bash', ['scripts/chart/check.sh']).status !== 0) {
+    say('the chart checks failed; see the messages above (docs/kubernetes.md explains each check).');
+    process.exit(1);
+  }
+  phase('chart checks');
+}
 
 const extra = process.argv.slice(2);
 const wantsInfra =
