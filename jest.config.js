@@ -36,6 +36,8 @@ const base = {
 };
 
 module.exports = {
+  // Jest reads testTimeout only at the top level, not per project: e2e and integration steps start processes.
+  testTimeout: 90_000,
   projects: [
     {
       ...base,

@@ -4,6 +4,7 @@ export * from './auth.schema';
 export * from './jobconfig.schema';
 export * from './job.schema';
 export * from './file.schema';
+export * from './package-manifest.schema';
 export * from './events.schema';
 export * from './topics';
 export * from './openapi';

@@ -32,6 +32,51 @@ export const Macro = z
   .openapi('Macro');
 export type Macro = z.infer<typeof Macro>;
 
+/**
+ * A macro sent to `POST /jobconfigs/{id}/macros` or `PUT /jobconfigs/{id}/macros/{name}`. `name` is
+ * accepted as an alias of `key` (the original product's field name). On PUT a value left out keeps the
+ * stored one (a secure macro's value is write-only), and `secure` left out keeps the stored flag.
+ */
+export const MacroRequest = z
+  .object({
+    key: MacroKey.optional().openapi({
+      description: 'The macro name, used as `$(key)`.',
+      example: 'CUSTOMER',
+    }),
+    name: MacroKey.optional().openapi({ description: 'Alias of `key`.' }),
+    value: z.string().max(65536).nullable().optional(),
+    secure: z.boolean().optional().openapi({ description: 'Write-only value, masked in job logs.' }),
+    description: z.string().max(1024).nullable().optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.key !== undefined && m.name !== undefined && m.key !== m.name)
+      ctx.addIssue({ code: 'custom', path: ['name'], message: 'must equal key (name is an alias of key)' });
+  })
+  .openapi('MacroRequest');
+export type MacroRequest = z.infer<typeof MacroRequest>;
+
+/** `POST /jobconfigs/{id}/macros`: the key (or its alias `name`) is required. */
+export const MacroCreateRequest = MacroRequest.superRefine((m, ctx) => {
+  if (m.key === undefined && m.name === undefined)
+    ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required' });
+});
+
+/** A macro of a configuration as the macro routes return it: a secure macro never carries its value. */
+export const MacroResource = z
+  .object({
+    key: z.string(),
+    /** The same as `key`, for clients of the original product. */
+    name: z.string(),
+    href: z.string(),
+    value: z.string().nullable().optional(),
+    secure: z.boolean(),
+    description: z.string().nullable().optional(),
+  })
+  .openapi('MacroResource');
+export type MacroResource = z.infer<typeof MacroResource>;
+
+export const MacroList = listEnvelope(MacroResource, 'MacroList');
+
 /** The same rules the file-storage service applies to a key; kept here so both sides agree. */
 export const FileKey = z
   .string()

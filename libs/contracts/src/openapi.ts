@@ -17,6 +17,10 @@ import {
   JobConfigInput,
   JobConfigList,
   JobConfigPatch,
+  MacroKey,
+  MacroList,
+  MacroRequest,
+  MacroResource,
 } from './jobconfig.schema';
 import { FileList, FileResource } from './file.schema';
 import { Job, JobList, JobListQuery, RunRequest } from './job.schema';
@@ -42,6 +46,7 @@ const std = {
 const IdParam = z.object({ id: NumericId });
 const JobIdParam = z.object({ id: Uuid });
 const FileParams = z.object({ id: NumericId, key: FileKey });
+const MacroParams = z.object({ id: NumericId, name: MacroKey });
 
 /**
  * Builds the OpenAPI 3.1 document of the public API from the same zod schemas the services validate
@@ -214,6 +219,60 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     tags: ['jobconfigs'],
     request: { params: IdParam },
     responses: { 200: json(EntryPoints, 'Entry points of the selected package.'), ...std },
+  });
+
+  // Macros of a configuration (the same list as its runtimeConfig.macros)
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/macros',
+    tags: ['macros'],
+    request: { params: IdParam, query: ListQuery },
+    responses: {
+      200: json(
+        MacroList,
+        'Macros of the configuration; secure ones without their value. Sortable by `key`.',
+      ),
+      ...std,
+    },
+  });
+  route({
+    method: 'post',
+    path: '/jobconfigs/{id}/macros',
+    tags: ['macros'],
+    description: '`key` (or its alias `name`) is required.',
+    request: { params: IdParam, body: jsonBody(MacroRequest) },
+    responses: {
+      201: json(MacroResource, 'Created.'),
+      ...std,
+      409: problem('The configuration has a macro with this key already.'),
+    },
+  });
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/macros/{name}',
+    tags: ['macros'],
+    request: { params: MacroParams },
+    responses: { 200: json(MacroResource, 'The macro; a secure one without its value.'), ...std },
+  });
+  route({
+    method: 'put',
+    path: '/jobconfigs/{id}/macros/{name}',
+    tags: ['macros'],
+    description:
+      'Creates or replaces the macro. A value left out keeps the stored one (a secure value is write-only); `secure` left out keeps the stored flag; a secure macro made plain needs its new value.',
+    request: { params: MacroParams, body: jsonBody(MacroRequest) },
+    responses: {
+      200: json(MacroResource, 'Replaced.'),
+      201: json(MacroResource, 'Created.'),
+      ...std,
+    },
+  });
+  route({
+    method: 'delete',
+    path: '/jobconfigs/{id}/macros/{name}',
+    tags: ['macros'],
+    request: { params: MacroParams },
+    responses: { 204: { description: 'Removed.' }, ...std },
   });
 
   // Files

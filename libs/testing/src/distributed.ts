@@ -123,6 +123,10 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       RUNNER_ID: name,
       RUNNER_SLOTS: '2',
       RUNNER_WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'im-runner-')),
+      // The test S3 server has one key pair; in production packages get a credential of their own.
+      PACKAGE_S3_ENDPOINT: infra.s3.endpoint,
+      PACKAGE_S3_ACCESS_KEY_ID: infra.s3.accessKeyId,
+      PACKAGE_S3_SECRET_ACCESS_KEY: infra.s3.secretAccessKey,
     };
   }
   const serviceOf = (name: string) => (name.startsWith('job-runner') ? 'job-runner' : name);

@@ -15,14 +15,18 @@ describe('createApp (health only)', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('answers /healthz, and /readyz until draining', async () => {
+  it('answers /healthz, and /readyz once started until draining', async () => {
     let draining = false;
+    let started = false;
     const app = createApp({
       logger: silentLogger(),
       storage: await LocalObjectStorage.open(dir),
       isDraining: () => draining,
+      isStarted: () => started,
     });
     await request(app).get('/healthz').expect(200, { status: 'ok' });
+    await request(app).get('/readyz').expect(503);
+    started = true;
     await request(app).get('/readyz').expect(200);
     draining = true;
     await request(app).get('/readyz').expect(503);

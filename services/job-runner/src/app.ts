@@ -28,15 +28,22 @@ export interface JobRunnerAppDeps {
   storage: ObjectStorage;
   /** True once shutdown began: readiness turns 503 first. */
   isDraining?: () => boolean;
+  /**
+   * True once the runner consumes job requests (its sandbox is set up, its subscriptions are in
+   * place): until then readiness is 503, so a rollout or a test does not count on a runner that has
+   * not joined its consumer group yet. Default: always true.
+   */
+  isStarted?: () => boolean;
 }
 
-/** The runner has no API yet: only /healthz (alive) and /readyz (storage answers, not draining). */
+/** The runner has no API yet: only /healthz (alive) and /readyz (started, storage answers, not draining). */
 export function createApp(deps: JobRunnerAppDeps): Express {
   return createServiceApp({
     logger: deps.logger,
     readiness: {
       ready: async () => {
         if (deps.isDraining?.()) return false;
+        if (deps.isStarted && !deps.isStarted()) return false;
         await deps.storage.ping();
         return true;
       },

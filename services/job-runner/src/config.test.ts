@@ -20,6 +20,10 @@ describe('loadConfig', () => {
     expect(c.runner).toMatchObject({
       slots: 2,
       graceMs: 20_000,
+      killGraceMs: 3_000,
+      sandbox: true,
+      memoryMb: 512,
+      packageCacheBytes: 1024 * 1024 * 1024,
       workDir: path.join(os.tmpdir(), 'im-runner'),
       unpackLimits: { maxBytes: 1024 ** 3, maxEntries: 10_000 },
     });
@@ -31,6 +35,33 @@ describe('loadConfig', () => {
       keyPrefix: '',
     });
     expect(c.http.port).toBe(8085);
+  });
+
+  it('takes JOBS_CONCURRENCY, or RUNNER_SLOTS as its older name, but not two different values', () => {
+    expect(loadConfig({ ...base, JOBS_CONCURRENCY: '5' }).runner.slots).toBe(5);
+    expect(loadConfig({ ...base, RUNNER_SLOTS: '3' }).runner.slots).toBe(3);
+    expect(loadConfig({ ...base, RUNNER_SLOTS: '4', JOBS_CONCURRENCY: '4' }).runner.slots).toBe(4);
+    expect(() => loadConfig({ ...base, RUNNER_SLOTS: '3', JOBS_CONCURRENCY: '4' })).toThrow(
+      /RUNNER_SLOTS: differs from JOBS_CONCURRENCY \(4\)/,
+    );
+    expect(() => loadConfig({ ...base, JOBS_CONCURRENCY: '0' })).toThrow(/JOBS_CONCURRENCY/);
+  });
+
+  it('reads the sandbox, memory, cache and kill-grace settings', () => {
+    expect(
+      loadConfig({
+        ...base,
+        JOBS_SANDBOX: 'false',
+        JOBS_MEMORY_MB: '1024',
+        JOBS_PACKAGE_CACHE_MB: '0',
+        RUNNER_KILL_GRACE_MS: '1500',
+      }).runner,
+    ).toMatchObject({ sandbox: false, memoryMb: 1024, packageCacheBytes: 0, killGraceMs: 1500 });
+    expect(() => loadConfig({ ...base, JOBS_SANDBOX: 'maybe' })).toThrow(/JOBS_SANDBOX/);
+    expect(() => loadConfig({ ...base, JOBS_MEMORY_MB: '8' })).toThrow(/JOBS_MEMORY_MB/);
+    expect(() => loadConfig({ ...base, RUNNER_KILL_GRACE_MS: '5000' })).toThrow(
+      /RUNNER_KILL_GRACE_MS: must be at most 3000/,
+    );
   });
 
   it('lists every wrong variable at once', () => {

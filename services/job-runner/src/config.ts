@@ -1,3 +1,4 @@
+import type { ObjectStorageAccess } from './executor/executor.protocol';
 import { z } from '@im/contracts';
 import {
   envBoolean,
@@ -20,14 +21,24 @@ import * as path from 'node:path';
 const JobRunnerEnv = z.object({
   /** Names this runner in progress messages; default <hostname>-<pid>. */
   RUNNER_ID: z.string().min(1).max(200).optional(),
-  /** Jobs run at the same time. */
-  RUNNER_SLOTS: envInt(2, 1),
+  /** Jobs run at the same time (concurrent jobs per runner); default 2. */
+  JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  /** Older name of JOBS_CONCURRENCY, still accepted. */
+  RUNNER_SLOTS: z.coerce.number().int().min(1).optional(),
+  /** Run each job under Node's permission model (reads: its own dir and the executor's code; writes: its own dir; no processes, workers, addons). */
+  JOBS_SANDBOX: envBoolean(true),
+  /** Heap cap of each job's executor (V8 --max-old-space-size), MiB. */
+  JOBS_MEMORY_MB: envInt(512, 16),
+  /** Room for unchanged packages kept between jobs under <work dir>/cache, MiB; 0 turns the cache off. */
+  JOBS_PACKAGE_CACHE_MB: envInt(1024, 0),
   /** Where attempts unpack and run; default <os tmpdir>/im-runner. */
   RUNNER_WORK_DIR: z.string().min(1).optional(),
   /** How long running jobs may finish on shutdown before they are stopped (FAILED runner-lost), ms. */
   RUNNER_GRACE_MS: envInt(20_000, 0),
-  /** Between SIGTERM and SIGKILL when a job is stopped, ms. */
-  RUNNER_KILL_GRACE_MS: envInt(5_000, 0),
+  /** Between SIGTERM and SIGKILL when a job is stopped (cancel, timeout, shutdown), ms; at most 3000 so a stopped job is gone within 5 s. */
+  RUNNER_KILL_GRACE_MS: envInt(3_000, 0).pipe(
+    z.number().max(3_000, 'must be at most 3000 (a stopped job must be gone within 5 s)'),
+  ),
   /** Job log uploads while a job runs, at most this often, ms. */
   RUNNER_LOG_FLUSH_MS: envInt(1_000, 50),
   /** Keep each attempt's directory after the job (debugging only: it holds the package and outputs). */
@@ -46,6 +57,16 @@ const JobRunnerEnv = z.object({
   ...kafkaEnv,
   // S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY (required), S3_ENDPOINT, S3_REGION, S3_FORCE_PATH_STYLE, S3_KEY_PREFIX
   ...s3Env,
+  /**
+   * Object storage offered to packages (the `object` connector, `s3://bucket/key`): a credential of its
+   * own, scoped by the operator to the buckets packages may use. Unset: packages get no object storage.
+   * Never the platform's own S3 credential, which reaches every configuration's files.
+   */
+  PACKAGE_S3_ENDPOINT: z.url().optional(),
+  PACKAGE_S3_REGION: z.string().default('us-east-1'),
+  PACKAGE_S3_ACCESS_KEY_ID: z.string().optional(),
+  PACKAGE_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  PACKAGE_S3_FORCE_PATH_STYLE: envBoolean(true),
 });
 
 export interface JobRunnerConfig {
@@ -58,6 +79,11 @@ export interface JobRunnerConfig {
     logFlushMs: number;
     keepWorkDirs: boolean;
     unpackLimits: { maxBytes: number; maxEntries: number };
+    sandbox: boolean;
+    memoryMb: number;
+    packageCacheBytes: number;
+    /** Object storage handed to packages, if any (see PACKAGE_S3_*). */
+    packageObjectStorage: ObjectStorageAccess | undefined;
   };
   logLevel: string;
   kafka: KafkaBusOptions;
@@ -66,18 +92,46 @@ export interface JobRunnerConfig {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
-  const e = parseEnv(JobRunnerEnv, env);
+  const e = parseEnv(
+    JobRunnerEnv.superRefine((v, ctx) => {
+      if (
+        v.JOBS_CONCURRENCY !== undefined &&
+        v.RUNNER_SLOTS !== undefined &&
+        v.JOBS_CONCURRENCY !== v.RUNNER_SLOTS
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['RUNNER_SLOTS'],
+          message: `differs from JOBS_CONCURRENCY (${v.JOBS_CONCURRENCY}); RUNNER_SLOTS is its older name: set only JOBS_CONCURRENCY`,
+        });
+    }),
+    env,
+  );
   const id = e.RUNNER_ID ?? `${os.hostname()}-${process.pid}`;
   return {
     runner: {
       id,
-      slots: e.RUNNER_SLOTS,
+      slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS ?? 2,
       workDir: path.resolve(e.RUNNER_WORK_DIR ?? path.join(os.tmpdir(), 'im-runner')),
       graceMs: e.RUNNER_GRACE_MS,
       killGraceMs: e.RUNNER_KILL_GRACE_MS,
       logFlushMs: e.RUNNER_LOG_FLUSH_MS,
       keepWorkDirs: e.RUNNER_KEEP_WORK_DIRS,
       unpackLimits: { maxBytes: e.RUNNER_MAX_UNPACKED_BYTES, maxEntries: e.RUNNER_MAX_ENTRIES },
+      sandbox: e.JOBS_SANDBOX,
+      memoryMb: e.JOBS_MEMORY_MB,
+      packageCacheBytes: e.JOBS_PACKAGE_CACHE_MB * 1024 * 1024,
+      packageObjectStorage:
+        e.PACKAGE_S3_ACCESS_KEY_ID && e.PACKAGE_S3_SECRET_ACCESS_KEY
+          ? {
+              kind: 's3',
+              ...(e.PACKAGE_S3_ENDPOINT ? { endpoint: e.PACKAGE_S3_ENDPOINT } : {}),
+              region: e.PACKAGE_S3_REGION,
+              accessKeyId: e.PACKAGE_S3_ACCESS_KEY_ID,
+              secretAccessKey: e.PACKAGE_S3_SECRET_ACCESS_KEY,
+              forcePathStyle: e.PACKAGE_S3_FORCE_PATH_STYLE,
+            }
+          : undefined,
     },
     logLevel: e.LOG_LEVEL,
     kafka: kafkaOptions(e, `job-runner-${id}`),

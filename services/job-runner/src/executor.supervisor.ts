@@ -11,6 +11,8 @@ import { LineSplitter } from './line.splitter';
 
 export interface ExecutorStartOptions {
   executorPath: string;
+  /** Node options of the executor: the sandbox's permissions and the heap cap (executor.sandbox.ts). */
+  execArgv?: readonly string[];
   /** The executor's working directory (the unpacked package). */
   cwd: string;
   /** HOME of the executor (the attempt's directory). */
@@ -37,7 +39,8 @@ export interface ExecutorExit {
 const STDIO_CLOSE_WAIT_MS = 2000;
 
 /**
- * One executor process: forked with a minimal environment as the leader of its own process group,
+ * One executor process: forked with a minimal environment and the given Node options (the sandbox),
+ * as the leader of its own process group,
  * its output turned into job-log lines, its IPC messages validated. {@link terminate} stops the
  * whole group (SIGTERM, then SIGKILL after the grace period); when the executor exits, whatever it
  * left running in its group is killed too.
@@ -53,7 +56,7 @@ export class ExecutorProcess {
       cwd: o.cwd,
       env: { PATH: o.path, HOME: o.home, TMPDIR: o.tmpDir, [EXECUTOR_SPEC_ENV]: o.specFile },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: [],
+      execArgv: [...(o.execArgv ?? [])],
       serialization: 'json',
       detached: process.platform !== 'win32',
     });

@@ -64,7 +64,7 @@ export class JobLogWriter {
   /** File appends and uploads run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly secrets: string[];
+  private secrets: string[];
   private readonly clock: () => Date;
 
   private constructor(private readonly o: JobLogWriterOptions) {
@@ -77,6 +77,11 @@ export class JobLogWriter {
     if (options.seed) await pipeline(options.seed, createWriteStream(options.file, { mode: 0o600 }));
     else await fs.writeFile(options.file, '', { mode: 0o600 });
     return w;
+  }
+
+  /** Masks these values too from now on (secrets known only once the package is unpacked). */
+  addSecrets(values: readonly string[]): void {
+    this.secrets = maskList([...this.secrets, ...values]);
   }
 
   write(level: LogLevel, source: string, text: string): void {

@@ -1,11 +1,13 @@
 import type { JobRequested } from '@im/contracts';
 import { assertValidKey, type ObjectStorage } from '@im/storage';
 import { constants, createWriteStream } from 'node:fs';
+import { silentLogger } from '@im/logging';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createHash } from 'node:crypto';
 import type { ExecutorSpec } from './executor/executor.protocol';
+import { PackageCache, type PackageFetch } from './package.cache';
 import { PackageUnusableError } from './package-unusable.error';
 import {
   targetInside,
@@ -16,6 +18,9 @@ import {
 } from './package.unpacker';
 
 const ENTRY_POINT = /\.(process|js|mjs)$/i;
+
+/** A disabled cache: every fetch downloads. */
+const NO_CACHE = new PackageCache('', 0, silentLogger());
 
 /** A directory name for the attempt that cannot step outside the work dir, whatever the job id. */
 export function attemptDirName(jobId: string, attempt: number): string {
@@ -64,12 +69,21 @@ export class JobWorkspace {
     await fs.writeFile(path.join(this.dir, 'package.json'), '{ "type": "commonjs" }\n', { mode: 0o600 });
   }
 
-  /** Streams the package from storage to a local file (never into memory). */
-  async fetchPackage(storage: ObjectStorage, req: JobRequested, signal: AbortSignal): Promise<number> {
+  /**
+   * Places the package in the attempt's directory: from the cache when it holds this version (a hard
+   * link), else streamed from storage (never into memory), through the cache when it is on.
+   */
+  async fetchPackage(
+    storage: ObjectStorage,
+    req: JobRequested,
+    signal: AbortSignal,
+    cache?: PackageCache,
+  ): Promise<PackageFetch> {
     const key = `${req.packagePrefix}/${req.packageName}`;
-    let obj;
+    let got: PackageFetch | null;
     try {
-      obj = await storage.get(key);
+      assertValidKey(key);
+      got = await (cache ?? NO_CACHE).fetch(storage, key, this.packageFile, signal);
     } catch (err) {
       if (err instanceof Error && /Invalid object key/.test(err.message)) {
         throw new PackageUnusableError(
@@ -79,14 +93,18 @@ export class JobWorkspace {
       }
       throw err;
     }
-    if (!obj) {
+    if (!got) {
       throw new PackageUnusableError(
         `the package '${req.packageName}' is not among the configuration's files`,
         'upload the package to the configuration or fix its runtimeConfig.packageName',
       );
     }
-    await pipeline(obj.body, createWriteStream(this.packageFile, { mode: 0o600 }), { signal });
-    return (await fs.stat(this.packageFile)).size;
+    return got;
+  }
+
+  /** Directories the executor may write: the package, the outputs and its TMPDIR (not the log or spec). */
+  get writableDirs(): string[] {
+    return [this.specDir, this.outDir, this.tmpDir];
   }
 
   async unpack(limits: UnpackLimits, signal: AbortSignal): Promise<UnpackResult> {

@@ -36,9 +36,21 @@ async function main(): Promise<void> {
     killGraceMs: config.runner.killGraceMs,
     keepWorkDirs: config.runner.keepWorkDirs,
     unpackLimits: config.runner.unpackLimits,
+    sandbox: config.runner.sandbox,
+    memoryMb: config.runner.memoryMb,
+    packageCacheBytes: config.runner.packageCacheBytes,
+    ...(config.runner.packageObjectStorage
+      ? { packageObjectStorage: config.runner.packageObjectStorage }
+      : {}),
     executorSearchPath: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
   });
-  const app = createApp({ logger, storage, isDraining: () => shutdown.isShuttingDown });
+  let started = false;
+  const app = createApp({
+    logger,
+    storage,
+    isDraining: () => shutdown.isShuttingDown,
+    isStarted: () => started,
+  });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));
     s.once('error', reject);
@@ -60,8 +72,14 @@ async function main(): Promise<void> {
   shutdown.installSignalHandlers();
 
   await module.start();
+  started = true;
   logger.info(
-    { runnerId: config.runner.id, slots: config.runner.slots, httpPort: config.http.port },
+    {
+      runnerId: config.runner.id,
+      concurrency: config.runner.slots,
+      sandbox: config.runner.sandbox,
+      httpPort: config.http.port,
+    },
     'job runner is ready',
   );
 }

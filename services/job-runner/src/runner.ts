@@ -1,4 +1,4 @@
-import type { JobCancelRequested, JobProgress, JobRequested, LogLevel } from '@im/contracts';
+import type { JobCancelRequested, JobProgress, JobRequested, LogLevel, PackageManifest } from '@im/contracts';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
@@ -6,11 +6,20 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import {
+  ACCESS_DENIED,
+  executorCode,
+  executorExecArgv,
+  OUT_OF_MEMORY,
+  type ExecutorCode,
+} from './executor.sandbox';
 import { ExecutorProcess, signalExitCode, type ExecutorExit } from './executor.supervisor';
-import type { ExecutorSpec } from './executor/executor.protocol';
+import type { ExecutorSpec, ObjectStorageAccess } from './executor/executor.protocol';
 import { outcomeOf, type FailureCause, type JobResult, type TerminalOutcome } from './failure-cause';
 import { attemptDirName, JobWorkspace } from './job.workspace';
 import { JobLogWriter } from './job-log.writer';
+import { PackageCache } from './package.cache';
+import { MANIFEST_FILE, readManifest, resolveMacros } from './package.manifest';
 import { PackageUnusableError } from './package-unusable.error';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './package.unpacker';
 import { Semaphore } from './semaphore';
@@ -21,6 +30,8 @@ export interface JobRunnerDeps {
   logger: Logger;
   /** Where attempts unpack and run; one sub-directory per attempt. */
   workDir: string;
+  /** Object storage offered to packages (the `object` connector); none when undefined. */
+  packageObjectStorage?: ObjectStorageAccess;
   /** Jobs run at the same time. */
   slots: number;
   /** Names this runner in progress messages and in its cancel consumer group. */
@@ -33,8 +44,18 @@ export interface JobRunnerDeps {
   groupId?: string;
   /** Length of one timeout unit; the contract counts minutes. Tests shrink it. Default 60000. */
   timeoutUnitMs?: number;
-  /** Between SIGTERM and SIGKILL when a job is stopped (ms). Default 5000. */
+  /** Between SIGTERM and SIGKILL when a job is stopped (ms). Default 3000. */
   killGraceMs?: number;
+  /**
+   * Run the executor under Node's permission model (see executor.sandbox.ts): it reads only its job's
+   * directory and its own code, writes only the job's spec/, out/ and tmp/, and starts no processes,
+   * worker threads or native addons. Default true.
+   */
+  sandbox?: boolean;
+  /** Heap cap of each executor (V8 old space), MiB. Default 512. */
+  memoryMb?: number;
+  /** Raw packages kept under `<workDir>/cache` to skip unchanged downloads, bytes; 0 turns it off. Default 1 GiB. */
+  packageCacheBytes?: number;
   /** Keep each attempt's directory after the job (for debugging). Default false. */
   keepWorkDirs?: boolean;
   unpackLimits?: Partial<UnpackLimits>;
@@ -62,7 +83,13 @@ interface ActiveJob {
   currentStep: string | null;
   /** RUNNING + currentStep messages, published in order. */
   stepUpdates: Promise<void>;
+  /** Hints already written to the log (the sandbox refused something, out of memory). */
+  hinted: Set<string>;
 }
+
+export const DEFAULT_KILL_GRACE_MS = 3000;
+export const DEFAULT_MEMORY_MB = 512;
+export const DEFAULT_PACKAGE_CACHE_BYTES = 1024 * 1024 * 1024;
 
 const REMEMBERED_OUTCOMES = 1000;
 const TERMINAL_PUBLISH_ATTEMPTS = 3;
@@ -109,6 +136,9 @@ export class JobRunner {
   private readonly intake = new AbortController();
   private readonly executorPath: string;
   private readonly unpackLimits: UnpackLimits;
+  private readonly cache: PackageCache;
+  /** What the sandboxed executor may read of the platform's code; null without the sandbox. */
+  private code: ExecutorCode | null = null;
   private requests: Subscription | undefined;
   private cancels: Subscription | undefined;
   private requestsClosed: Promise<void> | undefined;
@@ -121,6 +151,15 @@ export class JobRunner {
     this.slots = new Semaphore(deps.slots);
     this.executorPath = deps.executorPath ?? defaultExecutorPath();
     this.unpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...deps.unpackLimits };
+    this.cache = new PackageCache(
+      path.join(deps.workDir, 'cache'),
+      deps.packageCacheBytes ?? DEFAULT_PACKAGE_CACHE_BYTES,
+      this.logger.child({ component: 'package-cache' }),
+    );
+  }
+
+  private get sandboxed(): boolean {
+    return this.deps.sandbox ?? true;
   }
 
   get runnerId(): string {
@@ -144,6 +183,16 @@ export class JobRunner {
       );
     }
     await fs.mkdir(this.deps.workDir, { recursive: true, mode: 0o700 });
+    if (this.sandboxed) {
+      try {
+        this.code = await executorCode(this.executorPath, await fs.realpath(this.deps.workDir));
+      } catch (err) {
+        throw new Error(
+          `The executor sandbox cannot be set up: ${message(err)}. Fix that, or run without the sandbox (JOBS_SANDBOX=false) only where every package is trusted.`,
+        );
+      }
+    }
+    await this.cache.init();
     // Cancels first, so no cancel for a job taken is missed. A group per runner: every runner sees every cancel.
     this.cancels = await this.deps.bus.subscribe({
       groupId: `job-runner.cancel.${this.deps.runnerId}`,
@@ -157,7 +206,17 @@ export class JobRunner {
       concurrency: this.deps.slots,
       handler: (r) => this.onRequest(r),
     });
-    this.logger.info({ slots: this.deps.slots, workDir: this.deps.workDir }, 'job runner started');
+    this.logger.info(
+      {
+        slots: this.deps.slots,
+        workDir: this.deps.workDir,
+        sandbox: this.sandboxed,
+        executorReadPaths: this.code?.readPaths,
+        memoryMb: this.deps.memoryMb ?? DEFAULT_MEMORY_MB,
+        packageCacheBytes: this.deps.packageCacheBytes ?? DEFAULT_PACKAGE_CACHE_BYTES,
+      },
+      'job runner started',
+    );
   }
 
   /** Takes no new jobs; jobs waiting for a slot are left to redelivery (or jobconfig's recovery). */
@@ -229,6 +288,7 @@ export class JobRunner {
       fatal: undefined,
       currentStep: null,
       stepUpdates: Promise.resolve(),
+      hinted: new Set(),
     };
     this.active.set(key, job);
     const done = this.take(job).finally(() => {
@@ -370,8 +430,9 @@ export class JobRunner {
     w('INFO', `job ${req.jobId} attempt ${req.attempt} on runner ${this.deps.runnerId}`);
 
     let entryPoint: string;
+    let manifest: PackageManifest | null;
     try {
-      entryPoint = await this.prepare(job, ws, w);
+      ({ entryPoint, manifest } = await this.prepare(job, ws, w));
     } catch (err) {
       if (job.stopCause) return failed(job.stopCause);
       if (!(err instanceof PackageUnusableError)) throw err;
@@ -381,6 +442,14 @@ export class JobRunner {
     }
     if (job.stopCause) return failed(job.stopCause);
 
+    const macros = resolveMacros(req.macros, manifest, {
+      JOB_ID: req.jobId,
+      JOB_CONFIG_ID: req.jobConfigId,
+      LOCAL_JOB_SPEC_DIR: ws.specDir,
+      LOCAL_JOB_OUT_DIR: ws.outDir,
+    });
+    jobLog.addSecrets(macros.secrets);
+    for (const n of macros.notes) w(n.level, n.text);
     const spec: ExecutorSpec = {
       version: 1,
       jobId: req.jobId,
@@ -388,8 +457,11 @@ export class JobRunner {
       entryPoint,
       specDir: ws.specDir,
       outDir: ws.outDir,
+      // Scratch space of the steps (writable in the sandbox; not uploaded).
+      workDir: ws.tmpDir,
       logLevel: req.logLevel,
-      macros: this.macros(req, ws, w),
+      macros: macros.values,
+      ...(this.deps.packageObjectStorage ? { objectStorage: this.deps.packageObjectStorage } : {}),
     };
     await ws.writeExecutorSpec(spec);
     try {
@@ -430,17 +502,27 @@ export class JobRunner {
     return uploadFailed ? failed('internal-error', 0) : { kind: 'finished' };
   }
 
-  /** Fetch, unpack, override, find the entry point. Throws PackageUnusableError for the package's faults. */
+  /**
+   * Fetch (through the package cache), unpack, override, read the manifest, find the entry point.
+   * Throws PackageUnusableError for the package's faults.
+   */
   private async prepare(
     job: ActiveJob,
     ws: JobWorkspace,
     w: (level: LogLevel, text: string) => void,
-  ): Promise<string> {
+  ): Promise<{ entryPoint: string; manifest: PackageManifest | null }> {
     const { req } = job;
     const signal = job.abort.signal;
     let t = Date.now();
-    const size = await ws.fetchPackage(this.deps.storage, req, signal);
-    w('INFO', `package fetched: ${req.packageName}, ${size} bytes in ${Date.now() - t} ms`);
+    const got = await ws.fetchPackage(this.deps.storage, req, signal, this.cache);
+    const ms = Date.now() - t;
+    if (!this.cache.enabled) w('INFO', `package fetched: ${req.packageName}, ${got.size} bytes in ${ms} ms`);
+    else if (got.hit) w('INFO', `package cache hit: ${req.packageName}, ${got.size} bytes (not downloaded)`);
+    else w('INFO', `package cache miss: ${req.packageName} fetched, ${got.size} bytes in ${ms} ms`);
+    job.logger.info(
+      { hit: this.cache.enabled ? got.hit : undefined, etag: got.etag, size: got.size, ms },
+      this.cache.enabled ? (got.hit ? 'package cache hit' : 'package cache miss') : 'package fetched',
+    );
     t = Date.now();
     const u = await ws.unpack(this.unpackLimits, signal);
     w(
@@ -456,42 +538,43 @@ export class JobRunner {
           : 'packageArtifactOverride: no other configuration files to copy',
       );
     }
-    return ws.resolveEntryPoint(req.entryPoint);
-  }
-
-  /** Built-ins plus the request's macros; a request macro cannot replace a built-in. */
-  private macros(
-    req: JobRequested,
-    ws: JobWorkspace,
-    w: (level: LogLevel, text: string) => void,
-  ): Record<string, string> {
-    const builtIns: Record<string, string> = {
-      JOB_ID: req.jobId,
-      JOB_CONFIG_ID: req.jobConfigId,
-      LOCAL_JOB_SPEC_DIR: ws.specDir,
-      LOCAL_JOB_OUT_DIR: ws.outDir,
-    };
-    const out: Record<string, string> = {};
-    for (const m of req.macros) {
-      if (Object.hasOwn(builtIns, m.key))
-        w('WARNING', `macro ${m.key} of the configuration or run request ignored: it is built in`);
-      else out[m.key] = m.value;
+    const read = await readManifest(ws.specDir);
+    if (read) {
+      const m = read.manifest;
+      const what = [m.name, m.version].filter(Boolean).join(' ');
+      w(
+        'INFO',
+        `${MANIFEST_FILE}: ${what || 'unnamed package'}, ${m.macros.length} macro(s) declared${m.defaultEntryPoint ? `, default entry point ${m.defaultEntryPoint}` : ''}`,
+      );
+      if (read.unknownFields.length > 0)
+        w('WARNING', `${MANIFEST_FILE}: unknown field(s) ignored: ${read.unknownFields.join(', ')}`);
     }
-    return { ...out, ...builtIns };
+    return { entryPoint: await ws.resolveEntryPoint(req.entryPoint), manifest: read?.manifest ?? null };
   }
 
   private async runExecutor(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<ExecutorExit> {
     const { req } = job;
     const started = Date.now();
+    const real = async (d: string) => [...new Set([d, await fs.realpath(d).catch(() => d)])];
+    const execArgv = executorExecArgv({
+      code: this.code,
+      memoryMb: this.deps.memoryMb ?? DEFAULT_MEMORY_MB,
+      readDirs: await real(ws.dir),
+      writeDirs: (await Promise.all(ws.writableDirs.map(real))).flat(),
+    });
     const child = ExecutorProcess.start({
       executorPath: this.executorPath,
+      execArgv,
       cwd: ws.specDir,
       home: ws.dir,
       tmpDir: ws.tmpDir,
       specFile: ws.specFile,
       path: this.deps.executorSearchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      killGraceMs: this.deps.killGraceMs ?? 5000,
-      onLine: (level, source, text) => jobLog.write(level, source, text),
+      killGraceMs: this.deps.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+      onLine: (level, source, text) => {
+        jobLog.write(level, source, text);
+        this.hint(job, jobLog, text);
+      },
       onStep: (name) => this.onStep(job, name),
       onFatal: (m) => {
         job.fatal = m;
@@ -521,6 +604,25 @@ export class JobRunner {
       clearTimeout(timer);
       job.child = undefined;
     }
+  }
+
+  /** Explains in the job log what the sandbox or the memory cap did to a package, once per job. */
+  private hint(job: ActiveJob, jobLog: JobLogWriter, text: string): void {
+    const once = (id: string, line: string) => {
+      if (job.hinted.has(id)) return;
+      job.hinted.add(id);
+      jobLog.write('SEVERE', 'runner', line);
+    };
+    if (this.code && ACCESS_DENIED.test(text))
+      once(
+        'sandbox',
+        'the sandbox refused an operation of the package: a job may read only its own directory, write only its spec/, out/ and tmp/ directories, and may not start processes or worker threads or load native addons',
+      );
+    if (OUT_OF_MEMORY.test(text))
+      once(
+        'memory',
+        `the job ran out of memory: its heap is capped at ${this.deps.memoryMb ?? DEFAULT_MEMORY_MB} MiB (JOBS_MEMORY_MB)`,
+      );
   }
 
   private onStep(job: ActiveJob, name: string): void {

@@ -12,6 +12,8 @@ import { jobconfigMigrations } from './jobconfig.migrations';
 import { JobRepository } from './job.repository';
 import { jobRoutes } from './job.routes';
 import { JobService } from './job.service';
+import { macroRoutes } from './macro.routes';
+import { MacroService } from './macro.service';
 
 export interface JobConfigDeps {
   db: Knex;
@@ -31,6 +33,7 @@ export interface JobConfigDeps {
 export interface JobConfigModule {
   configs: JobConfigService;
   jobs: JobService;
+  macros: MacroService;
   router: Router;
   migrate(): Promise<string[]>;
   /** Starts consuming runner progress. */
@@ -41,17 +44,14 @@ export interface JobConfigModule {
 export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const logger = deps.logger.child({ component: 'jobconfig' });
   const jobRepo = new JobRepository(deps.db);
-  const configs = new JobConfigService(
-    new JobConfigRepository(deps.db),
-    jobRepo,
-    deps.files,
-    deps.bus,
-    logger,
-  );
+  const configRepo = new JobConfigRepository(deps.db);
+  const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger);
   const jobs = new JobService(jobRepo, configs, deps.files, deps.bus, logger);
+  const macros = new MacroService(configRepo, configs);
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
   router.use(jobConfigRoutes({ configs, authenticate: deps.authenticate, ...opt }));
+  router.use(macroRoutes({ macros, authenticate: deps.authenticate, ...opt }));
   router.use(
     jobRoutes({
       jobs,
@@ -65,6 +65,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   return {
     configs,
     jobs,
+    macros,
     router,
     migrate: () => migrateLatest(deps.db, jobconfigMigrations, deps.dbSchema),
     async start() {
@@ -105,3 +106,4 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }):
 export { jobconfigMigrations } from './jobconfig.migrations';
 export { JobConfigService } from './job-config.service';
 export { JobService } from './job.service';
+export { MacroService } from './macro.service';

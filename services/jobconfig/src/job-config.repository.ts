@@ -1,5 +1,6 @@
 import type { LogLevel, MacroInput } from '@im/contracts';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
+import { InputError } from '@im/errors';
 
 /** A stored macro; `value` of a secure macro never leaves the service through the API. */
 export interface StoredMacro {
@@ -112,6 +113,8 @@ export const JOB_CONFIG_SORTABLE = {
   active: 'active',
 };
 
+const MACRO_UPDATE_ATTEMPTS = 5;
+
 export class JobConfigRepository {
   constructor(private readonly db: Knex) {}
 
@@ -143,6 +146,38 @@ export class JobConfigRepository {
     return this.findById(id);
   }
 
+  /**
+   * Changes the macros of a configuration with a compare-and-set on the stored list, so two requests
+   * changing macros at once cannot lose each other's change: `change` sees the current list and returns
+   * the new one (or throws); on a concurrent change it runs again on the newer list. Resolves to the
+   * updated configuration, or undefined when there is none.
+   */
+  async updateMacros(
+    id: string,
+    change: (current: JobConfigRecord) => StoredMacro[],
+    meta: { updatedAt: number; updatedBy: { id: string; name: string } },
+  ): Promise<JobConfigRecord | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const row = (await this.db('job_configs')
+        .where({ id: Number(id) })
+        .first()) as Row | undefined;
+      if (!row) return undefined;
+      const next = change(toRecord(row));
+      const n = await this.db('job_configs')
+        .where({ id: Number(id), macros: row.macros })
+        .update({
+          macros: JSON.stringify(next),
+          updated_at: meta.updatedAt,
+          updated_by_id: meta.updatedBy.id,
+          updated_by_name: meta.updatedBy.name,
+        });
+      if (n === 1) return this.findById(id);
+      if (attempt >= MACRO_UPDATE_ATTEMPTS) {
+        throw new Error(`the macros of job configuration ${id} kept changing concurrently`);
+      }
+    }
+  }
+
   async delete(id: string): Promise<void> {
     await this.db('job_configs')
       .where({ id: Number(id) })
@@ -157,10 +192,30 @@ export class JobConfigRepository {
   }
 }
 
-export function mergeMacros(previous: StoredMacro[], input: MacroInput[]): StoredMacro[] {
-  return input.map((m) => {
+/**
+ * The macros a configuration holds once `input` replaces `previous` (a PUT of the configuration, or
+ * of one macro). A value left out keeps the stored one; a secure macro's value is write-only, so
+ * `null` for a macro that stays secure keeps it too. A secure macro that becomes plain needs a new
+ * value: its stored one is never revealed. Throws a field error for that.
+ */
+export function mergeMacros(
+  previous: StoredMacro[],
+  input: MacroInput[],
+  pathPrefix = 'runtimeConfig.macros',
+): StoredMacro[] {
+  return input.map((m, i) => {
     const old = previous.find((p) => p.key === m.key);
-    // A secure macro's value is write-only: a client that sends it back without a value keeps the old one.
+    if (old?.secure && !m.secure && (m.value === undefined || m.value === null)) {
+      throw new InputError(
+        `Macro ${m.key} is secure: to make it a plain macro, send its new value too (the stored one is never revealed).`,
+        [
+          {
+            path: pathPrefix ? `${pathPrefix}.${i}.value` : 'value',
+            message: 'required when a secure macro becomes a plain one',
+          },
+        ],
+      );
+    }
     const value =
       m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
     return { key: m.key, value, secure: m.secure, description: m.description ?? old?.description ?? null };

@@ -60,7 +60,7 @@ export class JobConfigService {
       );
     }
     const created = await this.configs.insert({ id: principal.id, name: principal.name }, w);
-    await this.changed(created, 'created');
+    await this.publishChanged(created, 'created');
     return created;
   }
 
@@ -70,7 +70,7 @@ export class JobConfigService {
     const w = this.toWrite(principal, current, input);
     await this.checkPackage(principal, id, current, w);
     const updated = (await this.configs.update(id, w)) as JobConfigRecord;
-    await this.changed(updated, 'updated');
+    await this.publishChanged(updated, 'updated');
     return updated;
   }
 
@@ -111,7 +111,7 @@ export class JobConfigService {
       );
     }
     await this.configs.delete(id);
-    await this.changed(current, 'deleted');
+    await this.publishChanged(current, 'deleted');
   }
 
   private toWrite(
@@ -188,7 +188,8 @@ export class JobConfigService {
     };
   }
 
-  private async changed(c: JobConfigRecord, change: 'created' | 'updated' | 'deleted'): Promise<void> {
+  /** Publishes a configuration change (for the projections of other services); never fails the caller. */
+  async publishChanged(c: JobConfigRecord, change: 'created' | 'updated' | 'deleted'): Promise<void> {
     try {
       await this.bus.publish('jobconfig.changes', {
         jobConfigId: c.id,

@@ -1,6 +1,6 @@
-import { isTerminal, packagePrefix, type Job, type JobConfig } from '@im/contracts';
+import { isTerminal, packagePrefix, type Job, type JobConfig, type MacroResource } from '@im/contracts';
 import type { HrefBuilder } from '@im/http-kit';
-import type { JobConfigRecord } from './job-config.repository';
+import type { JobConfigRecord, StoredMacro } from './job-config.repository';
 import type { JobRecord } from './job.repository';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -39,6 +39,18 @@ export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobC
     createdByUser: user(c.createdBy),
     lastModified: iso(c.updatedAt),
     lastModifiedByUser: user(c.updatedBy),
+  };
+}
+
+/** A macro of a configuration; a secure macro's value never leaves the service. */
+export function toMacroResource(jobConfigId: string, m: StoredMacro, href: HrefBuilder): MacroResource {
+  return {
+    key: m.key,
+    name: m.key,
+    href: href(`/api/jobconfigs/${jobConfigId}/macros/${encodeURIComponent(m.key)}`),
+    ...(m.secure ? {} : { value: m.value }),
+    secure: m.secure,
+    description: m.description,
   };
 }
 

@@ -15,9 +15,11 @@ import {
   encodeLogRecord,
   type ExecutorMessage,
 } from './executor.protocol';
+import { createObjectStorageProvider } from './object-storage.provider';
 import { importDefaultFunction } from './package-file.resolver';
-import { DefinitionError, parseProcessDefinition } from './process-definition.parser';
+import { DefinitionError } from './process-definition.parser';
 import { runProcess } from './process.executor';
+import { ProcessLibrary } from './process.loader';
 import { createScriptContext } from './script.context';
 import { BUILTIN_STEPS } from './steps/builtin.steps';
 
@@ -56,24 +58,39 @@ async function loadSpec(): Promise<ExecutorSpec> {
   if (!file)
     throw new Error(`${EXECUTOR_SPEC_ENV} is not set: the executor is started by the job runner only.`);
   delete process.env[EXECUTOR_SPEC_ENV];
-  return ExecutorSpec.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+  const spec = ExecutorSpec.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+  // The work dir as a macro, unless the runner defines it already.
+  if (spec.workDir && !Object.hasOwn(spec.macros, 'LOCAL_JOB_WORK_DIR'))
+    spec.macros = { ...spec.macros, LOCAL_JOB_WORK_DIR: spec.workDir };
+  return spec;
 }
 
 async function runEntryPoint(spec: ExecutorSpec, logger: ExecutorLogger): Promise<number> {
   const label = path.relative(spec.specDir, spec.entryPoint).split(path.sep).join('/');
   if (/\.process$/i.test(spec.entryPoint)) {
-    const text = await fs.readFile(spec.entryPoint, 'utf8');
+    const library = new ProcessLibrary(spec.specDir, new Map(Object.entries(spec.macros)), BUILTIN_STEPS);
     let def;
     try {
-      def = parseProcessDefinition(text, label, new Map(Object.entries(spec.macros)), BUILTIN_STEPS);
+      def = await library.loadEntryPoint(spec.entryPoint);
     } catch (err) {
       if (!(err instanceof DefinitionError)) throw err;
       logger.severe(err.title);
       for (const p of err.problems) logger.severe(`  ${p}`);
       return EXIT_INVALID_DEFINITION;
     }
-    const ok = await runProcess(def, spec, logger, (name) => send({ type: 'step', name }));
-    return ok ? exitCodeSetByPackage() : EXIT_PACKAGE_FAILED;
+    const objectStorage = createObjectStorageProvider(spec.objectStorage);
+    try {
+      const ok = await runProcess(def, {
+        spec,
+        logger,
+        announceStep: (name) => send({ type: 'step', name }),
+        library,
+        objectStorage,
+      });
+      return ok ? exitCodeSetByPackage() : EXIT_PACKAGE_FAILED;
+    } finally {
+      await objectStorage.close();
+    }
   }
   if (/\.m?js$/i.test(spec.entryPoint)) {
     const entry = logger.child('entry');

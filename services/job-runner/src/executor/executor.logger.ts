@@ -1,5 +1,6 @@
 import type { LogLevel } from '@im/contracts';
 import { format } from 'node:util';
+import { redactCredentials } from './credential.redaction';
 import { encodeLogRecord } from './executor.protocol';
 
 /** The logger a package's script receives in its context. */
@@ -25,7 +26,8 @@ export function levelEnabled(threshold: LogLevel, level: LogLevel): boolean {
 
 /**
  * Writes job-log records to stdout, the same stream a package's `console.log` writes to, so the
- * two stay in order. The runner filters by level again; dropping here only saves work.
+ * two stay in order. The runner filters by level again; dropping here only saves work. Credentials
+ * in URLs and connection strings are redacted from every line (see credential.redaction.ts).
  */
 export function createExecutorLogger(
   threshold: LogLevel,
@@ -35,7 +37,8 @@ export function createExecutorLogger(
   },
 ): ExecutorLogger {
   const emit = (level: LogLevel, args: unknown[]) => {
-    if (levelEnabled(threshold, level)) write(encodeLogRecord(level, source, format(...args)));
+    if (levelEnabled(threshold, level))
+      write(encodeLogRecord(level, source, redactCredentials(format(...args))));
   };
   return {
     info: (...args) => emit('INFO', args),

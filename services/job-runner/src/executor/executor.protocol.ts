@@ -20,6 +20,24 @@ export const EXIT_PACKAGE_FAILED = 1;
 export const EXIT_INVALID_DEFINITION = 2;
 export const EXIT_INTERNAL = 70;
 
+/**
+ * How packages reach object storage: an S3-compatible server (one client per bucket named in a
+ * `s3://bucket/key` URL), or, when the platform runs on local storage, one directory per bucket
+ * under `bucketsRoot`. The credentials are the ones the runner hands to packages.
+ */
+export const ObjectStorageAccess = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('s3'),
+    endpoint: z.string().optional(),
+    region: z.string(),
+    accessKeyId: z.string(),
+    secretAccessKey: z.string(),
+    forcePathStyle: z.boolean(),
+  }),
+  z.object({ kind: z.literal('local'), bucketsRoot: z.string() }),
+]);
+export type ObjectStorageAccess = z.infer<typeof ObjectStorageAccess>;
+
 export const ExecutorSpec = z.object({
   version: z.literal(1),
   jobId: z.string(),
@@ -33,6 +51,18 @@ export const ExecutorSpec = z.object({
   logLevel: LogLevel,
   /** Built-in macros plus the request's; built-ins win. */
   macros: z.record(z.string(), z.string()),
+  /**
+   * Optional: the attempt's scratch directory (the runner's `tmp/` of the attempt). Steps may write
+   * there (`saveTo`, targets, rejects) besides outDir; files there are not output files. Also
+   * offered as the macro LOCAL_JOB_WORK_DIR when the runner does not define it. Absent: steps may
+   * write to outDir only.
+   */
+  workDir: z.string().optional(),
+  /**
+   * Optional: the object storage that `object` connectors (`s3://bucket/key`) reach. Absent: the
+   * `object` connector fails with a message saying that this runner offers no object storage.
+   */
+  objectStorage: ObjectStorageAccess.optional(),
 });
 export type ExecutorSpec = z.infer<typeof ExecutorSpec>;
 

@@ -40,7 +40,7 @@ export function substituteMacros(
   return { value: walk(doc, []), unresolved };
 }
 
-/** `step 'greet' field 'message'`, `step 2 field 'source.path'`, `field 'name'`. */
+/** `step 1 'greet' field 'message'`, `step 2 field 'source.path'`, `field 'name'`. */
 export function describeLocation(doc: unknown, path: readonly PropertyKey[]): string {
   const [first, index, ...rest] = path;
   if (first === 'steps' && typeof index === 'number') {
@@ -51,12 +51,12 @@ export function describeLocation(doc: unknown, path: readonly PropertyKey[]): st
   return field ? `field '${field}'` : 'the document';
 }
 
-/** `step 'greet'` when the step has a usable name, else `step 2` (1-based). */
+/** `step 2 'greet'`: its position (1-based) and, when it has a usable one, its name. */
 export function stepLabel(doc: unknown, index: number): string {
   const steps = doc !== null && typeof doc === 'object' ? (doc as { steps?: unknown }).steps : undefined;
   const step: unknown = Array.isArray(steps) ? steps[index] : undefined;
   const name = step !== null && typeof step === 'object' ? (step as { name?: unknown }).name : undefined;
-  return typeof name === 'string' && name !== '' ? `step '${name}'` : `step ${index + 1}`;
+  return typeof name === 'string' && name !== '' ? `step ${index + 1} '${name}'` : `step ${index + 1}`;
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -15,6 +15,8 @@ export class DefinitionError extends Error {
 }
 
 export interface ProcessDefinition {
+  /** The file, relative to the package (`main.process`), as messages name it. */
+  label: string;
   name: string | undefined;
   steps: RunnableStep[];
 }
@@ -94,5 +96,5 @@ export function parseProcessDefinition(
     steps.push(result.step);
   });
   if (problems.length > 0) throw new DefinitionError(`Invalid process definition ${label}:`, problems);
-  return { name: top.data.name, steps };
+  return { label, name: top.data.name, steps };
 }
