@@ -20,6 +20,8 @@ const StandaloneEnv = z.object({
   FILES_MAX_BYTES: envBytes(1024 ** 3),
   /** Jobs run at the same time. */
   RUNNER_SLOTS: envInt(2, 1),
+  /** Jobs run at the same time (the newer name of RUNNER_SLOTS; wins when both are set). */
+  JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   /** Access token lifetime in seconds. */
   AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
   /** Refresh token lifetime in seconds. */
@@ -50,7 +52,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
     adminPassword: e.IM_ADMIN_PASSWORD,
     logLevel: e.LOG_LEVEL,
     files: { maxBytes: e.FILES_MAX_BYTES },
-    runner: { slots: e.RUNNER_SLOTS },
+    runner: { slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS },
     auth: {
       accessTokenTtl: e.AUTH_ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,
