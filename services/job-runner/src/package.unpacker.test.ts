@@ -96,6 +96,21 @@ describe('unpackPackage', () => {
     ).rejects.toThrow(/more than the limit of 1000 bytes/);
   });
 
+  it('refuses a zip bomb by its compression ratio, and writes nothing of it', async () => {
+    // 50 MiB of zeros deflate to ~50 KiB: a ratio of ~1000.
+    const file = await zipFile([{ name: 'bomb.bin', content: Buffer.alloc(50 * 1024 * 1024) }]);
+    await expect(unpackPackage(file, dest)).rejects.toThrow(/looks like a zip bomb/);
+    expect(await listTree(dest)).toEqual([]);
+    // Real data of the same size compresses far less and is unpacked.
+    const normal = await zipFile({
+      'data.csv': Array.from(
+        { length: 80_000 },
+        (_, i) => `${i},name${(i * 7919) % 100_003},${(i * 31) % 977}`,
+      ).join('\n'),
+    });
+    await expect(unpackPackage(normal, dest)).resolves.toMatchObject({ files: 1 });
+  });
+
   it('says so when the file is not a zip', async () => {
     const file = path.join(dir, 'pkg.djar');
     await fs.writeFile(file, 'not a zip at all');

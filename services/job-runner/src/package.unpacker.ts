@@ -12,6 +12,10 @@ export interface UnpackLimits {
   maxEntries: number;
 }
 
+/** Entries above this size must not expand more than MAX_COMPRESSION_RATIO times. */
+export const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
+export const MAX_COMPRESSION_RATIO = 200;
+
 export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 1024 ** 3, maxEntries: 10_000 };
 
 export interface UnpackResult {
@@ -165,6 +169,16 @@ export async function unpackPackage(
           `entry '${name}' of the package is encrypted`,
           'upload a package without encryption',
         );
+      // A zip bomb's tell: a large entry that compresses far better than real data does.
+      if (
+        entry.uncompressedSize > RATIO_CHECK_MIN_BYTES &&
+        entry.uncompressedSize > MAX_COMPRESSION_RATIO * Math.max(entry.compressedSize, 1)
+      ) {
+        throw new PackageUnusableError(
+          `entry '${name}' of the package expands ${Math.round(entry.uncompressedSize / Math.max(entry.compressedSize, 1))} times (more than ${MAX_COMPRESSION_RATIO}): it looks like a zip bomb`,
+          REBUILD,
+        );
+      }
       result.bytes += entry.uncompressedSize;
       if (result.bytes > limits.maxBytes) {
         throw new PackageUnusableError(
