@@ -13,6 +13,7 @@ import {
   JsonataExpression,
   truthy,
   type CompiledExpression,
+  SLOW,
 } from '../jsonata.expression';
 import type { JobDirs } from '../package-file.resolver';
 import { fileNameOf, RejectFileWriter, type RejectRecord } from '../reject-file.writer';
@@ -72,11 +73,13 @@ export async function applyRowMap(map: RowMap, row: unknown): Promise<unknown> {
   }
   const out: Record<string, unknown> = {};
   for (const [field, expression] of map.fields) {
-    let v: unknown;
-    try {
-      v = await expression.evaluate(row);
-    } catch (err) {
-      throw new RowRejected(`field '${field}': ${describeJsonataError(err)}`);
+    let v: unknown = expression.evaluateFast(row);
+    if (v === SLOW) {
+      try {
+        v = await expression.evaluate(row);
+      } catch (err) {
+        throw new RowRejected(`field '${field}': ${describeJsonataError(err)}`);
+      }
     }
     if (v !== undefined) out[field] = v;
   }
