@@ -54,3 +54,21 @@ export const envBytes = (defaultValue: number) =>
 export const LogLevelEnv = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
+
+/**
+ * Runs a service's `main`, turning a failure into one line on stderr and an exit code: 2 for a
+ * configuration the operator must fix (the message lists every variable), 1 for anything else.
+ * Only `main.ts` files call this.
+ */
+export function runMain(name: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    const text =
+      err instanceof ConfigError
+        ? err.message
+        : err instanceof Error
+          ? (err.stack ?? err.message)
+          : String(err);
+    process.stderr.write(`${name} failed to start: ${text}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  });
+}

@@ -1,4 +1,4 @@
-import { httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, ConfigError, envInt } from '@im/config';
+import { httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, envInt, runMain } from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { serve } from '@im/http-kit';
@@ -59,9 +59,4 @@ async function main(): Promise<void> {
   logger.info({ port }, 'auth service listening');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `auth failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+runMain('auth', main);

@@ -1,5 +1,4 @@
 import {
-  ConfigError,
   envBytes,
   envInt,
   httpEnv,
@@ -10,6 +9,7 @@ import {
   pemFrom,
   s3Env,
   s3Options,
+  runMain,
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
@@ -69,9 +69,4 @@ async function main(): Promise<void> {
   logger.info({ port }, 'file-storage service listening');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `file-storage failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+runMain('file-storage', main);

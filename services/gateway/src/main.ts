@@ -1,4 +1,4 @@
-import { ConfigError, envInt, httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom } from '@im/config';
+import { envInt, httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, runMain } from '@im/config';
 import { z } from '@im/contracts';
 import { createAuthenticator, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
@@ -70,9 +70,4 @@ async function main(): Promise<void> {
   logger.info({ port }, 'gateway listening');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `gateway failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+runMain('gateway', main);

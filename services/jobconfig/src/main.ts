@@ -1,5 +1,4 @@
 import {
-  ConfigError,
   envInt,
   httpEnv,
   jwtPublicKeyEnv,
@@ -9,6 +8,7 @@ import {
   pemFrom,
   s3Env,
   s3Options,
+  runMain,
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
@@ -79,9 +79,4 @@ async function main(): Promise<void> {
   logger.info({ port }, 'jobconfig service listening');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `jobconfig failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(err instanceof ConfigError ? 2 : 1);
-});
+runMain('jobconfig', main);
