@@ -1,8 +1,7 @@
-import { infraEnv, uniqueName, waitFor } from '@im/testing';
+import { freePort, infraEnv, uniqueName, waitFor } from '@im/testing';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -51,17 +50,6 @@ interface Started {
   port: number;
   readyPath: string;
   graceSeconds: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.once('error', reject);
-  });
 }
 
 /** ENTRYPOINT, WORKDIR and ENV of the runtime stage of docker/Dockerfile. */

@@ -1,4 +1,4 @@
-import { ConfigError } from '@im/config';
+import { runMain } from '@im/config';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { KafkaEventBus } from '@im/messaging';
@@ -9,16 +9,7 @@ import { loadConfig } from './config';
 
 /** The job runner as its own process, on Kafka and S3. The only file that reads process.env. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, name: 'job-runner' });
   const bus = new KafkaEventBus(logger.child({ component: 'bus' }), config.kafka);
   const storage = new S3ObjectStorage(config.s3);
@@ -84,9 +75,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `job-runner failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(1);
-});
+runMain('job-runner', main);

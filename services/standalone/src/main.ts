@@ -1,20 +1,11 @@
-import { ConfigError } from '@im/config';
+import { runMain } from '@im/config';
 import { createLogger } from '@im/logging';
 import { loadConfig } from './config';
 import { startPlatform } from './platform';
 
 /** Standalone mode: the whole platform in one process. The only file that reads process.env. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, name: 'standalone' });
   const platform = await startPlatform(config, logger);
   platform.shutdown.installSignalHandlers();
@@ -32,9 +23,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `integration-manager failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
-  process.exit(1);
-});
+runMain('integration-manager', main);
