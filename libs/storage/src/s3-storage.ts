@@ -9,9 +9,9 @@ import {
   NotFound,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough, type Readable } from 'node:stream';
 import { MeteringStream } from './metering';
+import { uploadStream } from './multipart-upload';
 import {
   assertValidKey,
   type ByteRange,
@@ -42,6 +42,10 @@ function isNotFound(err: unknown): boolean {
     e.$metadata?.httpStatusCode === 404
   );
 }
+
+/** Parts of a multipart upload: S3's minimum part size, two on the wire; memory per upload stays 15 MiB. */
+const PART_SIZE = 5 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 2;
 
 /** Object storage on any S3-compatible server (AWS S3, MinIO, s3proxy). Uploads stream as multipart. */
 export class S3ObjectStorage implements ObjectStorage {
@@ -75,22 +79,19 @@ export class S3ObjectStorage implements ObjectStorage {
     body.on('error', (err) => meter.destroy(err));
     body.pipe(meter).pipe(pass);
     meter.on('error', (err) => pass.destroy(err));
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.bucket,
-        Key: this.k(key),
-        Body: pass,
-        ContentType: options.contentType ?? 'application/octet-stream',
-      },
-      queueSize: 2,
-      partSize: 8 * 1024 * 1024,
-      leavePartsOnError: false,
-    });
     try {
-      const out = await upload.done();
+      const out = await uploadStream(
+        this.client,
+        {
+          Bucket: this.bucket,
+          Key: this.k(key),
+          ContentType: options.contentType ?? 'application/octet-stream',
+        },
+        pass,
+        { partSize: PART_SIZE, queueSize: PARTS_IN_FLIGHT },
+      );
       const sha256 = meter.digest();
-      return { size: meter.bytes, sha256, etag: (out.ETag ?? sha256).replaceAll('"', '') };
+      return { size: meter.bytes, sha256, etag: (out.etag ?? sha256).replaceAll('"', '') };
     } catch (err) {
       if (meter.errored) throw meter.errored;
       throw err;

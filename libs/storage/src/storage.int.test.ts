@@ -1,4 +1,6 @@
 import { buildZip, infraEnv, uniqueName } from '@im/testing';
+import { ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,6 +9,26 @@ import { LocalObjectStorage } from './local-storage';
 import { PayloadTooLargeError, type ObjectStorage } from './object-storage';
 import { S3ObjectStorage } from './s3-storage';
 import { entryPointsOf, listZipEntries, openZip } from './zip-reader';
+
+const MiB = 1024 * 1024;
+
+/** Bytes whose value depends on their offset, so a part stored out of order changes the hash. */
+function patternBytes(size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 131 + (i >> 16)) & 0xff;
+  return b;
+}
+const sha256Of = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** The pattern as a stream of odd-sized chunks, as an HTTP request body arrives. */
+function patterned(size: number, chunk: number): Readable {
+  const all = patternBytes(size);
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < size; at += chunk) yield all.subarray(at, Math.min(size, at + chunk));
+    })(),
+  );
+}
 
 const text = async (r: Readable) => {
   const chunks: Buffer[] = [];
@@ -106,5 +128,58 @@ describe.each([
     const put = await storage.put('big.bin', body);
     expect(put.size).toBe(12 * 1024 * 1024);
     expect((await storage.head('big.bin'))?.size).toBe(12 * 1024 * 1024);
+  });
+
+  it.each([0, 1, MiB * 5 - 1, MiB * 5, MiB * 5 + 1, MiB * 15 + 3])(
+    'stores %i bytes in order across part boundaries',
+    async (size) => {
+      const put = await storage.put(`sized-${size}.bin`, patterned(size, 64 * 1024 + 13));
+      expect(put.size).toBe(size);
+      expect(put.sha256).toBe(sha256Of(patternBytes(size)));
+      const got = await storage.get(`sized-${size}.bin`);
+      const hash = createHash('sha256');
+      for await (const c of got!.body) hash.update(c as Buffer);
+      expect(hash.digest('hex')).toBe(put.sha256);
+    },
+  );
+
+  it('stores nothing when the body fails half way, keeping the previous object', async () => {
+    await storage.put('broken.bin', Readable.from([Buffer.from('previous')]));
+    const failing = Readable.from(
+      (function* () {
+        for (let i = 0; i < 12; i++) yield Buffer.alloc(MiB, i);
+        throw new Error('client went away');
+      })(),
+    );
+    await expect(storage.put('broken.bin', failing)).rejects.toThrow('client went away');
+    expect(await text((await storage.get('broken.bin'))!.body)).toBe('previous');
+  });
+});
+
+describe('S3 multipart uploads', () => {
+  it('aborts the multipart upload when the body fails, leaving no parts behind', async () => {
+    const env = infraEnv();
+    const prefix = `${uniqueName('abort')}/`;
+    const storage = new S3ObjectStorage({ ...env.s3, forcePathStyle: true, keyPrefix: prefix });
+    const failing = Readable.from(
+      (function* () {
+        for (let i = 0; i < 12; i++) yield Buffer.alloc(MiB, i);
+        throw new Error('client went away');
+      })(),
+    );
+    await expect(storage.put('half.bin', failing)).rejects.toThrow('client went away');
+    const client = new S3Client({
+      endpoint: env.s3.endpoint,
+      region: env.s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: env.s3.accessKeyId, secretAccessKey: env.s3.secretAccessKey },
+    });
+    const pending = await client.send(
+      new ListMultipartUploadsCommand({ Bucket: env.s3.bucket, Prefix: prefix }),
+    );
+    expect(pending.Uploads ?? []).toEqual([]);
+    expect(await storage.head('half.bin')).toBeNull();
+    client.destroy();
+    await storage.close();
   });
 });
