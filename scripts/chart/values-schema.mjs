@@ -140,6 +140,7 @@ definitions.jobRunner = component({
   sandbox: bool,
   memoryMb: int(16),
   packageCacheMb: int(0),
+  warmExecutors: int(0),
   graceMs: ms,
   killGraceMs: int(0, { maximum: 3000 }),
   logFlushMs: int(50),

@@ -245,6 +245,7 @@ JOBS_CONCURRENCY: {{ $c.config.concurrency | int64 | toString | quote }}
 JOBS_SANDBOX: {{ $c.config.sandbox | toString | quote }}
 JOBS_MEMORY_MB: {{ $c.config.memoryMb | int64 | toString | quote }}
 JOBS_PACKAGE_CACHE_MB: {{ $c.config.packageCacheMb | int64 | toString | quote }}
+JOBS_WARM_EXECUTORS: {{ $c.config.warmExecutors | int64 | toString | quote }}
 RUNNER_WORK_DIR: "/var/lib/im-runner/work"
 RUNNER_GRACE_MS: {{ $c.config.graceMs | int64 | toString | quote }}
 RUNNER_KILL_GRACE_MS: {{ $c.config.killGraceMs | int64 | toString | quote }}

@@ -36,6 +36,29 @@ describe('KafkaEventBus', () => {
     await bus.close();
   });
 
+  it('names consumer groups with the topic prefix, so installations sharing a cluster never share a group', async () => {
+    const group = uniqueName('grp');
+    const sub = await bus.subscribe({
+      groupId: group,
+      topic: 'file.changes',
+      handler: async () => undefined,
+    });
+    try {
+      const admin = bus.client.admin();
+      await admin.connect();
+      try {
+        const { groups } = await admin.listGroups();
+        const ids = groups.map((g) => g.groupId);
+        expect(ids).toContain(`${prefix}${group}`);
+        expect(ids).not.toContain(group);
+      } finally {
+        await admin.disconnect();
+      }
+    } finally {
+      await sub.close();
+    }
+  });
+
   it('creates topics once (a second run creates nothing)', async () => {
     expect(await bus.ensureTopics({ partitions: 3, replicationFactor: 1 })).toEqual([]);
   });

@@ -144,7 +144,8 @@ export class KafkaEventBus implements EventBus {
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
     const name = topicName(options.topic, this.prefix);
     const consumer = this.kafka.consumer({
-      groupId: options.groupId,
+      // Prefixed like the topics, so installations (or test runs) sharing a cluster never share a group.
+      groupId: `${this.prefix}${options.groupId}`,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: this.maxWaitTimeInMs,
       sessionTimeout: this.sessionTimeoutMs,

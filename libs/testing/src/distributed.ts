@@ -12,6 +12,8 @@ const repoRoot = path.resolve(__dirname, '..', '..', '..');
 export interface DistributedPlatform {
   /** The gateway's base URL. */
   url: string;
+  /** Each process's own base URL (gateway, auth, jobconfig, file-storage, job-runner-N), to bypass the gateway. */
+  urls: Record<string, string>;
   topicPrefix: string;
   adminPassword: string;
   /** PEM of the token-signing key (tests forge expired tokens with it). */
@@ -43,6 +45,8 @@ const entry = (service: string) => path.join(repoRoot, 'services', service, 'dis
 export interface DistributedOptions {
   /** Runner processes in the job-runner group. */
   runners?: number;
+  /** Extra environment per process name (`jobconfig`, `job-runner-1`, ...) or `*` for all, applied last. */
+  env?: Record<string, Record<string, string>>;
 }
 
 /**
@@ -130,6 +134,9 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       PACKAGE_S3_SECRET_ACCESS_KEY: infra.s3.secretAccessKey,
     };
   }
+  for (const [name, extra] of Object.entries(options.env ?? {})) {
+    for (const target of name === '*' ? Object.keys(env) : [name]) env[target] = { ...env[target], ...extra };
+  }
   const serviceOf = (name: string) => (name.startsWith('job-runner') ? 'job-runner' : name);
 
   // Setup steps, as the chart's Jobs run them: topics, then each service's migrations.
@@ -203,6 +210,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   await startServices();
   return {
     url: url('gateway'),
+    urls: Object.fromEntries(Object.keys(ports).map((name) => [name, url(name)])),
     topicPrefix,
     adminPassword,
     privateKeyPem: keys.privateKey,

@@ -29,6 +29,8 @@ const JobRunnerEnv = z.object({
   JOBS_SANDBOX: envBoolean(true),
   /** Heap cap of each job's executor (V8 --max-old-space-size), MiB. */
   JOBS_MEMORY_MB: envInt(512, 16),
+  /** Executors started ahead of their jobs, each in a fresh process that runs exactly one job (saves ~0.3 s per job); 0 starts every job's executor when the job arrives. */
+  JOBS_WARM_EXECUTORS: envInt(1, 0),
   /** Room for unchanged packages kept between jobs under <work dir>/cache, MiB; 0 turns the cache off. */
   JOBS_PACKAGE_CACHE_MB: envInt(1024, 0),
   /** Where attempts unpack and run; default <os tmpdir>/im-runner. */
@@ -78,6 +80,7 @@ export interface JobRunnerConfig {
     killGraceMs: number;
     logFlushMs: number;
     keepWorkDirs: boolean;
+    warmExecutors: number;
     unpackLimits: { maxBytes: number; maxEntries: number };
     sandbox: boolean;
     memoryMb: number;
@@ -117,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
       killGraceMs: e.RUNNER_KILL_GRACE_MS,
       logFlushMs: e.RUNNER_LOG_FLUSH_MS,
       keepWorkDirs: e.RUNNER_KEEP_WORK_DIRS,
+      warmExecutors: e.JOBS_WARM_EXECUTORS,
       unpackLimits: { maxBytes: e.RUNNER_MAX_UNPACKED_BYTES, maxEntries: e.RUNNER_MAX_ENTRIES },
       sandbox: e.JOBS_SANDBOX,
       memoryMb: e.JOBS_MEMORY_MB,

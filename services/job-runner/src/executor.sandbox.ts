@@ -9,7 +9,8 @@ import * as path from 'node:path';
  * The network is NOT restricted (Node 20's permission model has no network permission).
  *
  * What "the executor's own code" is, is found once per runner: a throwaway Node process loads the
- * executor module (without running it, `require.main` differs) and lists every file it loaded; each
+ * executor module (without running it, `require.main` differs) and the code it loads on demand
+ * (`processMachinery`), and lists every file it loaded; each
  * file's package under `node_modules`, or the top directory of a first-party package (`dist/`), is
  * readable, and so is every `node_modules` link through which one of them is reached. Two checks keep
  * that safe, because the permission model follows links: no link inside a readable directory may
@@ -40,7 +41,9 @@ fs.realpathSync = function (p, o) {
   return r;
 };
 fs.realpathSync.native = real.native;
-require(process.argv[1]);
+const executor = require(process.argv[1]);
+// Code the executor loads on demand (child.ts processMachinery) is its code too.
+if (typeof executor.processMachinery === 'function') executor.processMachinery();
 fs.realpathSync = real;
 process.stdout.write(JSON.stringify({ files: Object.keys(require.cache), linked: [...linked], calls }));
 `;
@@ -267,7 +270,12 @@ function selfTest(executorPath: string, code: ExecutorCode): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [...argv, '-e', 'require(process.argv[1])', executorPath],
+      [
+        ...argv,
+        '-e',
+        "const e = require(process.argv[1]); if (typeof e.processMachinery === 'function') e.processMachinery();",
+        executorPath,
+      ],
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: PROBE_TIMEOUT_MS },
       (err, _stdout, stderr) => {
         if (!err) return resolve();

@@ -4,12 +4,20 @@ import { constants as osConstants } from 'node:os';
 import {
   decodeLogRecord,
   EXECUTOR_SPEC_ENV,
-  ExecutorMessage,
+  EXECUTOR_WAIT_ENV,
+  parseExecutorMessage,
   RESERVED_SOURCES,
 } from './executor/executor.protocol';
 import { LineSplitter } from './line.splitter';
 
-export interface ExecutorStartOptions {
+/** Where an executor's output and messages go: the job that runs in it. */
+export interface ExecutorHandlers {
+  onLine(level: LogLevel, source: string, text: string): void;
+  onStep(name: string): void;
+  onFatal(message: string): void;
+}
+
+export interface ExecutorStartOptions extends Partial<ExecutorHandlers> {
   executorPath: string;
   /** Node options of the executor: the sandbox's permissions and the heap cap (executor.sandbox.ts). */
   execArgv?: readonly string[];
@@ -23,9 +31,11 @@ export interface ExecutorStartOptions {
   path: string;
   /** Time between SIGTERM and SIGKILL when stopping it. */
   killGraceMs: number;
-  onLine(level: LogLevel, source: string, text: string): void;
-  onStep(name: string): void;
-  onFatal(message: string): void;
+  /**
+   * Start warm: the executor loads its code, then waits for {@link ExecutorProcess.go} before it
+   * reads the spec file. Output before {@link ExecutorProcess.attach} is kept and handed over then.
+   */
+  warm?: boolean;
 }
 
 export interface ExecutorExit {
@@ -48,13 +58,28 @@ const STDIO_CLOSE_WAIT_MS = 2000;
 export class ExecutorProcess {
   readonly exited: Promise<ExecutorExit>;
   private readonly child: ChildProcess;
+  /** Resolves when a warm executor has loaded its code (at once for a cold one). */
+  readonly ready: Promise<void>;
   private killTimer: NodeJS.Timeout | undefined;
   private done = false;
+  private handlers: ExecutorHandlers | undefined;
+  /** What a warm executor said before a job was attached. */
+  private early: ((h: ExecutorHandlers) => void)[] = [];
+  private markReady: () => void = () => undefined;
 
   private constructor(private readonly o: ExecutorStartOptions) {
+    if (o.onLine && o.onStep && o.onFatal)
+      this.handlers = { onLine: o.onLine, onStep: o.onStep, onFatal: o.onFatal };
+    this.ready = o.warm ? new Promise<void>((resolve) => (this.markReady = resolve)) : Promise.resolve();
     this.child = fork(o.executorPath, [], {
       cwd: o.cwd,
-      env: { PATH: o.path, HOME: o.home, TMPDIR: o.tmpDir, [EXECUTOR_SPEC_ENV]: o.specFile },
+      env: {
+        PATH: o.path,
+        HOME: o.home,
+        TMPDIR: o.tmpDir,
+        [EXECUTOR_SPEC_ENV]: o.specFile,
+        ...(o.warm ? { [EXECUTOR_WAIT_ENV]: '1' } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv: [...(o.execArgv ?? [])],
       serialization: 'json',
@@ -77,6 +102,7 @@ export class ExecutorProcess {
       });
       this.child.once('exit', (code, signal) => {
         this.done = true;
+        this.markReady();
         if (this.killTimer) clearTimeout(this.killTimer);
         this.signalGroup('SIGKILL'); // leftovers of the job, if any
         void this.stdioClosed().then(() => {
@@ -94,6 +120,29 @@ export class ExecutorProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** False once the process exited (or never started). */
+  get alive(): boolean {
+    return !this.done && this.child.pid !== undefined;
+  }
+
+  /** Routes the executor's output and messages to a job, starting with what it said before. */
+  attach(handlers: ExecutorHandlers): void {
+    this.handlers = handlers;
+    const early = this.early;
+    this.early = [];
+    for (const deliver of early) deliver(handlers);
+  }
+
+  /** Tells a warm executor to read its spec file and run the job. */
+  go(): void {
+    if (!this.done && this.child.connected) this.child.send({ type: 'go' });
+  }
+
+  private deliver(fn: (h: ExecutorHandlers) => void): void {
+    if (this.handlers) fn(this.handlers);
+    else this.early.push(fn);
   }
 
   /** SIGTERM now, SIGKILL after the grace period if the executor is still there. Idempotent. */
@@ -133,19 +182,29 @@ export class ExecutorProcess {
   /** A plain line is the entry point's output (INFO on stdout, WARNING on stderr); a record keeps its level. */
   private onOutput(line: string, plainLevel: LogLevel): void {
     const rec = decodeLogRecord(line);
-    if (!rec) this.o.onLine(plainLevel, 'entry', line);
-    else this.o.onLine(rec.level, RESERVED_SOURCES.has(rec.source) ? 'entry' : rec.source, rec.text);
+    if (!rec) this.deliver((h) => h.onLine(plainLevel, 'entry', line));
+    else {
+      const source = RESERVED_SOURCES.has(rec.source) ? 'entry' : rec.source;
+      this.deliver((h) => h.onLine(rec.level, source, rec.text));
+    }
   }
 
   private onMessage(m: unknown): void {
-    const parsed = ExecutorMessage.safeParse(m);
-    if (!parsed.success) return; // a package may call process.send itself; not ours
-    switch (parsed.data.type) {
-      case 'step':
-        this.o.onStep(parsed.data.name);
+    const parsed = parseExecutorMessage(m);
+    if (!parsed) return; // a package may call process.send itself; not ours
+    switch (parsed.type) {
+      case 'step': {
+        const name = parsed.name;
+        this.deliver((h) => h.onStep(name));
         return;
-      case 'fatal':
-        this.o.onFatal(parsed.data.message);
+      }
+      case 'fatal': {
+        const message = parsed.message;
+        this.deliver((h) => h.onFatal(message));
+        return;
+      }
+      case 'ready':
+        this.markReady();
         return;
     }
   }

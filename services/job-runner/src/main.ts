@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     logFlushMs: config.runner.logFlushMs,
     killGraceMs: config.runner.killGraceMs,
     keepWorkDirs: config.runner.keepWorkDirs,
+    warmExecutors: config.runner.warmExecutors,
     unpackLimits: config.runner.unpackLimits,
     sandbox: config.runner.sandbox,
     memoryMb: config.runner.memoryMb,

@@ -2,7 +2,7 @@ import type { JobCancelRequested, JobProgress, JobRequested } from '@im/contract
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus, partitionFor } from '@im/messaging';
 import { LocalObjectStorage, type ObjectStorage } from '@im/storage';
-import { buildZip, type ZipEntrySpec } from '@im/testing';
+import { buildZip, waitFor, type ZipEntrySpec } from '@im/testing';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -712,6 +712,61 @@ async function survivors(pids: number[], deadline: number): Promise<number[]> {
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('JobRunner warm executors', () => {
+  const REPORT_PID = `export default async ({ logger }) => { logger.info('pid ' + process.pid + ' argv ' + process.execArgv.join(' ')); };`;
+
+  it('runs each job in a process started before it, never reusing one, inside that job dir sandbox', async () => {
+    const h = await createHarness({ warmExecutors: 1 });
+    await h.putPackage({ 'main.mjs': REPORT_PID });
+    const pids: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const [waiting] = await waitFor(
+        () => (h.runner.warmExecutorPids.length ? h.runner.warmExecutorPids : undefined),
+        {
+          what: 'a warm executor',
+        },
+      );
+      const req = jobRequest({ entryPoint: 'main.mjs' });
+      expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
+      const log = h.logAtTerminal.get(req.jobId) ?? '';
+      const pid = Number(/pid (\d+)/.exec(log)?.[1]);
+      expect(pid).toBe(waiting);
+      const argv = /argv (.*)/.exec(log)?.[1] ?? '';
+      expect(argv).toMatch(/--(experimental-)?permission /);
+      expect(argv).toMatch(new RegExp(`--allow-fs-read=${path.join(h.workDir, 'warm-')}[0-9a-f-]{36} `));
+      pids.push(pid);
+    }
+    expect(new Set(pids).size).toBe(3);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it("keeps a job in a warm executor out of the next executor's directory", async () => {
+    const h = await createHarness({ warmExecutors: 1 });
+    await h.putPackage({
+      'main.mjs': `import { readdir } from 'node:fs/promises'; import { join } from 'node:path'; export default async ({ logger, inputDir }) => { logger.info('got ' + (await readdir(join(inputDir, '..', '..'))).join(',')); };`,
+    });
+    await waitFor(() => h.runner.warmExecutorPids.length > 0 || undefined, { what: 'a warm executor' });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'ERROR' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toMatch(/Access to this API has been restricted|ERR_ACCESS_DENIED/);
+    expect(log).not.toContain('got ');
+  });
+
+  it('terminates the warm executor of a job whose package is unusable, and removes warm dirs on stop', async () => {
+    const h = await createHarness({ warmExecutors: 1 });
+    const [waiting] = await waitFor(
+      () => (h.runner.warmExecutorPids.length ? h.runner.warmExecutorPids : undefined),
+      { what: 'a warm executor' },
+    );
+    const req = jobRequest({ entryPoint: 'missing.mjs', packageName: 'absent.djar' });
+    expect(await h.run(req)).toMatchObject({ status: 'FAILED', reason: 'package-unusable' });
+    expect(() => process.kill(waiting as number, 0)).toThrow();
+    await h.runner.stop(0);
+    expect((await fs.readdir(h.workDir)).filter((e) => e.startsWith('warm-'))).toEqual([]);
+  });
+});
 
 describe('JobRunner sandbox', () => {
   const SANDBOX_HINT = 'SEVERE [runner] the sandbox refused an operation of the package';

@@ -2,6 +2,7 @@ import type { JobCancelRequested, JobProgress, JobRequested, LogLevel, PackageMa
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -13,7 +14,13 @@ import {
   OUT_OF_MEMORY,
   type ExecutorCode,
 } from './executor.sandbox';
-import { ExecutorProcess, signalExitCode, type ExecutorExit } from './executor.supervisor';
+import {
+  ExecutorProcess,
+  signalExitCode,
+  type ExecutorExit,
+  type ExecutorHandlers,
+  type ExecutorStartOptions,
+} from './executor.supervisor';
 import type { ExecutorSpec, ObjectStorageAccess } from './executor/executor.protocol';
 import { outcomeOf, type FailureCause, type JobResult, type TerminalOutcome } from './failure-cause';
 import { attemptDirName, JobWorkspace } from './job.workspace';
@@ -23,6 +30,7 @@ import { MANIFEST_FILE, readManifest, resolveMacros } from './package.manifest';
 import { PackageUnusableError } from './package-unusable.error';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './package.unpacker';
 import { Semaphore } from './semaphore';
+import { WarmExecutors, type WarmExecutor } from './warm-executors';
 
 export interface JobRunnerDeps {
   bus: EventBus;
@@ -58,6 +66,8 @@ export interface JobRunnerDeps {
   packageCacheBytes?: number;
   /** Keep each attempt's directory after the job (for debugging). Default false. */
   keepWorkDirs?: boolean;
+  /** Executors started ahead of their jobs (warm-executors.ts); 0 starts each job's cold. Default 0. */
+  warmExecutors?: number;
   unpackLimits?: Partial<UnpackLimits>;
   /** PATH handed to the executor. Default: the runner's own. */
   executorSearchPath?: string;
@@ -77,6 +87,8 @@ interface ActiveJob {
   stopCause: StopCause | undefined;
   readonly abort: AbortController;
   child: ExecutorProcess | undefined;
+  /** The pre-started executor this job took, if any; terminated unless the job ran in it. */
+  warm: WarmExecutor | undefined;
   jobLog: JobLogWriter | undefined;
   /** What the executor reported when it broke (a platform failure, not the package's). */
   fatal: string | undefined;
@@ -92,6 +104,8 @@ export const DEFAULT_MEMORY_MB = 512;
 export const DEFAULT_PACKAGE_CACHE_BYTES = 1024 * 1024 * 1024;
 
 const REMEMBERED_OUTCOMES = 1000;
+/** Attempt directories of warm executors: `warm-<uuid>` (job attempts use `<jobId>-<attempt>`). */
+const WARM_DIR_PREFIX = 'warm-';
 const TERMINAL_PUBLISH_ATTEMPTS = 3;
 
 /** Where the compiled executor is: next to the compiled runner, or in dist/ when running from sources. */
@@ -145,6 +159,7 @@ export class JobRunner {
   private stopped: Promise<void> | undefined;
   /** One promise per held attempt; settles when the attempt is over (or was never started). */
   private readonly handling = new Set<Promise<void>>();
+  private warm: WarmExecutors | undefined;
 
   constructor(private readonly deps: JobRunnerDeps) {
     this.logger = deps.logger.child({ component: 'job-runner', runnerId: deps.runnerId });
@@ -171,6 +186,11 @@ export class JobRunner {
     return this.active.size;
   }
 
+  /** Process ids of pre-started executors waiting for a job (none without `warmExecutors`). */
+  get warmExecutorPids(): number[] {
+    return this.warm?.idlePids ?? [];
+  }
+
   get isStopping(): boolean {
     return this.intake.signal.aborted;
   }
@@ -193,6 +213,7 @@ export class JobRunner {
       }
     }
     await this.cache.init();
+    await this.startWarmExecutors();
     // Cancels first, so no cancel for a job taken is missed. A group per runner: every runner sees every cancel.
     this.cancels = await this.deps.bus.subscribe({
       groupId: `job-runner.cancel.${this.deps.runnerId}`,
@@ -249,6 +270,7 @@ export class JobRunner {
     await all;
     await this.requestsClosed;
     await this.cancels?.close();
+    await this.warm?.close();
     this.logger.info('job runner stopped');
   }
 
@@ -284,6 +306,7 @@ export class JobRunner {
       stopCause: undefined,
       abort: new AbortController(),
       child: undefined,
+      warm: undefined,
       jobLog: undefined,
       fatal: undefined,
       currentStep: null,
@@ -362,10 +385,12 @@ export class JobRunner {
     await this.deps.bus.publish('job.progress', this.progress(req, 'INITIALIZING'));
     job.logger.info('job started');
 
-    const ws = new JobWorkspace(path.join(this.deps.workDir, attemptDirName(req.jobId, req.attempt)));
+    job.warm = await this.warm?.take();
+    const ws =
+      job.warm?.ws ?? new JobWorkspace(path.join(this.deps.workDir, attemptDirName(req.jobId, req.attempt)));
     let result: JobResult;
     try {
-      await ws.create();
+      if (!job.warm) await ws.create();
       job.jobLog = await JobLogWriter.open({
         file: ws.logFile,
         storage: this.deps.storage,
@@ -396,6 +421,11 @@ export class JobRunner {
       `job ${describeOutcome(outcome)} after ${ms} ms`,
     );
     await job.stepUpdates;
+    if (job.warm && job.child !== job.warm.proc && job.warm.proc.alive) {
+      // The job ended before its executor ran (its package was unusable, it was stopped): not reused.
+      job.warm.proc.terminate();
+      await job.warm.proc.exited;
+    }
     if (job.jobLog) {
       try {
         // Before the terminal progress: readers follow the log until the job is terminal.
@@ -552,9 +582,8 @@ export class JobRunner {
     return { entryPoint: await ws.resolveEntryPoint(req.entryPoint), manifest: read?.manifest ?? null };
   }
 
-  private async runExecutor(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<ExecutorExit> {
-    const { req } = job;
-    const started = Date.now();
+  /** How an executor for the attempt directory `ws` is started: the sandbox of that directory. */
+  private async executorOptions(ws: JobWorkspace): Promise<ExecutorStartOptions> {
     const real = async (d: string) => [...new Set([d, await fs.realpath(d).catch(() => d)])];
     const execArgv = executorExecArgv({
       code: this.code,
@@ -562,7 +591,7 @@ export class JobRunner {
       readDirs: await real(ws.dir),
       writeDirs: (await Promise.all(ws.writableDirs.map(real))).flat(),
     });
-    const child = ExecutorProcess.start({
+    return {
       executorPath: this.executorPath,
       execArgv,
       cwd: ws.specDir,
@@ -571,6 +600,39 @@ export class JobRunner {
       specFile: ws.specFile,
       path: this.deps.executorSearchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       killGraceMs: this.deps.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+    };
+  }
+
+  /** Pre-starts executors in fresh attempt directories (none when `warmExecutors` is 0). */
+  private async startWarmExecutors(): Promise<void> {
+    // Directories of warm executors a previous run of this runner left behind.
+    for (const e of await fs.readdir(this.deps.workDir).catch(() => [] as string[]))
+      if (e.startsWith(WARM_DIR_PREFIX))
+        await fs.rm(path.join(this.deps.workDir, e), { recursive: true, force: true }).catch(() => undefined);
+    const size = this.deps.warmExecutors ?? 0;
+    if (size <= 0) return;
+    this.warm = new WarmExecutors(
+      size,
+      async () => {
+        const ws = new JobWorkspace(path.join(this.deps.workDir, `${WARM_DIR_PREFIX}${randomUUID()}`));
+        await ws.create();
+        const proc = ExecutorProcess.start({ ...(await this.executorOptions(ws)), warm: true });
+        await proc.ready;
+        if (!proc.alive) {
+          await ws.remove().catch(() => undefined);
+          throw new Error('the warm executor exited while loading');
+        }
+        return { ws, proc };
+      },
+      this.logger.child({ component: 'warm-executors' }),
+    );
+    this.warm.fill();
+  }
+
+  private async runExecutor(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<ExecutorExit> {
+    const { req } = job;
+    const started = Date.now();
+    const handlers: ExecutorHandlers = {
       onLine: (level, source, text) => {
         jobLog.write(level, source, text);
         this.hint(job, jobLog, text);
@@ -579,7 +641,15 @@ export class JobRunner {
       onFatal: (m) => {
         job.fatal = m;
       },
-    });
+    };
+    let child: ExecutorProcess;
+    if (job.warm?.proc.alive) {
+      child = job.warm.proc;
+      child.attach(handlers);
+      child.go();
+    } else {
+      child = ExecutorProcess.start({ ...(await this.executorOptions(ws)), ...handlers });
+    }
     job.child = child;
     if (job.stopCause) child.terminate(); // stopped while it was being started
     const timer =

@@ -22,6 +22,8 @@ const StandaloneEnv = z.object({
   RUNNER_SLOTS: envInt(2, 1),
   /** Jobs run at the same time (the newer name of RUNNER_SLOTS; wins when both are set). */
   JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
+  /** Job executors started ahead of their jobs (a fresh process per job either way); 0 turns it off. */
+  JOBS_WARM_EXECUTORS: envInt(1, 0),
   /** Access token lifetime in seconds. */
   AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
   /** Refresh token lifetime in seconds. */
@@ -39,7 +41,7 @@ export interface StandaloneConfig {
   adminPassword: string | undefined;
   logLevel: string;
   files: { maxBytes: number };
-  runner: { slots: number };
+  runner: { slots: number; warmExecutors: number };
   auth: { accessTokenTtl: number; refreshTokenTtl: number; maxFailedLogins: number; lockoutSeconds: number };
   shutdownGraceMs: number;
 }
@@ -52,7 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
     adminPassword: e.IM_ADMIN_PASSWORD,
     logLevel: e.LOG_LEVEL,
     files: { maxBytes: e.FILES_MAX_BYTES },
-    runner: { slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS },
+    runner: { slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS, warmExecutors: e.JOBS_WARM_EXECUTORS },
     auth: {
       accessTokenTtl: e.AUTH_ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,

@@ -98,6 +98,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     logger,
     workDir: dir('work'),
     slots: config.runner.slots,
+    warmExecutors: config.runner.warmExecutors,
     runnerId: `standalone-${os.hostname()}-${process.pid}`,
   });
 

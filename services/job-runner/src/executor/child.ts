@@ -8,20 +8,34 @@ import * as path from 'node:path';
 import { createExecutorLogger, logPackageError, type ExecutorLogger } from './executor.logger';
 import {
   EXECUTOR_SPEC_ENV,
+  EXECUTOR_WAIT_ENV,
   EXIT_INTERNAL,
   EXIT_INVALID_DEFINITION,
   EXIT_PACKAGE_FAILED,
-  ExecutorSpec,
   encodeLogRecord,
+  parseExecutorSpec,
   type ExecutorMessage,
+  type ExecutorSpec,
 } from './executor.protocol';
-import { createObjectStorageProvider } from './object-storage.provider';
 import { importDefaultFunction } from './package-file.resolver';
-import { DefinitionError } from './process-definition.parser';
-import { runProcess } from './process.executor';
-import { ProcessLibrary } from './process.loader';
 import { createScriptContext } from './script.context';
-import { BUILTIN_STEPS } from './steps/builtin.steps';
+
+/**
+ * The machinery of process definitions (steps, connectors, zod, JSONata, the AWS SDK, pg): ~0.3 s
+ * to load, so a cold executor loads it only for a `.process` entry point, and a warm one while it
+ * waits for its job (ADR 0007).
+ */
+export function processMachinery() {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded on demand, see above */
+  return {
+    ...(require('./object-storage.provider') as typeof import('./object-storage.provider')),
+    ...(require('./process-definition.parser') as typeof import('./process-definition.parser')),
+    ...(require('./process.executor') as typeof import('./process.executor')),
+    ...(require('./process.loader') as typeof import('./process.loader')),
+    ...(require('./steps/builtin.steps') as typeof import('./steps/builtin.steps')),
+  };
+  /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 const pendingSends = new Set<Promise<void>>();
 
@@ -58,7 +72,7 @@ async function loadSpec(): Promise<ExecutorSpec> {
   if (!file)
     throw new Error(`${EXECUTOR_SPEC_ENV} is not set: the executor is started by the job runner only.`);
   delete process.env[EXECUTOR_SPEC_ENV];
-  const spec = ExecutorSpec.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+  const spec = parseExecutorSpec(JSON.parse(await fs.readFile(file, 'utf8')));
   // The work dir as a macro, unless the runner defines it already.
   if (spec.workDir && !Object.hasOwn(spec.macros, 'LOCAL_JOB_WORK_DIR'))
     spec.macros = { ...spec.macros, LOCAL_JOB_WORK_DIR: spec.workDir };
@@ -68,6 +82,8 @@ async function loadSpec(): Promise<ExecutorSpec> {
 async function runEntryPoint(spec: ExecutorSpec, logger: ExecutorLogger): Promise<number> {
   const label = path.relative(spec.specDir, spec.entryPoint).split(path.sep).join('/');
   if (/\.process$/i.test(spec.entryPoint)) {
+    const { ProcessLibrary, BUILTIN_STEPS, DefinitionError, createObjectStorageProvider, runProcess } =
+      processMachinery();
     const library = new ProcessLibrary(spec.specDir, new Map(Object.entries(spec.macros)), BUILTIN_STEPS);
     let def;
     try {
@@ -113,6 +129,29 @@ function fatal(err: unknown): void {
   void send({ type: 'fatal', message }).finally(() => exit(EXIT_INTERNAL));
 }
 
+/**
+ * A warm executor (started before its job, see warm-executors.ts) has its code loaded already; it
+ * says so and waits for the runner's `go`, sent once the job's spec file is written. A cold one goes
+ * at once.
+ */
+function whenToldToGo(): Promise<void> {
+  if (process.env[EXECUTOR_WAIT_ENV] !== '1') return Promise.resolve();
+  delete process.env[EXECUTOR_WAIT_ENV];
+  processMachinery(); // loaded now, while no job waits for it
+  return new Promise((resolve) => {
+    // While waiting, the IPC channel is what keeps the process alive.
+    process.channel?.ref();
+    const onMessage = (m: unknown) => {
+      if ((m as { type?: unknown } | null)?.type !== 'go') return;
+      process.off('message', onMessage);
+      process.channel?.unref();
+      resolve();
+    };
+    process.on('message', onMessage);
+    void send({ type: 'ready' });
+  });
+}
+
 function main(): void {
   // Orphan protection: when the runner goes away, so does the job. The listener refs the IPC
   // channel; unref it so a package that leaves nothing to do still lets the loop drain (beforeExit).
@@ -134,7 +173,8 @@ function main(): void {
     void exit(EXIT_PACKAGE_FAILED);
   });
 
-  loadSpec()
+  whenToldToGo()
+    .then(loadSpec)
     .then(async (spec) => {
       logger = createExecutorLogger(spec.logLevel, 'executor');
       const code = await runEntryPoint(spec, logger);

@@ -1,4 +1,4 @@
-import { LogLevel, z } from '@im/contracts';
+import type { LogLevel } from '@im/contracts';
 
 /**
  * The protocol between the runner (parent) and the executor (a forked Node process, `child.ts`).
@@ -15,6 +15,11 @@ import { LogLevel, z } from '@im/contracts';
  *   {@link EXIT_INTERNAL} the executor broke; any other code is the script's own.
  */
 export const EXECUTOR_SPEC_ENV = 'IM_EXECUTOR_SPEC';
+/**
+ * Set to `1` for a pre-started (warm) executor: it loads its code, says `ready`, then waits for a
+ * `go` message from the runner before it reads the spec file, which the runner writes in between.
+ */
+export const EXECUTOR_WAIT_ENV = 'IM_EXECUTOR_WAIT';
 
 export const EXIT_PACKAGE_FAILED = 1;
 export const EXIT_INVALID_DEFINITION = 2;
@@ -25,52 +30,115 @@ export const EXIT_INTERNAL = 70;
  * `s3://bucket/key` URL), or, when the platform runs on local storage, one directory per bucket
  * under `bucketsRoot`. The credentials are the ones the runner hands to packages.
  */
-export const ObjectStorageAccess = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('s3'),
-    endpoint: z.string().optional(),
-    region: z.string(),
-    accessKeyId: z.string(),
-    secretAccessKey: z.string(),
-    forcePathStyle: z.boolean(),
-  }),
-  z.object({ kind: z.literal('local'), bucketsRoot: z.string() }),
-]);
-export type ObjectStorageAccess = z.infer<typeof ObjectStorageAccess>;
+export type ObjectStorageAccess =
+  | {
+      kind: 's3';
+      endpoint?: string;
+      region: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      forcePathStyle: boolean;
+    }
+  | { kind: 'local'; bucketsRoot: string };
 
-export const ExecutorSpec = z.object({
-  version: z.literal(1),
-  jobId: z.string(),
-  jobConfigId: z.string(),
+export interface ExecutorSpec {
+  version: 1;
+  jobId: string;
+  jobConfigId: string;
   /** Absolute path of the entry point, inside specDir. */
-  entryPoint: z.string(),
+  entryPoint: string;
   /** Where the package is unpacked (the child's cwd). */
-  specDir: z.string(),
+  specDir: string;
   /** Files written here become the job's output files. */
-  outDir: z.string(),
-  logLevel: LogLevel,
+  outDir: string;
+  logLevel: LogLevel;
   /** Built-in macros plus the request's; built-ins win. */
-  macros: z.record(z.string(), z.string()),
+  macros: Record<string, string>;
   /**
    * Optional: the attempt's scratch directory (the runner's `tmp/` of the attempt). Steps may write
    * there (`saveTo`, targets, rejects) besides outDir; files there are not output files. Also
    * offered as the macro LOCAL_JOB_WORK_DIR when the runner does not define it. Absent: steps may
    * write to outDir only.
    */
-  workDir: z.string().optional(),
+  workDir?: string;
   /**
    * Optional: the object storage that `object` connectors (`s3://bucket/key`) reach. Absent: the
    * `object` connector fails with a message saying that this runner offers no object storage.
    */
-  objectStorage: ObjectStorageAccess.optional(),
-});
-export type ExecutorSpec = z.infer<typeof ExecutorSpec>;
+  objectStorage?: ObjectStorageAccess;
+}
 
-export const ExecutorMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('step'), name: z.string() }),
-  z.object({ type: z.literal('fatal'), message: z.string() }),
-]);
-export type ExecutorMessage = z.infer<typeof ExecutorMessage>;
+export type ExecutorMessage =
+  { type: 'step'; name: string } | { type: 'fatal'; message: string } | { type: 'ready' };
+
+// The executor checks its spec and the runner the executor's messages by hand, not with zod: zod
+// and the contracts take ~0.1 s to load, a large part of a short job's start (ADR 0007).
+const LOG_LEVELS: ReadonlySet<string> = new Set<LogLevel>(['SEVERE', 'WARNING', 'INFO', 'DEBUG']);
+type Checked = Record<string, unknown>;
+const isObject = (v: unknown): v is Checked => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+function objectStorageAccess(v: unknown): ObjectStorageAccess | string {
+  if (!isObject(v)) return 'objectStorage: not an object';
+  if (v.kind === 'local')
+    return isString(v.bucketsRoot)
+      ? { kind: 'local', bucketsRoot: v.bucketsRoot }
+      : 'objectStorage.bucketsRoot: not a string';
+  if (v.kind !== 's3') return 'objectStorage.kind: neither s3 nor local';
+  for (const k of ['region', 'accessKeyId', 'secretAccessKey'])
+    if (!isString(v[k])) return `objectStorage.${k}: not a string`;
+  if (v.endpoint !== undefined && !isString(v.endpoint)) return 'objectStorage.endpoint: not a string';
+  if (typeof v.forcePathStyle !== 'boolean') return 'objectStorage.forcePathStyle: not a boolean';
+  return {
+    kind: 's3',
+    ...(v.endpoint !== undefined ? { endpoint: v.endpoint } : {}),
+    region: v.region as string,
+    accessKeyId: v.accessKeyId as string,
+    secretAccessKey: v.secretAccessKey as string,
+    forcePathStyle: v.forcePathStyle,
+  };
+}
+
+/** The spec the runner wrote, checked field by field; throws naming the first field that is wrong. */
+export function parseExecutorSpec(v: unknown): ExecutorSpec {
+  const fail = (what: string): never => {
+    throw new Error(`the executor spec is invalid: ${what}`);
+  };
+  if (!isObject(v)) return fail('not an object');
+  if (v.version !== 1) fail('version: not 1');
+  for (const k of ['jobId', 'jobConfigId', 'entryPoint', 'specDir', 'outDir'])
+    if (!isString(v[k])) fail(`${k}: not a string`);
+  if (!isString(v.logLevel) || !LOG_LEVELS.has(v.logLevel)) fail('logLevel: not a log level');
+  if (!isObject(v.macros) || !Object.values(v.macros).every(isString)) fail('macros: not a map of strings');
+  if (v.workDir !== undefined && !isString(v.workDir)) fail('workDir: not a string');
+  let objectStorage: ObjectStorageAccess | undefined;
+  if (v.objectStorage !== undefined) {
+    const o = objectStorageAccess(v.objectStorage);
+    if (typeof o === 'string') return fail(o);
+    objectStorage = o;
+  }
+  return {
+    version: 1,
+    jobId: v.jobId as string,
+    jobConfigId: v.jobConfigId as string,
+    entryPoint: v.entryPoint as string,
+    specDir: v.specDir as string,
+    outDir: v.outDir as string,
+    logLevel: v.logLevel as LogLevel,
+    macros: { ...(v.macros as Record<string, string>) },
+    ...(v.workDir !== undefined ? { workDir: v.workDir as string } : {}),
+    ...(objectStorage ? { objectStorage } : {}),
+  };
+}
+
+/** An IPC message of the executor, or null for anything else (a package may call process.send itself). */
+export function parseExecutorMessage(m: unknown): ExecutorMessage | null {
+  if (!isObject(m)) return null;
+  if (m.type === 'step' && isString(m.name)) return { type: 'step', name: m.name };
+  if (m.type === 'fatal' && isString(m.message)) return { type: 'fatal', message: m.message };
+  if (m.type === 'ready') return { type: 'ready' };
+  return null;
+}
 
 /** Sources a child may not claim: those lines come from the runner itself. */
 export const RESERVED_SOURCES: ReadonlySet<string> = new Set(['runner']);
@@ -100,7 +168,7 @@ export function decodeLogRecord(line: string): LogRecord | null {
   const a = rest.indexOf('\t');
   const b = a < 0 ? -1 : rest.indexOf('\t', a + 1);
   if (b < 0) return null;
-  const level = LogLevel.safeParse(rest.slice(0, a));
-  if (!level.success) return null;
-  return { level: level.data, source: rest.slice(a + 1, b), text: rest.slice(b + 1) };
+  const level = rest.slice(0, a);
+  if (!LOG_LEVELS.has(level)) return null;
+  return { level: level as LogLevel, source: rest.slice(a + 1, b), text: rest.slice(b + 1) };
 }

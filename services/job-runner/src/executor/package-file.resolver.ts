@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { StepError } from './step.registry';
+import { StepError } from './step-error';
 
 export function isInside(dir: string, candidate: string): boolean {
   const rel = path.relative(dir, candidate);

@@ -1,4 +1,5 @@
 import { z } from '@im/contracts';
+import { StepError, type StepMetrics } from './step-error';
 import type { ObjectStorage } from '@im/storage';
 import type { ExecutorLogger } from './executor.logger';
 import type { ExecutorSpec } from './executor.protocol';
@@ -46,7 +47,7 @@ export interface StepContext {
  * What a step reports about its run (rows read and written, rows affected, HTTP status, …). It is
  * logged nowhere by itself; later steps see it in `when` as `steps.<name>.<field>`.
  */
-export type StepMetrics = Readonly<Record<string, unknown>>;
+export type { StepMetrics } from './step-error';
 
 /** A validated step, bound to its handler, ready to run. */
 export interface RunnableStep {
@@ -138,11 +139,7 @@ export function createStepRegistry(handlers: readonly StepHandler[]): StepRegist
 }
 
 /** An error a step reports about the package (not the executor): its message goes to the log. */
-export class StepError extends Error {
-  override name = 'StepError';
-  /** What the step did before it failed (rows read, …): later steps see it in `when`. */
-  metrics: StepMetrics | undefined;
-}
+export { StepError } from './step-error';
 
 /** `err` as a StepError carrying `metrics` (a new one, with `err` as its cause, if it is none). */
 export function failedWith(err: unknown, metrics: StepMetrics): StepError {
