@@ -5,6 +5,7 @@
 //   npm test -- --selectProjects unit     extra arguments go to jest
 //   IM_TEST_INFRA=skip npm test           do not start the infrastructure (unit and e2e only)
 //   IM_TEST_CHART=skip npm test           skip the chart checks (the chart e2e test then fails)
+//   IM_TEST_BENCH=skip npm test           skip the benchmarks' smoke runs (counted as tests)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -83,6 +84,21 @@ const jest = run(
 
 phase('jest (unit, integration, e2e)');
 
+// The benchmarks' smoke versions (bench/run-all.mjs --quick): each must run through; no figure is
+// judged here (docs/benchmarks.md). Only on a full run with the infrastructure up.
+const benchFile = join(root, 'test-results', 'bench-smoke.json');
+let bench = [];
+if (extra.length === 0 && env.IM_TEST_INFRA === 'up' && process.env.IM_TEST_BENCH !== 'skip') {
+  say('running the benchmarks in their smoke versions (IM_TEST_BENCH=skip skips them)...');
+  run(process.execPath, [join(root, 'bench', 'run-all.mjs'), '--quick', '--json', benchFile], { env });
+  try {
+    bench = JSON.parse(readFileSync(benchFile, 'utf8'));
+  } catch {
+    bench = [{ name: 'bench/run-all.mjs', code: 'no results' }];
+  }
+  phase('benchmark smoke runs');
+}
+
 if (startedInfra) {
   say('stopping the infrastructure (IM_KEEP_INFRA=1 keeps it running)...');
   run('bash', ['scripts/infra/down.sh']);
@@ -101,5 +117,9 @@ try {
 } catch {
   failed = Math.max(failed, 1);
 }
+const benchFailed = bench.filter((b) => b.code !== 0);
+for (const b of benchFailed) say(`benchmark smoke run failed: bench/${b.name} (${b.code})`);
+passed += bench.length - benchFailed.length;
+failed += benchFailed.length;
 process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
 process.exit(jest.status === 0 && failed === 0 ? 0 : 1);

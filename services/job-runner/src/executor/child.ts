@@ -129,6 +129,9 @@ function fatal(err: unknown): void {
   void send({ type: 'fatal', message }).finally(() => exit(EXIT_INTERNAL));
 }
 
+/** How long a warm executor waits for a job before it loads the process machinery. */
+const PRELOAD_AFTER_IDLE_MS = 500;
+
 /**
  * A warm executor (started before its job, see warm-executors.ts) has its code loaded already; it
  * says so and waits for the runner's `go`, sent once the job's spec file is written. A cold one goes
@@ -137,12 +140,15 @@ function fatal(err: unknown): void {
 function whenToldToGo(): Promise<void> {
   if (process.env[EXECUTOR_WAIT_ENV] !== '1') return Promise.resolve();
   delete process.env[EXECUTOR_WAIT_ENV];
-  processMachinery(); // loaded now, while no job waits for it
   return new Promise((resolve) => {
     // While waiting, the IPC channel is what keeps the process alive.
     process.channel?.ref();
+    // An executor left waiting a while loads the process machinery too, so a .process job finds it
+    // loaded; one taken at once (jobs arriving back to back) is ready sooner without it.
+    const preload = setTimeout(() => processMachinery(), PRELOAD_AFTER_IDLE_MS);
     const onMessage = (m: unknown) => {
       if ((m as { type?: unknown } | null)?.type !== 'go') return;
+      clearTimeout(preload);
       process.off('message', onMessage);
       process.channel?.unref();
       resolve();
