@@ -152,6 +152,88 @@ describe('gateway', () => {
       });
     });
 
+    describe('response timeout', () => {
+      /** The gateway with a 300 ms response timeout in front of `upstream`, listening on a port. */
+      async function gatewayFor(upstreamUrl: string) {
+        const gw = createApp({
+          logger: silentLogger(),
+          info: { name: 'integration-manager', version: '1', buildDate: '2026-11-28T00:00:00.000Z' },
+          readiness: { ready: () => true },
+          authenticate: allow,
+          upstreams: [
+            proxyRouter(
+              {
+                auth: { name: 'auth', url: upstreamUrl },
+                jobconfig: { name: 'jobconfig', url: upstreamUrl },
+                'file-storage': { name: 'file-storage', url: upstreamUrl },
+              },
+              { responseTimeoutMs: 300, idleTimeoutMs: 5000, logger: silentLogger() },
+            ),
+          ],
+        });
+        const server = gw.listen(0, '127.0.0.1');
+        await new Promise<void>((r) => server.once('listening', () => r()));
+        return {
+          url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          close: () => new Promise<void>((r) => server.close(() => r())),
+        };
+      }
+
+      it('counts from when the request was sent whole: an upload slower than the timeout goes through', async () => {
+        const gw = await gatewayFor(upstreams[2]!.url);
+        try {
+          const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+            const req = http.request(`${gw.url}/api/jobconfigs/7/files?key=slow.bin`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/octet-stream' },
+            });
+            req.on('response', (res) => {
+              let body = '';
+              res.on('data', (c: Buffer) => (body += c.toString()));
+              res.on('end', () => resolve({ code: res.statusCode ?? 0, body }));
+            });
+            req.on('error', reject);
+            // A slow client: eight parts 100 ms apart, 0.8 s in all, well over the 300 ms timeout.
+            let sent = 0;
+            const tick = setInterval(() => {
+              req.write(`part${sent};`);
+              if (++sent === 8) {
+                clearInterval(tick);
+                req.end();
+              }
+            }, 100);
+          });
+          expect(status.code).toBe(200);
+          expect(JSON.parse(status.body)).toMatchObject({
+            name: 'file-storage',
+            body: 'part0;part1;part2;part3;part4;part5;part6;part7;',
+          });
+        } finally {
+          await gw.close();
+        }
+      });
+
+      it('answers 503 problem+json when the owner does not answer within the timeout', async () => {
+        const silent = http.createServer(() => undefined); // takes the request, never answers
+        await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+        const gw = await gatewayFor(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+        try {
+          const started = Date.now();
+          const res = await fetch(`${gw.url}/api/jobs`);
+          expect(res.status).toBe(503);
+          expect(await res.json()).toMatchObject({
+            code: 'UNAVAILABLE',
+            detail: expect.stringContaining('did not answer within 300 ms'),
+          });
+          expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+        } finally {
+          await gw.close();
+          silent.closeAllConnections();
+          await new Promise<void>((r) => silent.close(() => r()));
+        }
+      });
+    });
+
     it('answers 404 problem+json for paths no service owns', async () => {
       const res = await request(app(allow)).get('/api/nothing');
       expect(res.status).toBe(404);

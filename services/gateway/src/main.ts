@@ -16,7 +16,7 @@ const GatewayEnv = z.object({
   AUTH_SERVICE_URL: z.url(),
   JOBCONFIG_SERVICE_URL: z.url(),
   FILES_SERVICE_URL: z.url(),
-  /** Longest wait for a service's response headers, ms. */
+  /** Longest wait for a service's response headers once the request has been sent whole, ms. */
   PROXY_RESPONSE_TIMEOUT_MS: envInt(30_000, 100),
   /** Longest silence on a proxied connection (uploads, followed logs), ms. */
   PROXY_IDLE_TIMEOUT_MS: envInt(300_000, 1000),

@@ -11,7 +11,7 @@ export interface Upstream {
 }
 
 export interface ProxyOptions {
-  /** Longest wait for the upstream's response headers. */
+  /** Longest wait for the upstream's response headers, from when the request has been sent whole. */
   responseTimeoutMs: number;
   /** Longest silence on an open connection (uploads, followed logs). */
   idleTimeoutMs: number;
@@ -80,15 +80,21 @@ export function proxyRouter(
         upstreamRes.on('error', () => res.destroy());
       },
     );
-    const headerTimer = setTimeout(() => {
-      out.destroy();
-      fail(
-        new AppError(
-          'UNAVAILABLE',
-          `The ${upstream.name} service did not answer within ${options.responseTimeoutMs} ms; try again shortly.`,
-        ),
-      );
-    }, options.responseTimeoutMs);
+    // The answer is awaited from when the request has been sent whole: an upload may take longer
+    // than the response timeout (a stalled one is cut by the idle timeout instead).
+    let headerTimer: NodeJS.Timeout | undefined;
+    out.on('finish', () => {
+      if (answered) return;
+      headerTimer = setTimeout(() => {
+        out.destroy();
+        fail(
+          new AppError(
+            'UNAVAILABLE',
+            `The ${upstream.name} service did not answer within ${options.responseTimeoutMs} ms; try again shortly.`,
+          ),
+        );
+      }, options.responseTimeoutMs);
+    });
     out.on('timeout', () => out.destroy(new Error('idle timeout')));
     out.on('error', (err) => {
       clearTimeout(headerTimer);
