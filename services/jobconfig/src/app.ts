@@ -15,6 +15,9 @@ import { JobService } from './job.service';
 import { macroRoutes } from './macro.routes';
 import { MacroService } from './macro.service';
 
+/** Partitions of job.progress handled at once by one jobconfig instance. */
+const PROGRESS_CONCURRENCY = 8;
+
 export interface JobConfigDeps {
   db: Knex;
   dbSchema?: string;
@@ -72,6 +75,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       sub = await deps.bus.subscribe({
         groupId: deps.progressGroupId ?? 'jobconfig.progress',
         topic: 'job.progress',
+        // Partitions in parallel (each in order): one job's reports stay ordered, jobs do not wait on each other.
+        concurrency: PROGRESS_CONCURRENCY,
         handler: (p) => jobs.onProgress(p),
       });
     },
