@@ -47,6 +47,8 @@ for (const name of chosen.length ? chosen : ALL) {
 
 process.stdout.write('\n=== bench summary ===\n');
 for (const r of results)
-  process.stdout.write(`${r.name.padEnd(12)} ${r.code === 0 ? 'ok' : `FAILED (${r.code})`}  ${r.seconds} s\n`);
+  process.stdout.write(
+    `${r.name.padEnd(12)} ${r.code === 0 ? 'ok' : `FAILED (${r.code})`}  ${r.seconds} s\n`,
+  );
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify(results, null, 2));
 process.exit(results.every((r) => r.code === 0) ? 0 : 1);

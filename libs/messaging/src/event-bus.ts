@@ -26,6 +26,11 @@ export interface SubscribeOptions<T extends TopicId> {
   concurrency?: number;
 }
 
+/** One record to publish, for {@link EventBus.publishAll}. */
+export type OutgoingRecord = {
+  [T in TopicId]: { topic: T; message: TopicMessage<T>; headers?: Record<string, string> };
+}[TopicId];
+
 export interface Subscription {
   /** Stops taking new messages and waits for the one in hand to finish. */
   close(): Promise<void>;
@@ -46,6 +51,11 @@ export interface EventBus {
     message: TopicMessage<T>,
     headers?: Record<string, string>,
   ): Promise<void>;
+  /**
+   * Several records in one round trip (Kafka: one produce request), in order; all are durable when
+   * it resolves. On failure none or only some may have been written: publish again.
+   */
+  publishAll(records: readonly OutgoingRecord[]): Promise<void>;
   subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription>;
   close(): Promise<void>;
 }

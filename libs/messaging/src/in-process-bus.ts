@@ -1,6 +1,13 @@
 import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
 import type { Logger } from '@im/logging';
-import type { EventBus, MessageHandler, MessageMeta, SubscribeOptions, Subscription } from './event-bus';
+import type {
+  EventBus,
+  MessageHandler,
+  MessageMeta,
+  OutgoingRecord,
+  SubscribeOptions,
+  Subscription,
+} from './event-bus';
 import { partitionFor } from './partitioner';
 
 interface Rec {
@@ -93,6 +100,10 @@ export class InProcessEventBus implements EventBus {
     // Records are stored as JSON, as on the wire: a handler never shares an object with the publisher.
     part.push({ offset, key, value: JSON.parse(JSON.stringify(value)), headers });
     for (const [groupId, g] of t.groups) this.kick(topic, groupId, g, p);
+  }
+
+  async publishAll(records: readonly OutgoingRecord[]): Promise<void> {
+    for (const r of records) await this.publish(r.topic, r.message, r.headers);
   }
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {

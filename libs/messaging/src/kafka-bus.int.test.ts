@@ -59,6 +59,44 @@ describe('KafkaEventBus', () => {
     }
   });
 
+  it('publishes records for several topics in one call, each delivered with its key', async () => {
+    const cancels: string[] = [];
+    const changes: string[] = [];
+    const subC = await bus.subscribe({
+      groupId: uniqueName('all-c'),
+      topic: 'job.cancel',
+      fromBeginning: true,
+      handler: async (m) => void cancels.push(m.jobId),
+    });
+    const subF = await bus.subscribe({
+      groupId: uniqueName('all-f'),
+      topic: 'file.changes',
+      fromBeginning: true,
+      handler: async (m) => void changes.push(m.jobConfigId),
+    });
+    try {
+      const at = new Date().toISOString();
+      const job = uniqueName('job');
+      await bus.publishAll([
+        { topic: 'job.cancel', message: { jobId: job, attempt: 1, stoppedByUserId: 'u', requestedAt: at } },
+        {
+          topic: 'file.changes',
+          message: { jobConfigId: job, key: 'f', change: 'stored', size: 1, sha256: 'x', occurredAt: at },
+        },
+      ]);
+      await waitFor(() => (cancels.includes(job) && changes.includes(job) ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'both records',
+      });
+      await expect(
+        bus.publishAll([{ topic: 'job.cancel', message: { jobId: '' } as never }]),
+      ).rejects.toThrow();
+    } finally {
+      await subC.close();
+      await subF.close();
+    }
+  });
+
   it('creates topics once (a second run creates nothing)', async () => {
     expect(await bus.ensureTopics({ partitions: 3, replicationFactor: 1 })).toEqual([]);
   });

@@ -1,7 +1,7 @@
 import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
 import type { Logger } from '@im/logging';
 import { Kafka, logLevel, type Consumer, type Producer, type KafkaConfig, type LogEntry } from 'kafkajs';
-import type { EventBus, MessageMeta, SubscribeOptions, Subscription } from './event-bus';
+import type { EventBus, MessageMeta, OutgoingRecord, SubscribeOptions, Subscription } from './event-bus';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -139,6 +139,20 @@ export class KafkaEventBus implements EventBus {
       acks: -1,
       messages: [{ key, value: JSON.stringify(value), headers }],
     });
+  }
+
+  async publishAll(records: readonly OutgoingRecord[]): Promise<void> {
+    const topicMessages = records.map((r) => {
+      const entry = topicCatalog[r.topic];
+      const value = entry.schema.parse(r.message);
+      const key = (entry.key as (v: unknown) => string)(value);
+      return {
+        topic: topicName(r.topic, this.prefix),
+        messages: [{ key, value: JSON.stringify(value), headers: r.headers ?? {} }],
+      };
+    });
+    await this.ready();
+    await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {

@@ -100,8 +100,11 @@ export class JobService {
     await this.jobs.insert(job);
     const stored = (await this.jobs.findById(job.id)) as JobRecord;
     this.logger.info({ jobId: job.id, jobConfigId, status: job.status }, 'job submitted');
-    await this.publishStatus(stored, null);
-    if (stored.status === 'QUEUED') await this.request(stored, c);
+    if (stored.status === 'QUEUED') {
+      // The QUEUED event and the request in one round trip; the event is durable before any runner
+      // can report on the job, so its sequence 1 is never overtaken.
+      await this.bus.publishAll([this.statusRecord(stored, null), this.requestRecord(stored, c)]);
+    } else await this.publishStatus(stored, null);
     return stored;
   }
 
@@ -121,21 +124,29 @@ export class JobService {
 
   private async request(job: JobRecord, config?: JobConfigRecord): Promise<void> {
     const c = config ?? (await this.configs.findById(job.jobConfigId));
-    await this.bus.publish('job.requests', {
-      jobId: job.id,
-      attempt: job.attempt,
-      jobConfigId: job.jobConfigId,
-      packagePrefix: packagePrefix(job.jobConfigId),
-      packageName: job.packageName,
-      entryPoint: job.entryPoint,
-      packageArtifactOverride: job.packageArtifactOverride,
-      logLevel: job.logLevel,
-      timeoutMinutes: job.timeoutMinutes,
-      macros: c ? this.resolveMacros(c, job) : job.runMacros,
-      logKey: jobLogKey(job.id),
-      outPrefix: jobOutPrefix(job.id),
-      requestedAt: new Date(this.now()).toISOString(),
-    });
+    const r = this.requestRecord(job, c);
+    await this.bus.publish(r.topic, r.message);
+  }
+
+  private requestRecord(job: JobRecord, c: JobConfigRecord | undefined) {
+    return {
+      topic: 'job.requests' as const,
+      message: {
+        jobId: job.id,
+        attempt: job.attempt,
+        jobConfigId: job.jobConfigId,
+        packagePrefix: packagePrefix(job.jobConfigId),
+        packageName: job.packageName,
+        entryPoint: job.entryPoint,
+        packageArtifactOverride: job.packageArtifactOverride,
+        logLevel: job.logLevel,
+        timeoutMinutes: job.timeoutMinutes,
+        macros: c ? this.resolveMacros(c, job) : job.runMacros,
+        logKey: jobLogKey(job.id),
+        outPrefix: jobOutPrefix(job.id),
+        requestedAt: new Date(this.now()).toISOString(),
+      },
+    };
   }
 
   async get(principal: Principal, id: string): Promise<JobRecord> {
@@ -256,7 +267,7 @@ export class JobService {
     if (moved) await this.request(moved);
   }
 
-  private async publishStatus(job: JobRecord, previous: JobStatus | null): Promise<void> {
+  private statusRecord(job: JobRecord, previous: JobStatus | null) {
     const occurredAt = new Date(job.updatedAt).toISOString();
     const event: JobStatusEvent = {
       specversion: '1.0',
@@ -280,8 +291,17 @@ export class JobService {
         occurredAt,
       },
     };
+    return {
+      topic: 'job.status' as const,
+      message: event,
+      headers: { 'content-type': 'application/cloudevents+json' },
+    };
+  }
+
+  private async publishStatus(job: JobRecord, previous: JobStatus | null): Promise<void> {
+    const r = this.statusRecord(job, previous);
     try {
-      await this.bus.publish('job.status', event, { 'content-type': 'application/cloudevents+json' });
+      await this.bus.publish(r.topic, r.message, r.headers);
     } catch (err) {
       this.logger.error({ err, jobId: job.id, status: job.status }, 'could not publish the job status event');
     }

@@ -23,7 +23,7 @@ const StandaloneEnv = z.object({
   /** Jobs run at the same time (the newer name of RUNNER_SLOTS; wins when both are set). */
   JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   /** Job executors started ahead of their jobs (a fresh process per job either way); 0 turns it off. */
-  JOBS_WARM_EXECUTORS: envInt(1, 0),
+  JOBS_WARM_EXECUTORS: envInt(2, 0),
   /** Access token lifetime in seconds. */
   AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
   /** Refresh token lifetime in seconds. */
