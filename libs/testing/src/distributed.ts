@@ -221,6 +221,10 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     stop: async () => {
       await stopServices();
       fs.rmSync(keyDir, { recursive: true, force: true });
+      for (const name of runnerNames) {
+        const workDir = env[name]?.RUNNER_WORK_DIR;
+        if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+      }
     },
   };
 }
