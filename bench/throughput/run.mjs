@@ -42,7 +42,7 @@ import {
 const USAGE = `Usage: node bench/throughput/run.mjs [--rates 500,1000,...] [--seconds S] [--runners 1,2]
                                      [--drain-seconds S] [--baseline-seconds S] [--warmup N] [--pause S]
                                      [--runner-env K=V,...] [--partitions N] [--quick]
-  --rates            runs/min, in rising order (default 500,1000,2000,3000,4000; --quick: 500)
+  --rates            runs/min, in rising order (default 250,500,750,1000,1500,2000,3000; --quick: 250)
   --seconds S        length of each rate (default 60; --quick: 10)
   --runners          runner processes, one platform per count (default 1,2; --quick: 1)
   --drain-seconds S  how long after the last submission jobs may still finish (default 30)
@@ -50,7 +50,7 @@ const USAGE = `Usage: node bench/throughput/run.mjs [--rates 500,1000,...] [--se
   --warmup N         warm-up jobs per platform, excluded (default 10; --quick: 3)
   --pause S          rest between rates once drained (default 3)
   --runner-env K=V,K=V  extra environment of the runners (e.g. JOBS_WARM_EXECUTORS=2)
-  --partitions N     partitions of the platform's topics (default: libs/testing's, 3)
+  --partitions N     partitions of the platform's topics (default 6, as the chart)
   --quick            a smoke run for CI
 `;
 
@@ -75,7 +75,12 @@ const positive = (name) => (v) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: "${v}" is not a positive number`);
   return n;
 };
-const RATES = listOpt(opts, 'rates', quick ? [500] : [500, 1000, 2000, 3000, 4000], positive('rates'));
+const RATES = listOpt(
+  opts,
+  'rates',
+  quick ? [250] : [250, 500, 750, 1000, 1500, 2000, 3000],
+  positive('rates'),
+);
 const SECONDS = numberOpt(opts, 'seconds', quick ? 10 : 60);
 const RUNNERS = listOpt(opts, 'runners', quick ? [1] : [1, 2], positive('runners')).map(Math.round);
 const DRAIN_S = numberOpt(opts, 'drain-seconds', 30);
@@ -83,7 +88,8 @@ const BASELINE_S = numberOpt(opts, 'baseline-seconds', quick ? 10 : 20);
 const WARMUP = countOpt(opts, 'warmup', quick ? 3 : 10);
 const PAUSE_S = countOpt(opts, 'pause', 3);
 const RUNNER_ENV = runnerEnvOpt(opts);
-const PARTITIONS = opts.partitions === undefined ? undefined : Math.round(numberOpt(opts, 'partitions', 3));
+// The chart's default: 6 partitions per topic (each runner slot needs a partition of job.requests).
+const PARTITIONS = Math.round(numberOpt(opts, 'partitions', 6));
 const LIMIT_MS = 1000;
 
 /** One rate on a running platform: open-loop submissions, then wait for every FINISHED. */
@@ -297,7 +303,7 @@ await main(async () => {
   }
   for (const r of results) {
     line();
-    line(`${r.label}, 2 slots per runner, ${PARTITIONS ?? 3} partitions per topic`);
+    line(`${r.label}, 2 slots per runner, ${PARTITIONS} partitions per topic`);
     for (const x of r.rates) {
       row(`  ${x.rate}/min`, {
         'accepted/min': x.acceptedPerMin,
