@@ -129,8 +129,11 @@ function fatal(err: unknown): void {
   void send({ type: 'fatal', message }).finally(() => exit(EXIT_INTERNAL));
 }
 
-/** How long a warm executor waits for a job before it loads the process machinery. */
-const PRELOAD_AFTER_IDLE_MS = 500;
+/**
+ * How long a warm executor waits for a job before it loads the process machinery (~0.2 s of CPU):
+ * long enough that under a steady stream of jobs, when the CPU is busy, none is loaded in vain.
+ */
+const PRELOAD_AFTER_IDLE_MS = 10_000;
 
 /**
  * A warm executor (started before its job, see warm-executors.ts) has its code loaded already; it
