@@ -137,7 +137,8 @@ export class InProcessEventBus implements EventBus {
   private kick(topicId: TopicId, groupId: string, g: Group, p: number): void {
     if (g.busy.has(p) || g.members.length === 0) return;
     g.busy.add(p);
-    const loop = this.deliver(topicId, groupId, g, p).finally(() => {
+    const loop: Promise<void> = this.deliver(topicId, groupId, g, p).finally(() => {
+      if (g.idle.get(p) !== loop) return; // a newer loop runs this partition now
       g.busy.delete(p);
       g.idle.delete(p);
     });
@@ -150,12 +151,15 @@ export class InProcessEventBus implements EventBus {
     for (;;) {
       await Promise.resolve(); // never deliver inside publish()
       const live = g.members.filter((m) => !m.closed);
-      if (live.length === 0 || this.closed) return;
-      const member = live[p % live.length] as Member;
       const part = t.partitions[p] as Rec[];
-      const idx = (g.offsets[p] as number) - (t.base[p] as number);
-      const rec = part[idx];
-      if (!rec) return;
+      const rec = part[(g.offsets[p] as number) - (t.base[p] as number)];
+      if (live.length === 0 || this.closed || !rec) {
+        // Not busy from this very moment: a record published before the loop's promise settles
+        // (a microtask later) starts a new loop instead of waiting for the next publish.
+        g.busy.delete(p);
+        return;
+      }
+      const member = live[p % live.length] as Member;
       const meta: MessageMeta = {
         topic: topicName(topicId, this.prefix),
         key: rec.key,

@@ -59,6 +59,7 @@ describe('KafkaEventBus', () => {
     }
   });
 
+  // Topics of their own: other tests here read file.changes and job.progress from the beginning and count.
   it('publishes records for several topics in one call, each delivered with its key', async () => {
     const cancels: string[] = [];
     const changes: string[] = [];
@@ -70,7 +71,7 @@ describe('KafkaEventBus', () => {
     });
     const subF = await bus.subscribe({
       groupId: uniqueName('all-f'),
-      topic: 'file.changes',
+      topic: 'jobconfig.changes',
       fromBeginning: true,
       handler: async (m) => void changes.push(m.jobConfigId),
     });
@@ -80,8 +81,8 @@ describe('KafkaEventBus', () => {
       await bus.publishAll([
         { topic: 'job.cancel', message: { jobId: job, attempt: 1, stoppedByUserId: 'u', requestedAt: at } },
         {
-          topic: 'file.changes',
-          message: { jobConfigId: job, key: 'f', change: 'stored', size: 1, sha256: 'x', occurredAt: at },
+          topic: 'jobconfig.changes',
+          message: { jobConfigId: job, ownerId: 'u', name: 'n', change: 'created', occurredAt: at },
         },
       ]);
       await waitFor(() => (cancels.includes(job) && changes.includes(job) ? true : undefined), {

@@ -14,6 +14,7 @@ import { jobRoutes } from './job.routes';
 import { JobService } from './job.service';
 import { macroRoutes } from './macro.routes';
 import { MacroService } from './macro.service';
+import { Outbox } from './outbox';
 
 /** Partitions of job.progress handled at once by one jobconfig instance. */
 const PROGRESS_CONCURRENCY = 8;
@@ -39,8 +40,11 @@ export interface JobConfigModule {
   macros: MacroService;
   router: Router;
   migrate(): Promise<string[]>;
-  /** Starts consuming runner progress. */
+  /** Publishes what the job state machine writes to its outbox. */
+  outbox: Outbox;
+  /** Starts the outbox relay and consuming runner progress. */
   start(): Promise<void>;
+  /** Stops consuming, then flushes the outbox. */
   stop(): Promise<void>;
 }
 
@@ -49,7 +53,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const jobRepo = new JobRepository(deps.db);
   const configRepo = new JobConfigRepository(deps.db);
   const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger);
-  const jobs = new JobService(jobRepo, configs, deps.files, deps.bus, logger);
+  const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
+  const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger);
   const macros = new MacroService(configRepo, configs);
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
@@ -69,9 +74,11 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     configs,
     jobs,
     macros,
+    outbox,
     router,
     migrate: () => migrateLatest(deps.db, jobconfigMigrations, deps.dbSchema),
     async start() {
+      outbox.start();
       sub = await deps.bus.subscribe({
         groupId: deps.progressGroupId ?? 'jobconfig.progress',
         topic: 'job.progress',
@@ -82,6 +89,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     },
     async stop() {
       await sub?.close();
+      await outbox.stop();
     },
   };
 }

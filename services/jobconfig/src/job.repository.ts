@@ -123,6 +123,11 @@ export const JOB_SORTABLE = {
 export class JobRepository {
   constructor(private readonly db: Knex) {}
 
+  /** Runs `fn` in one database transaction (commits when it resolves, rolls back when it throws). */
+  transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn);
+  }
+
   async insert(job: Omit<JobRecord, 'eventSeq'>, trx: Knex = this.db): Promise<void> {
     await trx('jobs').insert({
       id: job.id,
@@ -189,8 +194,13 @@ export class JobRepository {
   }
 
   /** Records who asked to stop a running job, without changing its status. */
-  async markStopRequested(id: string, by: { id: string; name: string }, now: number): Promise<void> {
-    await this.db('jobs')
+  async markStopRequested(
+    id: string,
+    by: { id: string; name: string },
+    now: number,
+    trx: Knex = this.db,
+  ): Promise<void> {
+    await trx('jobs')
       .where({ id })
       .whereNull('stopped_by_id')
       .update({ stopped_by_id: by.id, stopped_by_name: by.name, updated_at: now });

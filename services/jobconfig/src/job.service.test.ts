@@ -2,6 +2,7 @@ import type { FileCatalogPort, JobStatusEvent, Principal } from '@im/contracts';
 import { createDb, type Knex } from '@im/db';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
+import { waitFor } from '@im/testing';
 import { createJobConfigModule, type JobConfigModule } from './app';
 
 const admin: Principal = { id: '1', name: 'admin', roles: ['admin'] };
@@ -68,7 +69,9 @@ describe('JobService state machine', () => {
       ...extra,
     });
 
-  const settle = () => new Promise((r) => setImmediate(r));
+  /** Until the outbox has published what `done` needs (it publishes after commit, asynchronously). */
+  const published = (done: () => boolean) =>
+    waitFor(() => (done() ? true : undefined), { what: 'the outbox to publish' });
 
   it('walks QUEUED → INITIALIZING → RUNNING → FINISHED and publishes one event per transition, numbered', async () => {
     const c = await runnable();
@@ -77,7 +80,7 @@ describe('JobService state machine', () => {
     await report(job.id, 'INITIALIZING');
     await report(job.id, 'RUNNING');
     await report(job.id, 'FINISHED', { returnCode: 0 });
-    await settle();
+    await published(() => events.filter((e) => e.subject === job.id).length === 4);
     const mine = events.filter((e) => e.subject === job.id);
     expect(mine.map((e) => [e.data.previousStatus, e.data.status, e.data.sequence])).toEqual([
       [null, 'QUEUED', 1],
@@ -102,7 +105,7 @@ describe('JobService state machine', () => {
     await report(job.id, 'FINISHED');
     await report(job.id, 'ERROR'); // terminal never changes
     expect((await mod.jobs.get(admin, job.id)).status).toBe('FINISHED');
-    await settle();
+    await published(() => events.filter((e) => e.subject === job.id).length >= 4);
     expect(events.filter((e) => e.subject === job.id).map((e) => e.data.sequence)).toEqual([1, 2, 3, 4]);
   });
 
@@ -140,7 +143,7 @@ describe('JobService state machine', () => {
     await report(running.id, 'INITIALIZING');
     await report(running.id, 'RUNNING');
     expect((await mod.jobs.cancel(admin, running.id)).status).toBe('RUNNING');
-    await settle();
+    await published(() => cancels.length >= 2);
     // A runner may already hold the queued job's request: it is told not to run it.
     expect(cancels).toEqual([queued.id, running.id]);
     await report(running.id, 'FAILED', { reason: 'internal-error' });
@@ -182,7 +185,7 @@ describe('JobService state machine', () => {
     await mod.jobs.run(admin, c.id, {
       runtimeConfig: { macros: [{ key: 'A', value: 'run', secure: false }] },
     });
-    await settle();
+    await published(() => requests.length >= 1);
     expect(requests[0]).toEqual([
       { key: 'A', value: 'run', secure: false },
       { key: 'S', value: 'secret', secure: true },

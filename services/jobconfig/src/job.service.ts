@@ -16,11 +16,12 @@ import {
 import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
-import type { EventBus } from '@im/messaging';
+import type { OutgoingRecord } from '@im/messaging';
 import { randomUUID } from 'node:crypto';
 import type { JobConfigRecord } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
 import type { JobFilter, JobRecord, JobRepository, RunMacro, TransitionPatch } from './job.repository';
+import type { Outbox } from './outbox';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
 
@@ -33,7 +34,7 @@ export class JobService {
     private readonly jobs: JobRepository,
     private readonly configs: JobConfigService,
     private readonly files: FileCatalogPort,
-    private readonly bus: EventBus,
+    private readonly outbox: Outbox,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -97,14 +98,19 @@ export class JobService {
       finishedAt: null,
       updatedAt: now,
     };
-    await this.jobs.insert(job);
-    const stored = (await this.jobs.findById(job.id)) as JobRecord;
+    // The job, its first event and its request in one transaction (the outbox publishes them in
+    // this order once committed: sequence 1 is out before any runner can report on the job).
+    const stored = await this.jobs.transaction(async (trx) => {
+      await this.jobs.insert(job, trx);
+      const row = (await this.jobs.findById(job.id, trx)) as JobRecord;
+      await this.outbox.add(trx, [
+        this.statusRecord(row, null),
+        ...(row.status === 'QUEUED' ? [this.requestRecord(row, c)] : []),
+      ]);
+      return row;
+    });
+    this.outbox.nudge();
     this.logger.info({ jobId: job.id, jobConfigId, status: job.status }, 'job submitted');
-    if (stored.status === 'QUEUED') {
-      // The QUEUED event and the request in one round trip; the event is durable before any runner
-      // can report on the job, so its sequence 1 is never overtaken.
-      await this.bus.publishAll([this.statusRecord(stored, null), this.requestRecord(stored, c)]);
-    } else await this.publishStatus(stored, null);
     return stored;
   }
 
@@ -122,15 +128,9 @@ export class JobService {
     return [...byKey.values()];
   }
 
-  private async request(job: JobRecord, config?: JobConfigRecord): Promise<void> {
-    const c = config ?? (await this.configs.findById(job.jobConfigId));
-    const r = this.requestRecord(job, c);
-    await this.bus.publish(r.topic, r.message);
-  }
-
-  private requestRecord(job: JobRecord, c: JobConfigRecord | undefined) {
+  private requestRecord(job: JobRecord, c: JobConfigRecord | undefined): OutgoingRecord {
     return {
-      topic: 'job.requests' as const,
+      topic: 'job.requests',
       message: {
         jobId: job.id,
         attempt: job.attempt,
@@ -169,29 +169,34 @@ export class JobService {
     const job = await this.get(principal, id);
     const by = { id: principal.id, name: principal.name };
     if (job.status === 'QUEUED' || job.status === 'SEQUENCED') {
-      const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() });
-      if (moved) {
-        // A runner may hold the request already (waiting for a slot): tell it not to run it.
-        if (job.status === 'QUEUED') await this.publishCancel(moved, principal.id);
-        return moved;
-      }
+      // A runner may hold the request already (waiting for a slot): tell it not to run it.
+      const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() }, (m) =>
+        job.status === 'QUEUED' ? [this.cancelRecord(m, principal.id)] : [],
+      );
+      if (moved) return moved;
       return this.cancel(principal, id); // it moved under us; decide again on its new status
     }
     if (job.status === 'INITIALIZING' || job.status === 'RUNNING') {
-      await this.jobs.markStopRequested(id, by, this.now());
-      await this.publishCancel(job, principal.id);
+      await this.jobs.transaction(async (trx) => {
+        await this.jobs.markStopRequested(id, by, this.now(), trx);
+        await this.outbox.add(trx, [this.cancelRecord(job, principal.id)]);
+      });
+      this.outbox.nudge();
       this.logger.info({ jobId: id, by: principal.id }, 'stop requested');
     }
     return (await this.jobs.findById(id)) as JobRecord;
   }
 
-  private async publishCancel(job: JobRecord, byUserId: string): Promise<void> {
-    await this.bus.publish('job.cancel', {
-      jobId: job.id,
-      attempt: job.attempt,
-      stoppedByUserId: byUserId,
-      requestedAt: new Date(this.now()).toISOString(),
-    });
+  private cancelRecord(job: JobRecord, byUserId: string): OutgoingRecord {
+    return {
+      topic: 'job.cancel',
+      message: {
+        jobId: job.id,
+        attempt: job.attempt,
+        stoppedByUserId: byUserId,
+        requestedAt: new Date(this.now()).toISOString(),
+      },
+    };
   }
 
   /** Applies a runner's report, if the state machine allows it; anything else is ignored and logged. */
@@ -235,24 +240,28 @@ export class JobService {
     await this.apply(job, p.status, patch);
   }
 
-  /** One transition, compare-and-set on the current status; publishes the public event after commit. */
-  private async apply(job: JobRecord, to: JobStatus, patch: TransitionPatch): Promise<JobRecord | undefined> {
+  /**
+   * One transition, compare-and-set on the current status, written with its public event (and the
+   * records `also` adds) in one transaction; the outbox publishes them once it commits.
+   */
+  private async apply(
+    job: JobRecord,
+    to: JobStatus,
+    patch: TransitionPatch,
+    also: (moved: JobRecord) => OutgoingRecord[] = () => [],
+  ): Promise<JobRecord | undefined> {
     if (!canTransition(job.status, to)) return undefined;
-    const moved = await this.jobs.transition(
-      job.id,
-      job.status,
-      to,
-      patch,
-      this.now(),
-      undefined,
-      job.attempt,
-    );
+    const moved = await this.jobs.transaction(async (trx) => {
+      const row = await this.jobs.transition(job.id, job.status, to, patch, this.now(), trx, job.attempt);
+      if (row) await this.outbox.add(trx, [this.statusRecord(row, job.status), ...also(row)]);
+      return row;
+    });
     if (!moved) {
       this.logger.info({ jobId: job.id, from: job.status, to }, 'job moved concurrently; transition skipped');
       return undefined;
     }
+    this.outbox.nudge();
     this.logger.info({ jobId: job.id, from: job.status, to, reason: moved.reason }, 'job status');
-    await this.publishStatus(moved, job.status);
     if (isTerminal(to)) await this.promoteSequenced(moved.jobConfigId);
     return moved;
   }
@@ -263,11 +272,11 @@ export class JobService {
     if (active.length > 0) return;
     const [next] = await this.jobs.list({ jobConfigId, statuses: ['SEQUENCED'] });
     if (!next) return;
-    const moved = await this.apply(next, 'QUEUED', {});
-    if (moved) await this.request(moved);
+    const c = await this.configs.findById(jobConfigId);
+    await this.apply(next, 'QUEUED', {}, (moved) => [this.requestRecord(moved, c)]);
   }
 
-  private statusRecord(job: JobRecord, previous: JobStatus | null) {
+  private statusRecord(job: JobRecord, previous: JobStatus | null): OutgoingRecord {
     const occurredAt = new Date(job.updatedAt).toISOString();
     const event: JobStatusEvent = {
       specversion: '1.0',
@@ -292,19 +301,10 @@ export class JobService {
       },
     };
     return {
-      topic: 'job.status' as const,
+      topic: 'job.status',
       message: event,
       headers: { 'content-type': 'application/cloudevents+json' },
     };
-  }
-
-  private async publishStatus(job: JobRecord, previous: JobStatus | null): Promise<void> {
-    const r = this.statusRecord(job, previous);
-    try {
-      await this.bus.publish(r.topic, r.message, r.headers);
-    } catch (err) {
-      this.logger.error({ err, jobId: job.id, status: job.status }, 'could not publish the job status event');
-    }
   }
 
   /**
@@ -324,9 +324,11 @@ export class JobService {
         failed++;
     }
     for (const job of await this.jobs.list({ statuses: ['QUEUED'] })) {
-      await this.request(job);
+      const c = await this.configs.findById(job.jobConfigId);
+      await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requestRecord(job, c)]));
       requeued++;
     }
+    if (requeued > 0) this.outbox.nudge();
     if (requeued + failed > 0) this.logger.info({ requeued, failed }, 'recovered jobs after restart');
     return { requeued, failed };
   }

@@ -76,4 +76,21 @@ export const jobconfigMigrations: Migration[] = [
       await db.schema.dropTable('jobs');
     },
   },
+  {
+    name: '20261128_0003_create_outbox',
+    // Why: events and requests are written in the transaction of the change they announce and
+    // published by the relay after it commits (ADR 0008): none is lost, none is early.
+    async up(db) {
+      await db.schema.createTable('outbox', (t) => {
+        t.bigIncrements('id').primary();
+        t.string('topic', 64).notNullable();
+        t.text('payload').notNullable();
+        t.text('headers').notNullable().defaultTo('{}');
+        t.bigInteger('created_at').notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('outbox');
+    },
+  },
 ];
