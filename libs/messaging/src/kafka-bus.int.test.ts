@@ -47,9 +47,15 @@ describe('KafkaEventBus', () => {
       const admin = bus.client.admin();
       await admin.connect();
       try {
-        const { groups } = await admin.listGroups();
-        const ids = groups.map((g) => g.groupId);
-        expect(ids).toContain(`${prefix}${group}`);
+        // The member joins in the background: wait until the broker lists its group.
+        const ids = await waitFor(
+          async () => {
+            const { groups } = await admin.listGroups();
+            const all = groups.map((g) => g.groupId);
+            return all.includes(`${prefix}${group}`) ? all : undefined;
+          },
+          { timeoutMs: 30_000, what: 'the group to be listed' },
+        );
         expect(ids).not.toContain(group);
       } finally {
         await admin.disconnect();
