@@ -162,23 +162,29 @@ export class Outbox {
     });
   }
 
-  /** Publishes the oldest committed records and deletes them, in one transaction; returns how many. */
+  /**
+   * Takes the oldest committed records out of the table and publishes them, in one transaction
+   * (three round trips: begin, one statement, commit): a failed publish rolls the delete back.
+   * Returns how many were published.
+   */
   private relayOnce(): Promise<number> {
     return this.db.transaction(async (trx) => {
-      if (isPostgres(this.db)) {
-        const r = await trx.raw<{ rows: { locked: boolean }[] }>(
-          'select pg_try_advisory_xact_lock(?) as locked',
-          [RELAY_LOCK],
-        );
-        if (!r.rows[0]?.locked) return 0; // another replica relays
-      }
-      const rows = (await trx('outbox').orderBy('id').limit(this.batchSize)) as OutboxRow[];
+      const pg = isPostgres(this.db);
+      // Of several replicas, the one holding the advisory lock (until commit) relays.
+      const sql = `delete from outbox where id in (select id from outbox order by id limit ?)${
+        pg ? ' and pg_try_advisory_xact_lock(?)' : ''
+      } returning id, topic, payload, headers`;
+      const result = await trx.raw<{ rows: OutboxRow[] } | OutboxRow[]>(
+        sql,
+        pg ? [this.batchSize, RELAY_LOCK] : [this.batchSize],
+      );
+      const rows = Array.isArray(result) ? result : result.rows;
       if (rows.length === 0) return 0;
+      rows.sort((a, b) => Number(a.id) - Number(b.id));
       const records: OutgoingRecord[] = [];
-      const broken: OutboxRow[] = [];
       for (const row of rows) {
         if (!(row.topic in topicCatalog)) {
-          broken.push(row);
+          this.logger.error({ id: row.id, topic: row.topic }, 'outbox record for an unknown topic; dropped');
           continue;
         }
         records.push({
@@ -187,15 +193,7 @@ export class Outbox {
           headers: JSON.parse(row.headers) as Record<string, string>,
         } as OutgoingRecord);
       }
-      for (const row of broken)
-        this.logger.error({ id: row.id, topic: row.topic }, 'outbox record for an unknown topic; dropped');
       if (records.length > 0) await this.bus.publishAll(records);
-      await trx('outbox')
-        .whereIn(
-          'id',
-          rows.map((r) => r.id),
-        )
-        .delete();
       return rows.length;
     });
   }
