@@ -41,6 +41,20 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     void next;
+    if (req.destroyed && !(err instanceof AppError)) {
+      // The client went away mid-request (an upload cut off): nobody to answer, nothing of ours broke.
+      logger.info(
+        {
+          requestId: req.requestId,
+          method: req.method,
+          url: req.originalUrl,
+          code: (err as { code?: unknown }).code,
+        },
+        'the client closed the connection before the request was complete',
+      );
+      res.destroy();
+      return;
+    }
     let appErr = err instanceof AppError ? err : fromFrameworkError(err);
     if (!appErr) {
       logger.error(
