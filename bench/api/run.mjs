@@ -21,12 +21,12 @@
 //   --profile DIR     each service writes a V8 CPU profile to DIR/<service>-<pid>.cpuprofile
 //   --quick           the CI smoke version
 import autocannon from 'autocannon';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machineCpu, main, processCpuSeconds, stopAtExit } from '../lib/platform.mjs';
 import { header, progress, ratio, row } from '../lib/report.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -67,9 +67,9 @@ const ROUNDS = Math.round(num(args.rounds, args.quick ? 1 : 3, 'rounds'));
 const TARGET = 0.75;
 
 for (const s of ['gateway', 'auth', 'jobconfig', 'file-storage']) {
-  const main = path.join(root, 'services', s, 'dist', 'main.js');
-  if (!existsSync(main)) {
-    process.stderr.write(`${main} is missing: run "npm run build" first.\n`);
+  const entry = path.join(root, 'services', s, 'dist', 'main.js');
+  if (!existsSync(entry)) {
+    process.stderr.write(`${entry} is missing: run "npm run build" first.\n`);
     process.exit(1);
   }
 }
@@ -79,61 +79,6 @@ if (!existsSync(testing)) {
   process.exit(1);
 }
 const { startDistributed } = require('@im/testing');
-
-// ------------------------------------------------------------------------------------ cleanup
-const cleanups = [];
-let cleaning;
-let currentRun;
-function cleanup() {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const fn = cleanups.pop();
-      try {
-        await fn();
-      } catch (err) {
-        process.stderr.write(`cleanup: ${err?.message ?? err}\n`);
-      }
-    }
-  })();
-  return cleaning;
-}
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    progress(`${signal}: stopping the load and the platform`);
-    currentRun?.stop();
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-// ------------------------------------------------------------------------------------ /proc
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  /* keep 100 */
-}
-/** CPU time (user + system) a process has used so far, in ms; NaN when it cannot be read. */
-function processCpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / clockTicks;
-  } catch {
-    return Number.NaN;
-  }
-}
-/** The machine's busy and total CPU time so far (all cores), in ticks. */
-function machineCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - f[3] - f[4], total };
-  } catch {
-    return { busy: Number.NaN, total: Number.NaN };
-  }
-}
 
 /**
  * --log-level for every service; with --profile DIR every service records a CPU profile into DIR
@@ -154,6 +99,9 @@ function serviceEnv() {
 }
 
 // ------------------------------------------------------------------------------------ load
+/** The autocannon run in progress, stopped on SIGINT/SIGTERM (main's onSignal). */
+let currentRun;
+
 function cannon(opts) {
   return new Promise((resolve, reject) => {
     currentRun = autocannon(opts, (err, result) => {
@@ -170,7 +118,7 @@ async function measure(label, url, token, pids) {
   progress(`${label}: warm-up ${WARMUP} s`);
   await cannon({ ...base, duration: WARMUP });
   progress(`${label}: measuring ${SECONDS} s`);
-  const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuMs(pid)]));
+  const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, processCpuSeconds(pid)]));
   const selfBefore = process.cpuUsage();
   const machineBefore = machineCpu();
   const t0 = process.hrtime.bigint();
@@ -187,13 +135,13 @@ async function measure(label, url, token, pids) {
   const cpuPerRequest = {};
   let oursMs = (self.user + self.system) / 1000;
   for (const [n, pid] of Object.entries(pids)) {
-    const ms = processCpuMs(pid) - before[n];
+    const ms = (processCpuSeconds(pid) - before[n]) * 1000;
     oursMs += ms;
     cpuPerRequest[n] = Math.round((ms * 1000) / requests);
   }
   cpuPerRequest.autocannon = Math.round((self.user + self.system) / requests);
   // Cores busy with anything but this benchmark and the two services: PostgreSQL, other work.
-  const busyMs = ((machineAfter.busy - machineBefore.busy) * 1000) / clockTicks;
+  const busyMs = (machineAfter.busy - machineBefore.busy) * 1000;
   const otherCores = Math.max(0, (busyMs - oursMs) / 1000 / elapsed);
   return {
     label,
@@ -209,7 +157,7 @@ async function measure(label, url, token, pids) {
 }
 
 // ------------------------------------------------------------------------------------ main
-async function main() {
+async function benchmark() {
   header('API overhead: gateway vs direct to the jobconfig service (issue 8)');
   process.stdout.write(
     `autocannon: ${CONNECTIONS} connections, ${SECONDS} s per case after a ${WARMUP} s warm-up, ` +
@@ -217,15 +165,7 @@ async function main() {
   );
 
   progress('starting the distributed platform (gateway, auth, jobconfig, file-storage; no runner)');
-  const starting = startDistributed({ runners: 0, env: serviceEnv() });
-  cleanups.push(async () => {
-    const p = await starting.catch(() => undefined);
-    if (p) {
-      progress('stopping the platform');
-      await p.stop();
-    }
-  });
-  const platform = await starting;
+  const platform = await stopAtExit(startDistributed({ runners: 0, env: serviceEnv() }), 'the platform');
   const gateway = platform.url;
   const direct = platform.urls.jobconfig;
   const pids = { gateway: platform.processes.gateway.pid, jobconfig: platform.processes.jobconfig.pid };
@@ -336,14 +276,8 @@ async function main() {
   return ratios;
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(
-    interrupted ? `\nbench:api interrupted\n` : `\nbench:api failed: ${err?.stack ?? err}\n`,
-  );
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-process.exit(process.exitCode ?? 0);
+await main(benchmark, {
+  name: 'bench:api',
+  stopping: 'stopping the load and the platform',
+  onSignal: () => currentRun?.stop(),
+});

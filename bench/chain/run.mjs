@@ -13,7 +13,6 @@
 import { header, progress, ratio, row, summary } from '../lib/report.mjs';
 import {
   cli,
-  describeBuild,
   countOpt,
   infra,
   kafkaBaseline,
@@ -24,6 +23,7 @@ import {
   numberOpt,
   platformsOpt,
   preparePlatform,
+  printSetup,
   runnerEnvOpt,
   runOne,
   target,
@@ -73,13 +73,7 @@ async function chain(prepared, watcher, count) {
 
 await main(async () => {
   header('Sequential chain (issue 8)');
-  line(describeBuild());
-  if (Object.keys(RUNNER_ENV).length > 0)
-    line(
-      `runner environment: ${Object.entries(RUNNER_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+  printSetup(RUNNER_ENV);
   const brokers = infra().kafkaBrokers;
   line(
     `${REPEAT} chain(s) of ${JOBS} no-op jobs per platform, each job submitted once the previous one's FINISHED was seen;`,

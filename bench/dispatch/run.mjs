@@ -20,7 +20,6 @@ import {
   CONSUMER_SETTINGS,
   NOOP_PACKAGE,
   cli,
-  describeBuild,
   countOpt,
   cpuDelta,
   cpuSnapshot,
@@ -33,6 +32,7 @@ import {
   numberOpt,
   platformsOpt,
   preparePlatform,
+  printSetup,
   runnerEnvOpt,
   runOne,
   target,
@@ -117,13 +117,7 @@ function analyse(samples, jobs) {
 
 await main(async () => {
   header('Dispatch latency (issue 8)');
-  line(describeBuild());
-  if (Object.keys(RUNNER_ENV).length > 0)
-    line(
-      `runner environment: ${Object.entries(RUNNER_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+  printSetup(RUNNER_ENV);
   const brokers = infra().kafkaBrokers;
   line(
     `${JOBS} measured no-op jobs per platform (${NOOP_PACKAGE.entryPoint}: ${NOOP_PACKAGE.source.trim()}), after ${WARMUP} warm-up job(s) excluded from the figures;`,

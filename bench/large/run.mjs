@@ -32,7 +32,6 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
@@ -44,6 +43,7 @@ import { pipeline } from 'node:stream/promises';
 import { clearInterval, setInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { machineCpu, main, onCleanup, processCpuSeconds, stopAtExit } from '../lib/platform.mjs';
 import { header, progress, ratio, row } from '../lib/report.mjs';
 
 // The AWS SDK warns at load that its releases from 2027 on need Node 22: not this benchmark's concern.
@@ -92,9 +92,9 @@ const DIRECT_PART_SIZE = 5 * MB;
 const DIRECT_QUEUE_SIZE = 4;
 
 for (const s of ['gateway', 'auth', 'jobconfig', 'file-storage']) {
-  const main = path.join(root, 'services', s, 'dist', 'main.js');
-  if (!existsSync(main)) {
-    process.stderr.write(`${main} is missing: run "npm run build" first.\n`);
+  const entry = path.join(root, 'services', s, 'dist', 'main.js');
+  if (!existsSync(entry)) {
+    process.stderr.write(`${entry} is missing: run "npm run build" first.\n`);
     process.exit(1);
   }
 }
@@ -104,40 +104,10 @@ if (!existsSync(path.join(root, 'libs', 'testing', 'dist', 'index.js'))) {
 }
 const { startDistributed, infraEnv } = require('@im/testing');
 
-// ------------------------------------------------------------------------------------ cleanup
-const cleanups = [];
-let cleaning;
+/** What stops the transfers in progress (AbortControllers, the direct Upload), on SIGINT/SIGTERM. */
 const aborters = new Set();
-function cleanup() {
-  cleaning ??= (async () => {
-    while (cleanups.length > 0) {
-      const fn = cleanups.pop();
-      try {
-        await fn();
-      } catch (err) {
-        process.stderr.write(`cleanup: ${err?.message ?? err}\n`);
-      }
-    }
-  })();
-  return cleaning;
-}
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    progress(`${signal}: aborting the transfers, stopping the platform, removing the file`);
-    for (const a of aborters) a.abort();
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 // ------------------------------------------------------------------------------------ /proc
-let clockTicks = 100;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  /* keep 100 */
-}
 /** VmRSS and VmHWM of a process in MiB, undefined once it is gone. */
 function memoryOf(pid) {
   try {
@@ -155,16 +125,6 @@ function resetPeak(pid) {
     return true;
   } catch {
     return false;
-  }
-}
-/** CPU time (user + system) a process has used so far, in seconds. */
-function cpuOf(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / clockTicks;
-  } catch {
-    return Number.NaN;
   }
 }
 /** The S3 server's process, when it runs on this machine (s3proxy or MinIO), for its CPU time only. */
@@ -185,29 +145,21 @@ function s3ServerPid() {
   }
   return undefined;
 }
-function machineCpu() {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
-    return { busy: total - f[3] - f[4], total };
-  } catch {
-    return { busy: Number.NaN, total: Number.NaN };
-  }
-}
-
 /** The processes whose memory (gateway, file-storage) and CPU time (those and the S3 server) are sampled. */
 const watch = { memory: {}, cpu: {} };
 
 /**
  * Runs one transfer while sampling the platform's processes: peak RSS (sampled VmRSS and, where it
- * could be reset before the phase, VmHWM), CPU seconds, and progress every few seconds.
+ * could be reset before the phase, VmHWM), CPU seconds, and progress every few seconds. `run(count)`
+ * is the transfer; it calls `count(() => bytes moved so far)` once it has a stream to count.
  */
-async function phase(label, bytesDone, run) {
+async function phase(label, run) {
+  let bytesDone = () => 0;
   const pids = Object.entries(watch.memory);
   const cpuPids = Object.entries(watch.cpu);
   const reset = Object.fromEntries(pids.map(([n, pid]) => [n, resetPeak(pid)]));
   const peak = Object.fromEntries(pids.map(([n, pid]) => [n, memoryOf(pid)?.rss ?? 0]));
-  const cpu0 = Object.fromEntries(cpuPids.map(([n, pid]) => [n, cpuOf(pid)]));
+  const cpu0 = Object.fromEntries(cpuPids.map(([n, pid]) => [n, processCpuSeconds(pid)]));
   const self0 = process.cpuUsage();
   const machine0 = machineCpu();
   const sampler = setInterval(() => {
@@ -226,7 +178,9 @@ async function phase(label, bytesDone, run) {
     lastReport = done;
   }, 3000);
   try {
-    await run();
+    await run((fn) => {
+      bytesDone = fn;
+    });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const machine1 = machineCpu();
     const self = process.cpuUsage(self0);
@@ -234,9 +188,9 @@ async function phase(label, bytesDone, run) {
       const m = memoryOf(pid);
       peak[n] = Math.max(peak[n], m?.rss ?? 0, reset[n] ? (m?.hwm ?? 0) : 0);
     }
-    const cpu = Object.fromEntries(cpuPids.map(([n, pid]) => [n, cpuOf(pid) - cpu0[n]]));
+    const cpu = Object.fromEntries(cpuPids.map(([n, pid]) => [n, processCpuSeconds(pid) - cpu0[n]]));
     cpu.bench = (self.user + self.system) / 1e6;
-    const busy = (machine1.busy - machine0.busy) / clockTicks;
+    const busy = machine1.busy - machine0.busy;
     const ours = Object.values(cpu).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
     return {
       label,
@@ -339,12 +293,12 @@ function multipartBody(file, key) {
 }
 
 // ------------------------------------------------------------------------------------ main
-async function main() {
+async function benchmark() {
   header(`Large packages: ${SIZE_MB} MB up and down, platform vs direct S3 (issue 8)`);
   const infra = infraEnv();
 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'im-bench-large-'));
-  cleanups.push(async () => {
+  onCleanup(async () => {
     progress(`removing ${dir}`);
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -372,24 +326,19 @@ async function main() {
 
   // 2. The platform, with an upload limit that fits the file.
   progress('starting the distributed platform (gateway, auth, jobconfig, file-storage; no runner)');
-  const starting = startDistributed({
-    runners: 0,
-    env: {
-      ...serviceEnv(),
-      'file-storage': { FILES_MAX_BYTES: String(Math.max(1024 ** 3, SIZE)) },
-      ...(args['proxy-timeout-ms']
-        ? { gateway: { PROXY_RESPONSE_TIMEOUT_MS: args['proxy-timeout-ms'] } }
-        : {}),
-    },
-  });
-  cleanups.push(async () => {
-    const p = await starting.catch(() => undefined);
-    if (p) {
-      progress('stopping the platform');
-      await p.stop();
-    }
-  });
-  const platform = await starting;
+  const platform = await stopAtExit(
+    startDistributed({
+      runners: 0,
+      env: {
+        ...serviceEnv(),
+        'file-storage': { FILES_MAX_BYTES: String(Math.max(1024 ** 3, SIZE)) },
+        ...(args['proxy-timeout-ms']
+          ? { gateway: { PROXY_RESPONSE_TIMEOUT_MS: args['proxy-timeout-ms'] } }
+          : {}),
+      },
+    }),
+    'the platform',
+  );
   const platformPrefix = `${platform.topicPrefix.replace(/\.$/, '')}/`; // its S3_KEY_PREFIX
   const watched = {
     gateway: platform.processes.gateway.pid,
@@ -428,7 +377,7 @@ async function main() {
     return n;
   };
   // Runs before the platform stops (cleanups run last in, first out).
-  cleanups.push(async () => {
+  onCleanup(async () => {
     const n = (await removePrefix(directPrefix)) + (await removePrefix(platformPrefix));
     if (n > 0) progress(`removed ${n} object(s) left in S3`);
     s3.destroy();
@@ -450,7 +399,7 @@ async function main() {
   if (created.status !== 201) throw new Error(`creating a configuration: ${created.status}`);
   const configId = (await created.json()).id;
   const fileUrl = `${gateway}/api/jobconfigs/${configId}/files/${FILE_KEY}`;
-  cleanups.push(async () => {
+  onCleanup(async () => {
     const res = await fetch(fileUrl, { method: 'DELETE', headers: auth });
     if (res.status !== 204 && res.status !== 404) progress(`deleting the uploaded file: ${res.status}`);
   });
@@ -479,116 +428,94 @@ async function main() {
     }
   };
 
-  // Each transfer: label, what it moved so far, and the transfer itself.
-  const upload = (label, base) => {
-    let sent = () => 0;
-    return phase(
-      label,
-      () => sent(),
-      () =>
-        withAbort(async (signal) => {
-          let body;
-          let headers;
-          if (args.multipart) {
-            const m = multipartBody(file, FILE_KEY);
-            sent = () => m.stream.bytesRead;
-            body = m.body;
-            headers = { ...auth, 'content-type': m.type, 'content-length': String(m.length) };
-          } else {
-            const stream = createReadStream(file);
-            sent = () => stream.bytesRead;
-            body = stream;
-            headers = { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(SIZE) };
-          }
-          const target = args.multipart
-            ? `${base}/api/jobconfigs/${configId}/files`
-            : `${base}/api/jobconfigs/${configId}/files?key=${FILE_KEY}`;
-          const res = await sendFile(target, headers, body, signal);
-          if (res.status === 503 && /did not answer within/.test(res.text))
-            throw new Error(
-              `${label}: ${res.status} ${res.text.slice(0, 500)}\nThe gateway's PROXY_RESPONSE_TIMEOUT_MS ` +
-                '(default 30 s) counts from the start of the request, so an upload that takes longer fails ' +
-                '(a bug of the gateway). Measure anyway with --proxy-timeout-ms 600000.',
-            );
-          if (res.status !== 201 && res.status !== 200)
-            throw new Error(`${label}: ${res.status} ${res.text.slice(0, 2000)}`);
-          const meta = JSON.parse(res.text).metadata;
-          if (meta.size !== SIZE || meta.sha256 !== sha256)
-            throw new Error(`${label}: stored ${meta.size} bytes, sha256 ${meta.sha256}; sent ${sha256}`);
-        }),
-    );
-  };
-  const download = (label, base) => {
-    let received = () => 0;
-    return phase(
-      label,
-      () => received(),
-      () =>
-        withAbort(async (signal) => {
-          const sink = hashingSink();
-          received = () => sink.bytes;
-          const res = await new Promise((resolve, reject) => {
-            http
-              .get(`${base}/api/jobconfigs/${configId}/files/${FILE_KEY}`, { headers: auth, signal }, resolve)
-              .on('error', reject);
-          });
-          if (res.statusCode !== 200)
-            throw new Error(`${label}: ${res.statusCode} ${(await responseText(res)).slice(0, 2000)}`);
-          if (Number(res.headers['content-length']) !== SIZE)
-            throw new Error(`${label}: Content-Length ${res.headers['content-length']}, expected ${SIZE}`);
-          await pipeline(res, sink);
-          if (sink.bytes !== SIZE || sink.digest() !== sha256)
-            throw new Error(`${label}: ${sink.bytes} bytes whose sha256 differs from the file's`);
-        }),
-    );
-  };
-  const directUpload = (label) => {
-    let sent = () => 0;
-    return phase(
-      label,
-      () => sent(),
-      async () => {
-        const stream = createReadStream(file);
-        sent = () => stream.bytesRead;
-        const up = new Upload({
-          client: s3,
-          params: {
-            Bucket: infra.s3.bucket,
-            Key: directKey,
-            Body: stream,
-            ContentType: 'application/octet-stream',
-          },
-          partSize: DIRECT_PART_SIZE,
-          queueSize: DIRECT_QUEUE_SIZE,
-        });
-        const handle = { abort: () => void up.abort() };
-        aborters.add(handle);
-        try {
-          await up.done();
-        } finally {
-          aborters.delete(handle);
+  // Each transfer is a phase: its label, then the transfer, which tells count() what it has moved so far.
+  const upload = (label, base) =>
+    phase(label, (count) =>
+      withAbort(async (signal) => {
+        let body;
+        let headers;
+        if (args.multipart) {
+          const m = multipartBody(file, FILE_KEY);
+          count(() => m.stream.bytesRead);
+          body = m.body;
+          headers = { ...auth, 'content-type': m.type, 'content-length': String(m.length) };
+        } else {
+          const stream = createReadStream(file);
+          count(() => stream.bytesRead);
+          body = stream;
+          headers = { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(SIZE) };
         }
-      },
+        const target = args.multipart
+          ? `${base}/api/jobconfigs/${configId}/files`
+          : `${base}/api/jobconfigs/${configId}/files?key=${FILE_KEY}`;
+        const res = await sendFile(target, headers, body, signal);
+        if (res.status === 503 && /did not answer within/.test(res.text))
+          throw new Error(
+            `${label}: ${res.status} ${res.text.slice(0, 500)}\nThe gateway's PROXY_RESPONSE_TIMEOUT_MS ` +
+              '(default 30 s) counts from the start of the request, so an upload that takes longer fails ' +
+              '(a bug of the gateway). Measure anyway with --proxy-timeout-ms 600000.',
+          );
+        if (res.status !== 201 && res.status !== 200)
+          throw new Error(`${label}: ${res.status} ${res.text.slice(0, 2000)}`);
+        const meta = JSON.parse(res.text).metadata;
+        if (meta.size !== SIZE || meta.sha256 !== sha256)
+          throw new Error(`${label}: stored ${meta.size} bytes, sha256 ${meta.sha256}; sent ${sha256}`);
+      }),
     );
-  };
-  const directDownload = (label) => {
-    let received = () => 0;
-    return phase(
-      label,
-      () => received(),
-      () =>
-        withAbort(async (signal) => {
-          const sink = hashingSink();
-          received = () => sink.bytes;
-          const out = await s3.send(new GetObjectCommand({ Bucket: infra.s3.bucket, Key: directKey }), {
-            abortSignal: signal,
-          });
-          await pipeline(out.Body, sink);
-          if (sink.bytes !== SIZE || sink.digest() !== sha256)
-            throw new Error(`${label}: ${sink.bytes} bytes whose sha256 differs from the file's`);
-        }),
+  const directUpload = (label) =>
+    phase(label, async (count) => {
+      const stream = createReadStream(file);
+      count(() => stream.bytesRead);
+      const up = new Upload({
+        client: s3,
+        params: {
+          Bucket: infra.s3.bucket,
+          Key: directKey,
+          Body: stream,
+          ContentType: 'application/octet-stream',
+        },
+        partSize: DIRECT_PART_SIZE,
+        queueSize: DIRECT_QUEUE_SIZE,
+      });
+      const handle = { abort: () => void up.abort() };
+      aborters.add(handle);
+      try {
+        await up.done();
+      } finally {
+        aborters.delete(handle);
+      }
+    });
+  /** A download: `open(signal)` resolves with the body; it is counted, hashed and compared with the file. */
+  const receive = (label, open) =>
+    phase(label, (count) =>
+      withAbort(async (signal) => {
+        const sink = hashingSink();
+        count(() => sink.bytes);
+        await pipeline(await open(signal), sink);
+        if (sink.bytes !== SIZE || sink.digest() !== sha256)
+          throw new Error(`${label}: ${sink.bytes} bytes whose sha256 differs from the file's`);
+      }),
     );
-  };
+  const download = (label, base) =>
+    receive(label, async (signal) => {
+      const res = await new Promise((resolve, reject) => {
+        http
+          .get(`${base}/api/jobconfigs/${configId}/files/${FILE_KEY}`, { headers: auth, signal }, resolve)
+          .on('error', reject);
+      });
+      if (res.statusCode !== 200)
+        throw new Error(`${label}: ${res.statusCode} ${(await responseText(res)).slice(0, 2000)}`);
+      if (Number(res.headers['content-length']) !== SIZE)
+        throw new Error(`${label}: Content-Length ${res.headers['content-length']}, expected ${SIZE}`);
+      return res;
+    });
+  const directDownload = (label) =>
+    receive(label, async (signal) => {
+      const out = await s3.send(new GetObjectCommand({ Bucket: infra.s3.bucket, Key: directKey }), {
+        abortSignal: signal,
+      });
+      return out.Body;
+    });
 
   // 3. Uploads: through the gateway, straight to S3, and (to tell the hops apart) to file-storage
   // without the gateway. 4. Downloads, in the same order.
@@ -647,14 +574,10 @@ async function main() {
   );
 }
 
-try {
-  await main();
-} catch (err) {
-  process.stderr.write(
-    interrupted ? `\nbench:large interrupted\n` : `\nbench:large failed: ${err?.stack ?? err}\n`,
-  );
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
-process.exit(process.exitCode ?? 0);
+await main(benchmark, {
+  name: 'bench:large',
+  stopping: 'aborting the transfers, stopping the platform, removing the file',
+  onSignal: () => {
+    for (const a of aborters) a.abort();
+  },
+});

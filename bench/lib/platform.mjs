@@ -1,6 +1,7 @@
 // Shared by the platform benchmarks of issue 8 (bench/dispatch, bench/chain, bench/throughput): start
 // the standalone or distributed platform, build and upload a no-op package, submit jobs, observe the
-// job-status topic (or, in standalone mode, poll the API), and the bare kafkajs baseline.
+// job-status topic (or, in standalone mode, poll the API), and the bare kafkajs baseline. bench/api and
+// bench/large use its lifecycle (main, onCleanup) and /proc CPU accounting too.
 //
 // Clocks: every client-side time here is `now()`, epoch milliseconds with sub-millisecond resolution
 // (performance.timeOrigin + performance.now()), so it can be compared with the platform's own ISO
@@ -126,6 +127,7 @@ export function platformsOpt(opts, fallback) {
 // Lifecycle: everything started is stopped, on success, on error and on SIGINT/SIGTERM.
 
 const cleanups = [];
+let cleaning;
 
 /** Registers `fn` to run at exit (last registered runs first); returns a function that runs it now, once. */
 export function onCleanup(fn) {
@@ -141,34 +143,67 @@ export function onCleanup(fn) {
   return run;
 }
 
-async function cleanupAll() {
-  while (cleanups.length > 0) {
-    const fn = cleanups[cleanups.length - 1];
-    try {
-      await fn();
-    } catch (err) {
-      progress(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
-      cleanups.splice(cleanups.indexOf(fn), 1);
+/**
+ * Registers the stop of something still starting (`starting`, a promise of an object with stop()), so
+ * that an error or a signal during its start stops it too; resolves with it once started.
+ */
+export function stopAtExit(starting, what) {
+  onCleanup(async () => {
+    const p = await starting.catch(() => undefined);
+    if (p) {
+      progress(`stopping ${what}`);
+      await p.stop();
     }
-  }
+  });
+  return starting;
 }
 
-/** Runs a benchmark: cleans up whatever happens, exits 0 on success, 1 on error, 130 on a signal. */
-export async function main(fn) {
+/** Runs every registered cleanup, last first, even when one fails; one pass, however often called. */
+function cleanupAll() {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const fn = cleanups[cleanups.length - 1];
+      try {
+        await fn();
+      } catch (err) {
+        progress(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+        const i = cleanups.indexOf(fn);
+        if (i !== -1) cleanups.splice(i, 1);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+/**
+ * Runs a benchmark: cleans up whatever happens, exits 0 on success, 1 on error, 130 on a signal.
+ *   - `onSignal(signal)`: called on the first SIGINT/SIGTERM before the cleanups, to stop work in
+ *     progress that no cleanup stops (a running load, transfers);
+ *   - `stopping`: what that signal's progress line says is being stopped;
+ *   - `name`: when given, an error is printed as "<name> failed: <stack>", or "<name> interrupted"
+ *     after a signal; without it, its stack alone.
+ */
+export async function main(
+  fn,
+  { onSignal, stopping = 'stopping everything this benchmark started…', name } = {},
+) {
   let signalled = false;
-  const onSignal = (signal) => {
+  const handle = (signal) => {
     if (signalled) process.exit(130); // a second Ctrl-C: give up on a graceful stop
     signalled = true;
-    progress(`${signal}: stopping everything this benchmark started…`);
+    progress(`${signal}: ${stopping}`);
+    onSignal?.(signal);
     void cleanupAll().finally(() => process.exit(130));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', handle);
+  process.on('SIGTERM', handle);
   let code = 0;
   try {
     await fn();
   } catch (err) {
-    process.stderr.write(`\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    if (name === undefined) process.stderr.write(`\n${text}\n`);
+    else process.stderr.write(signalled ? `\n${name} interrupted\n` : `\n${name} failed: ${text}\n`);
     code = 1;
   } finally {
     if (!signalled) await cleanupAll();
@@ -679,7 +714,10 @@ function ticksPerSecond() {
   return clockTicks;
 }
 
-/** utime+stime of a process and cutime+cstime of its reaped children (the executors), in seconds. */
+/**
+ * utime+stime of a process and cutime+cstime of its reaped children (the executors), in seconds;
+ * undefined once it is gone.
+ */
 function processCpu(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -691,14 +729,23 @@ function processCpu(pid) {
   }
 }
 
-function machineCpu() {
+/** CPU time (user + system) a process has used so far, its children apart, in seconds; NaN once gone. */
+export function processCpuSeconds(pid) {
+  return processCpu(pid)?.self ?? Number.NaN;
+}
+
+/**
+ * The whole machine's busy (all but idle and iowait) and total CPU time so far, all cores, in seconds;
+ * NaN for both without /proc.
+ */
+export function machineCpu() {
   try {
     const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
     const idle = v[3] + (v[4] ?? 0);
     const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
     return { busy: (total - idle) / ticksPerSecond(), total: total / ticksPerSecond() };
   } catch {
-    return undefined;
+    return { busy: Number.NaN, total: Number.NaN };
   }
 }
 
@@ -732,8 +779,7 @@ export function cpuDelta(a, b, jobs) {
       `${name} ${(self / wall).toFixed(2)}${kids > 0.005 ? ` (+ executors ${(kids / wall).toFixed(2)})` : ''}`,
     );
   }
-  const m =
-    a.machine && b.machine ? (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total) : NaN;
+  const m = (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total);
   const perJob = jobs > 0 ? ((platformSelf + executors) / jobs) * 1000 : NaN;
   return {
     text: `cores busy per wall second: ${parts.join(', ')}; whole machine ${Number.isFinite(m) ? `${Math.round(m * 100)} % of ${b.cores} cores` : 'n/a'}`,
@@ -780,6 +826,17 @@ export function describeBuild() {
     /* not built */
   }
   return `code: ${commit}; job-runner built ${built}`;
+}
+
+/** Prints which code was measured (describeBuild) and the runners' extra environment, if any. */
+export function printSetup(runnerEnv) {
+  line(describeBuild());
+  if (Object.keys(runnerEnv).length > 0)
+    line(
+      `runner environment: ${Object.entries(runnerEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
 }
 
 /** A plain line of text on stdout. */

@@ -19,7 +19,6 @@
 import { header, progress, ratio, row, summary } from '../lib/report.mjs';
 import {
   cli,
-  describeBuild,
   countOpt,
   cpuDelta,
   cpuSnapshot,
@@ -31,6 +30,7 @@ import {
   now,
   numberOpt,
   preparePlatform,
+  printSetup,
   runnerEnvOpt,
   runOne,
   schedule,
@@ -228,13 +228,7 @@ async function drain({ client, configId }) {
 
 await main(async () => {
   header('Sustained throughput (issue 8)');
-  line(describeBuild());
-  if (Object.keys(RUNNER_ENV).length > 0)
-    line(
-      `runner environment: ${Object.entries(RUNNER_ENV)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
+  printSetup(RUNNER_ENV);
   const brokers = infra().kafkaBrokers;
   line(
     `distributed platform, no-op jobs, open-loop submission at ${RATES.join(', ')} runs/min for ${SECONDS} s each, with ${RUNNERS.join(' and ')} runner(s) (2 slots each);`,
