@@ -131,3 +131,21 @@ export function exitWith(code, lastLine) {
 /** One line: control characters (newlines in stack traces, say) shown as spaces. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const oneLine = (s) => String(s).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+
+/**
+ * Runs `fn(admin)` with a connected admin client after checking that every topic in `topics`
+ * exists (a clear error names the settings to check); always disconnects.
+ */
+export async function withTopics(kafka, topics, fn = async () => undefined) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = await admin.listTopics();
+    for (const t of topics)
+      if (!existing.includes(t))
+        throw new Error(`topic ${t} does not exist (check --prefix / KAFKA_TOPIC_PREFIX and --brokers)`);
+    return await fn(admin);
+  } finally {
+    await withTimeout(admin.disconnect(), 2000);
+  }
+}

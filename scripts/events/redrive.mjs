@@ -18,6 +18,7 @@ import {
   parseCli,
   usageError,
   withTimeout,
+  withTopics,
 } from './lib.mjs';
 
 const { Partitioners } = kafkajs;
@@ -171,13 +172,7 @@ process.on('SIGTERM', () => void stop('SIGTERM'));
 
 /** Reads where the group stands and how many records wait; fills endOf. */
 async function pending() {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const topics = await admin.listTopics();
-    for (const t of dryRun ? [source] : [source, target])
-      if (!topics.includes(t))
-        throw new Error(`topic ${t} does not exist (check --prefix / KAFKA_TOPIC_PREFIX and --brokers)`);
+  await withTopics(kafka, dryRun ? [source] : [source, target], async (admin) => {
     const ends = await admin.fetchTopicOffsets(source);
     const [committed] = await admin.fetchOffsets({ groupId, topics: [source] });
     const position = new Map(committed.partitions.map((p) => [p.partition, BigInt(p.offset)]));
@@ -189,9 +184,7 @@ async function pending() {
         total += BigInt(high) - start;
       }
     }
-  } finally {
-    await withTimeout(admin.disconnect(), 2000);
-  }
+  });
 }
 
 async function main() {

@@ -16,6 +16,7 @@ import {
   oneLine,
   parseCli,
   withTimeout,
+  withTopics,
 } from './lib.mjs';
 
 const NAME = 'watch-status';
@@ -267,15 +268,7 @@ process.on('SIGINT', () => void stop('SIGINT'));
 process.on('SIGTERM', () => void stop('SIGTERM'));
 
 async function main() {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const topics = await admin.listTopics();
-    if (!topics.includes(topic))
-      throw new Error(`topic ${topic} does not exist (check --prefix / KAFKA_TOPIC_PREFIX and --brokers)`);
-  } finally {
-    await withTimeout(admin.disconnect(), 2000);
-  }
+  await withTopics(kafka, [topic]);
   consumer.on(consumer.events.GROUP_JOIN, () => {
     joined = true;
     info(NAME, `watching ${topic} as group ${groupId}${fromBeginning ? ' from the beginning' : ''}`);
