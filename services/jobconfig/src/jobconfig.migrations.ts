@@ -93,4 +93,34 @@ export const jobconfigMigrations: Migration[] = [
       await db.schema.dropTable('outbox');
     },
   },
+  {
+    name: '20261128_0004_job_leases',
+    // Why: a runner holds an attempt under a lease it renews by heartbeat; a lease that runs out
+    // re-queues the job (up to max_attempts) or fails it `runner-lost` (ADR 0009).
+    async up(db) {
+      await db.schema.alterTable('jobs', (t) => {
+        t.string('runner_id', 255).nullable();
+        t.bigInteger('lease_expires_at').nullable();
+        t.integer('max_attempts').notNullable().defaultTo(1);
+        // Attempts handed back by a runner shutting down: they do not count against max_attempts.
+        t.integer('handovers').notNullable().defaultTo(0);
+        t.index(['status', 'lease_expires_at']);
+      });
+      await db.schema.alterTable('job_configs', (t) => {
+        t.integer('max_attempts').notNullable().defaultTo(1);
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable('jobs', (t) => {
+        t.dropIndex(['status', 'lease_expires_at']);
+        t.dropColumn('runner_id');
+        t.dropColumn('lease_expires_at');
+        t.dropColumn('max_attempts');
+        t.dropColumn('handovers');
+      });
+      await db.schema.alterTable('job_configs', (t) => {
+        t.dropColumn('max_attempts');
+      });
+    },
+  },
 ];
