@@ -38,24 +38,145 @@ export function accessLog(logger: Logger): RequestHandler {
   };
 }
 
-export interface Readiness {
-  /** True when the service can take traffic: dependencies up and not draining. */
-  ready(): Promise<boolean> | boolean;
+/** What a dependency check reports: up or down, how long it took, and why it is down. */
+export interface CheckResult {
+  status: 'up' | 'down';
+  ms: number;
+  /** A short reason, never a secret (connection strings are masked). */
+  error?: string;
 }
 
+export interface ReadinessReport {
+  status: 'ready' | 'not-ready';
+  checks: Record<string, CheckResult>;
+}
+
+/** A dependency check: resolves when the dependency answers, throws (or hangs past the timeout) when not. */
+export type DependencyCheck = () => Promise<unknown> | unknown;
+
+export interface Readiness {
+  /** One check per dependency (`database`, `kafka`, `storage`): each reported under its name. */
+  checks?: Record<string, DependencyCheck>;
+  /** True once shutdown began: readiness turns 503 first (reported as `draining`). */
+  isDraining?: () => boolean;
+  /**
+   * A condition of the process itself (e.g. the runner has not joined its consumer group yet):
+   * false is reported as `started: down`. Not cached.
+   */
+  ready?: () => Promise<boolean> | boolean;
+  /** Longest a check may take before it counts as down (default 2000 ms). */
+  timeoutMs?: number;
+  /** How long a result is reused, so probes cannot pile up on a slow dependency (default 1000 ms). */
+  cacheMs?: number;
+}
+
+/** Masks credentials in URLs and keeps the first line, at most 200 characters. */
+export function shortError(err: unknown): string {
+  const raw = err instanceof Error ? err.message || err.name : String(err);
+  const line = raw.split('\n')[0] ?? '';
+  const masked = line.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
+  const code = (err as { code?: unknown } | null)?.code;
+  const text = typeof code === 'string' && !masked.includes(code) ? `${code}: ${masked}` : masked;
+  return (text || 'failed').slice(0, 200);
+}
+
+/**
+ * Runs readiness checks with a timeout each and a short cache: concurrent probes share one run, and
+ * a check still running (a hanging connection) is never started a second time.
+ */
+export class ReadinessChecker {
+  private readonly timeoutMs: number;
+  private readonly cacheMs: number;
+  private readonly cache = new Map<string, { at: number; result: CheckResult }>();
+  private readonly inFlight = new Map<string, Promise<CheckResult>>();
+  private readonly running = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly readiness: Readiness,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    this.timeoutMs = readiness.timeoutMs ?? 2000;
+    this.cacheMs = readiness.cacheMs ?? 1000;
+  }
+
+  async report(): Promise<ReadinessReport> {
+    const checks: Record<string, CheckResult> = {};
+    const entries = Object.entries(this.readiness.checks ?? {});
+    const results = await Promise.all(entries.map(([name, fn]) => this.check(name, fn)));
+    entries.forEach(([name], i) => (checks[name] = results[i] as CheckResult));
+    if (this.readiness.ready) {
+      let ok = false;
+      let error: string | undefined;
+      try {
+        ok = await this.readiness.ready();
+      } catch (err) {
+        error = shortError(err);
+      }
+      if (!ok) checks.started = { status: 'down', ms: 0, error: error ?? 'not started yet' };
+    }
+    if (this.readiness.isDraining?.()) checks.draining = { status: 'down', ms: 0, error: 'shutting down' };
+    const ready = Object.values(checks).every((c) => c.status === 'up');
+    return { status: ready ? 'ready' : 'not-ready', checks };
+  }
+
+  private check(name: string, fn: DependencyCheck): Promise<CheckResult> {
+    const cached = this.cache.get(name);
+    if (cached && this.now() - cached.at < this.cacheMs) return Promise.resolve(cached.result);
+    const pending = this.inFlight.get(name);
+    if (pending) return pending;
+    const p = this.run(name, fn).then((result) => {
+      this.cache.set(name, { at: this.now(), result });
+      this.inFlight.delete(name);
+      return result;
+    });
+    this.inFlight.set(name, p);
+    return p;
+  }
+
+  private async run(name: string, fn: DependencyCheck): Promise<CheckResult> {
+    const start = this.now();
+    // A check that outlived its timeout keeps running; the next probe waits on it instead of adding one.
+    let attempt = this.running.get(name);
+    if (!attempt) {
+      attempt = (async () => fn())();
+      this.running.set(name, attempt);
+      const clear = () => {
+        if (this.running.get(name) === attempt) this.running.delete(name);
+      };
+      attempt.then(clear, clear);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([attempt, timeout]);
+      return { status: 'up', ms: this.now() - start };
+    } catch (err) {
+      return { status: 'down', ms: this.now() - start, error: shortError(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * `/healthz`: the process is alive (no dependency is asked). `/readyz`: every dependency answers and
+ * the service is not draining: 200 with each check, else 503 with the same body.
+ */
 export function healthRoutes(readiness: Readiness): Router {
   const r = express.Router();
+  const checker = new ReadinessChecker(readiness);
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
   r.get('/readyz', async (_req, res) => {
-    let ok = false;
-    try {
-      ok = await readiness.ready();
-    } catch {
-      ok = false;
-    }
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not-ready' });
+    const report = await checker.report();
+    res
+      .status(report.status === 'ready' ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json(report);
   });
   return r;
 }

@@ -57,5 +57,11 @@ export interface EventBus {
    */
   publishAll(records: readonly OutgoingRecord[]): Promise<void>;
   subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription>;
+  /**
+   * Readiness check: resolves when the bus can take records now (Kafka: one metadata request on a
+   * long-lived admin connection, no retries) and every subscription still consumes; throws otherwise.
+   * Callers bound it with their own timeout.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -216,6 +216,11 @@ export class InProcessEventBus implements EventBus {
     }
   }
 
+  /** In memory: up as long as it is open. */
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('The event bus is closed.');
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const loops: Promise<void>[] = [];

@@ -1,6 +1,14 @@
 import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
 import type { Logger } from '@im/logging';
-import { Kafka, logLevel, type Consumer, type Producer, type KafkaConfig, type LogEntry } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type Consumer,
+  type Producer,
+  type KafkaConfig,
+  type LogEntry,
+} from 'kafkajs';
 import type { EventBus, MessageMeta, OutgoingRecord, SubscribeOptions, Subscription } from './event-bus';
 
 export interface KafkaBusOptions {
@@ -19,6 +27,8 @@ export interface KafkaBusOptions {
   heartbeatMs?: number;
   /** A member that does not heartbeat for this long leaves its group (broker minimum: 6000). */
   sessionTimeoutMs?: number;
+  /** Wait before a consumer that kafkajs gave up on (a crash it does not restart) is built again. */
+  resubscribeDelayMs?: number;
 }
 
 function toPinoLevel(level: logLevel): 'error' | 'warn' | 'info' | 'debug' {
@@ -55,6 +65,11 @@ export class KafkaEventBus implements EventBus {
   private readonly producer: Producer;
   private producerReady: Promise<void> | undefined;
   private readonly consumers = new Set<Consumer>();
+  /** Subscriptions whose consumer crashed and is waiting to be built again (readiness reports them). */
+  private readonly crashed = new Set<string>();
+  private admin: Admin | undefined;
+  private adminReady: Promise<void> | undefined;
+  private closing = false;
   private readonly prefix: string;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
@@ -62,6 +77,7 @@ export class KafkaEventBus implements EventBus {
   private readonly maxWaitTimeInMs: number;
   private readonly heartbeatMs: number;
   private readonly sessionTimeoutMs: number;
+  private readonly resubscribeDelayMs: number;
 
   constructor(
     private readonly logger: Logger,
@@ -87,6 +103,7 @@ export class KafkaEventBus implements EventBus {
     this.maxWaitTimeInMs = options.maxWaitTimeInMs ?? 500;
     this.heartbeatMs = options.heartbeatMs ?? 3000;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    this.resubscribeDelayMs = options.resubscribeDelayMs ?? 5000;
   }
 
   get client(): Kafka {
@@ -121,8 +138,29 @@ export class KafkaEventBus implements EventBus {
   }
 
   private ready(): Promise<void> {
-    this.producerReady ??= this.producer.connect();
+    // A failed connect is not kept: the next publish tries again (Kafka down at start-up, then back).
+    this.producerReady ??= this.producer.connect().catch((err: unknown) => {
+      this.producerReady = undefined;
+      throw err;
+    });
     return this.producerReady;
+  }
+
+  /**
+   * One Metadata request on an admin connection kept for the purpose (kafkajs reconnects it after a
+   * broker restart), without retries; fails too while a subscription's consumer is down.
+   */
+  async ping(): Promise<void> {
+    if (this.closing) throw new Error('the event bus is closed');
+    if (!this.admin) this.admin = this.kafka.admin({ retry: { retries: 0 } });
+    const admin = this.admin;
+    this.adminReady ??= admin.connect().catch((err: unknown) => {
+      this.adminReady = undefined;
+      throw err;
+    });
+    await this.adminReady;
+    await admin.describeCluster();
+    if (this.crashed.size > 0) throw new Error(`consumer down: ${[...this.crashed].join(', ')}`);
   }
 
   async publish<T extends TopicId>(
@@ -157,17 +195,82 @@ export class KafkaEventBus implements EventBus {
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
     const name = topicName(options.topic, this.prefix);
-    const consumer = this.kafka.consumer({
+    const groupId = `${this.prefix}${options.groupId}`;
+    const label = `${groupId}/${name}`;
+    let current: Consumer | undefined;
+    let closed = false;
+    let retry: NodeJS.Timeout | undefined;
+    // kafkajs restarts a consumer after retriable errors by itself; after any other crash the consumer
+    // stays disconnected. Such a consumer is built again here, never left dead silently.
+    const start = async (): Promise<void> => {
+      const consumer = this.consumer(options, name, groupId);
+      current = consumer;
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart || closed || this.closing) return;
+        this.crashed.add(label);
+        this.consumers.delete(consumer);
+        this.logger.error(
+          { err: payload.error, topic: name, groupId, retryInMs: this.resubscribeDelayMs },
+          'consumer crashed and kafkajs gave up on it; subscribing again',
+        );
+        const again = () => {
+          retry = undefined;
+          if (closed || this.closing) return;
+          start().then(
+            () => {
+              this.crashed.delete(label);
+              this.logger.info({ topic: name, groupId }, 'consumer subscribed again');
+            },
+            (err: unknown) => {
+              this.logger.error({ err, topic: name, groupId }, 'subscribing again failed; retrying');
+              retry = setTimeout(again, this.resubscribeDelayMs);
+            },
+          );
+        };
+        retry = setTimeout(again, this.resubscribeDelayMs);
+      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });
+        this.consumers.add(consumer);
+        await this.run(consumer, options, name);
+      } catch (err) {
+        await withTimeout(
+          consumer.disconnect().catch(() => undefined),
+          this.closeTimeoutMs,
+        );
+        throw err;
+      }
+    };
+    await start();
+    return {
+      close: async () => {
+        closed = true;
+        clearTimeout(retry);
+        this.crashed.delete(label);
+        if (!current) return;
+        this.consumers.delete(current);
+        await withTimeout(current.disconnect(), this.closeTimeoutMs);
+      },
+    };
+  }
+
+  private consumer<T extends TopicId>(options: SubscribeOptions<T>, name: string, groupId: string): Consumer {
+    return this.kafka.consumer({
       // Prefixed like the topics, so installations (or test runs) sharing a cluster never share a group.
-      groupId: `${this.prefix}${options.groupId}`,
+      groupId,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: this.maxWaitTimeInMs,
       sessionTimeout: this.sessionTimeoutMs,
     });
+  }
+
+  private async run<T extends TopicId>(
+    consumer: Consumer,
+    options: SubscribeOptions<T>,
+    name: string,
+  ): Promise<void> {
     const schema = topicCatalog[options.topic].schema;
-    await consumer.connect();
-    await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });
-    this.consumers.add(consumer);
     await consumer.run({
       autoCommit: true,
       partitionsConsumedConcurrently: options.concurrency ?? 1,
@@ -204,12 +307,6 @@ export class KafkaEventBus implements EventBus {
         }
       },
     });
-    return {
-      close: async () => {
-        this.consumers.delete(consumer);
-        await withTimeout(consumer.disconnect(), this.closeTimeoutMs);
-      },
-    };
   }
 
   private async handle<T extends TopicId>(
@@ -258,8 +355,15 @@ export class KafkaEventBus implements EventBus {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all([...this.consumers].map((c) => withTimeout(c.disconnect(), this.closeTimeoutMs)));
     this.consumers.clear();
+    this.crashed.clear();
     if (this.producerReady) await withTimeout(this.producer.disconnect(), this.closeTimeoutMs);
+    if (this.admin && this.adminReady)
+      await withTimeout(
+        this.admin.disconnect().catch(() => undefined),
+        this.closeTimeoutMs,
+      );
   }
 }

@@ -17,6 +17,8 @@ export interface AuthDeps {
   publicBaseUrl?: string;
   /** Shared authenticator (standalone); built from the public key when absent. */
   authenticate?: RequestHandler;
+  /** True once shutdown began: readiness turns 503 first. */
+  isDraining?: () => boolean;
 }
 
 export interface AuthModule {
@@ -48,10 +50,8 @@ export function createApp(deps: AuthDeps): Express {
       logger: deps.logger,
       trustProxy: 1,
       readiness: {
-        ready: async () => {
-          await deps.db.raw('select 1');
-          return true;
-        },
+        checks: { database: () => deps.db.raw('select 1') },
+        ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),
       },
     },
     mod.router,

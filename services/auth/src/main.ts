@@ -53,7 +53,8 @@ async function main(): Promise<void> {
     );
   }
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
-  const { port } = await serve(createApp(deps), env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
+  const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   shutdown.register('close-clients', 'database', () => db.destroy());
   shutdown.installSignalHandlers();
   logger.info({ port }, 'auth service listening');

@@ -61,18 +61,22 @@ export function createFileStorageModule(deps: FileStorageDeps): FileStorageModul
   };
 }
 
-export function createApp(deps: FileStorageDeps): { app: Express; module: FileStorageModule } {
+export function createApp(deps: FileStorageDeps & { isDraining?: () => boolean }): {
+  app: Express;
+  module: FileStorageModule;
+} {
   const module = createFileStorageModule(deps);
   const app = createServiceApp(
     {
       logger: deps.logger,
       trustProxy: 1,
       readiness: {
-        ready: async () => {
-          await deps.db.raw('select 1');
-          await deps.storage.ping();
-          return true;
+        checks: {
+          database: () => deps.db.raw('select 1'),
+          storage: () => deps.storage.ping(),
+          kafka: () => deps.bus.ping(),
         },
+        ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),
       },
     },
     module.router,

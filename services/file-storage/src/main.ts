@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   const db = createDb(toDbConfig(env));
   const bus = new KafkaEventBus(logger, kafkaOptions(env, 'file-storage'));
   const storage = new S3ObjectStorage(s3Options(env));
+  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
   const { app, module } = createApp({
     db,
     dbSchema: env.DB_SCHEMA,
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
       pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
     ),
     maxBytes: env.FILES_MAX_BYTES,
+    isDraining: () => shutdown.isShuttingDown,
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
   });
   if (process.argv[2] === 'migrate') {
@@ -58,7 +60,6 @@ async function main(): Promise<void> {
     await db.destroy();
     return;
   }
-  const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
   await module.start();
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   shutdown.register('drain', 'changes-consumer', () => module.stop());

@@ -45,7 +45,9 @@ async function main(): Promise<void> {
       version: version(),
       buildDate: fs.statSync(__filename).mtime.toISOString(),
     },
-    readiness: { ready: () => !shutdown.isShuttingDown },
+    // Not draining is all: each service behind it has its own readiness, and one of them being down
+    // must not take the whole API (login, the others' routes) out of rotation.
+    readiness: { isDraining: () => shutdown.isShuttingDown },
     authenticate: createAuthenticator(
       pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
     ),

@@ -1,5 +1,6 @@
 import { createServiceApp } from '@im/http-kit';
 import type { Logger } from '@im/logging';
+import type { EventBus } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
 import type { Express } from 'express';
 import { JobRunner, type JobRunnerDeps } from './runner';
@@ -26,6 +27,8 @@ export function createJobRunnerModule(deps: JobRunnerModuleDeps): JobRunnerModul
 export interface JobRunnerAppDeps {
   logger: Logger;
   storage: ObjectStorage;
+  /** The bus the runner takes requests from (readiness asks it); none: not checked. */
+  bus?: EventBus;
   /** True once shutdown began: readiness turns 503 first. */
   isDraining?: () => boolean;
   /**
@@ -41,12 +44,12 @@ export function createApp(deps: JobRunnerAppDeps): Express {
   return createServiceApp({
     logger: deps.logger,
     readiness: {
-      ready: async () => {
-        if (deps.isDraining?.()) return false;
-        if (deps.isStarted && !deps.isStarted()) return false;
-        await deps.storage.ping();
-        return true;
+      checks: {
+        ...(deps.bus ? { kafka: () => deps.bus?.ping() } : {}),
+        storage: () => deps.storage.ping(),
       },
+      ...(deps.isStarted ? { ready: deps.isStarted } : {}),
+      ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),
     },
   });
 }

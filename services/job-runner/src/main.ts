@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   const app = createApp({
     logger,
     storage,
+    bus,
     isDraining: () => shutdown.isShuttingDown,
     isStarted: () => started,
   });

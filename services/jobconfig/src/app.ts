@@ -104,11 +104,8 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }):
       logger: deps.logger,
       trustProxy: 1,
       readiness: {
-        ready: async () => {
-          if (deps.isDraining?.()) return false;
-          await deps.db.raw('select 1');
-          return true;
-        },
+        checks: { database: () => deps.db.raw('select 1'), kafka: () => deps.bus.ping() },
+        ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),
       },
     },
     module.router,

@@ -117,7 +117,10 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     info: productInfo(),
     authenticate,
     upstreams: [auth.router, files.router, jobconfig.router],
-    readiness: { ready: () => !shutdown.isShuttingDown },
+    readiness: {
+      checks: { storage: () => storage.ping() },
+      isDraining: () => shutdown.isShuttingDown,
+    },
     ...publicBaseUrl,
   });
   const { server } = await serve(app, config.http.port, config.http.host, shutdown);
