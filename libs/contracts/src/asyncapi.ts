@@ -15,7 +15,7 @@ const descriptions: Record<TopicId, { summary: string; producer: string; consume
   },
   'job.progress': {
     summary:
-      'A runner reports INITIALIZING, RUNNING (also with currentStep), FINISHED, ERROR or FAILED; jobconfig decides.',
+      'A runner claims an attempt (INITIALIZING), reports RUNNING (also with currentStep), FINISHED, ERROR or FAILED, or hands it back (RELEASED); jobconfig decides.',
     producer: 'job-runner',
     consumers: 'jobconfig (group jobconfig.progress)',
   },
@@ -23,6 +23,17 @@ const descriptions: Record<TopicId, { summary: string; producer: string; consume
     summary: 'Stop this attempt wherever it runs.',
     producer: 'jobconfig',
     consumers: 'every runner (a group per runner)',
+  },
+  'job.leases': {
+    summary:
+      "jobconfig's answer to a claim: granted (the runner holds the attempt while it heartbeats) or refused; a refusal for an attempt a runner runs tells it to stop.",
+    producer: 'jobconfig',
+    consumers: 'every runner (a group per runner; each acts on its own runnerId)',
+  },
+  'job.heartbeats': {
+    summary: 'A runner is alive and still runs these attempts; renews their leases. Key: runner id.',
+    producer: 'job-runner',
+    consumers: 'jobconfig (group jobconfig.heartbeats)',
   },
   'jobconfig.changes': {
     summary: 'A configuration was created, updated or deleted.',

@@ -58,7 +58,11 @@ export type JobRequested = z.infer<typeof JobRequested>;
 export const JobProgress = z.object({
   jobId: z.string(),
   attempt: z.number().int().min(1),
-  status: z.enum(['INITIALIZING', 'RUNNING', 'FINISHED', 'ERROR', 'FAILED']),
+  /**
+   * INITIALIZING claims the attempt (the runner runs it only once jobconfig grants the lease);
+   * RELEASED hands it back unfinished (the runner is shutting down): jobconfig re-queues it.
+   */
+  status: z.enum(['INITIALIZING', 'RUNNING', 'FINISHED', 'ERROR', 'FAILED', 'RELEASED']),
   reason: FailureReason.nullable().default(null),
   returnCode: z.number().int().nullable().default(null),
   currentStep: z.string().nullable().default(null),
@@ -66,6 +70,30 @@ export const JobProgress = z.object({
   occurredAt: z.string(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
+
+/**
+ * Internal: jobconfig's answer to a runner's claim (INITIALIZING progress). `granted` true: the runner
+ * holds the attempt for `leaseMs` from the grant and keeps it by heartbeats; false: it must not run
+ * it (another runner holds it, the attempt is over) or, for an attempt it runs, must stop at once.
+ */
+export const JobLease = z.object({
+  jobId: z.string(),
+  attempt: z.number().int().min(1),
+  runnerId: z.string(),
+  granted: z.boolean(),
+  leaseMs: z.number().int().min(1),
+  reason: z.string().nullable().default(null),
+  occurredAt: z.string(),
+});
+export type JobLease = z.infer<typeof JobLease>;
+
+/** Internal: a runner is alive and still runs these attempts (renews their leases). */
+export const RunnerHeartbeat = z.object({
+  runnerId: z.string(),
+  jobs: z.array(z.object({ jobId: z.string(), attempt: z.number().int().min(1) })).max(1000),
+  occurredAt: z.string(),
+});
+export type RunnerHeartbeat = z.infer<typeof RunnerHeartbeat>;
 
 /** Internal: stop a job wherever it runs (every runner receives it). */
 export const JobCancelRequested = z.object({

@@ -36,6 +36,14 @@ export function canTransition(from: JobStatus, to: JobStatus): boolean {
   return JOB_TRANSITIONS[from].includes(to);
 }
 
+/**
+ * The one transition outside the table: a job whose runner was lost (or handed it back while shutting
+ * down) goes back to QUEUED as a new attempt, `attempt` + 1, `previousStatus` INITIALIZING or RUNNING.
+ */
+export function canRequeue(from: JobStatus): boolean {
+  return from === 'INITIALIZING' || from === 'RUNNING';
+}
+
 /** Why the platform (not the package) failed a job. */
 export const FailureReason = z.enum([
   'stopped-by-user',

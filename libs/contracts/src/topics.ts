@@ -3,9 +3,11 @@ import {
   FileChanged,
   JobCancelRequested,
   JobConfigChanged,
+  JobLease,
   JobProgress,
   JobRequested,
   JobStatusEvent,
+  RunnerHeartbeat,
 } from './events.schema';
 
 /**
@@ -17,6 +19,8 @@ export const topicCatalog = {
   'job.requests': { schema: JobRequested, key: (v: JobRequested) => v.jobId, public: false },
   'job.progress': { schema: JobProgress, key: (v: JobProgress) => v.jobId, public: false },
   'job.cancel': { schema: JobCancelRequested, key: (v: JobCancelRequested) => v.jobId, public: false },
+  'job.leases': { schema: JobLease, key: (v: JobLease) => v.jobId, public: false },
+  'job.heartbeats': { schema: RunnerHeartbeat, key: (v: RunnerHeartbeat) => v.runnerId, public: false },
   'jobconfig.changes': {
     schema: JobConfigChanged,
     key: (v: JobConfigChanged) => v.jobConfigId,

@@ -11,7 +11,7 @@ export interface JobRunnerModule {
   runner: JobRunner;
   /** Subscribes to job requests and cancels. */
   start(): Promise<void>;
-  /** Stops intake, drains running jobs for up to `graceMs`, then stops them (FAILED runner-lost). */
+  /** Stops intake, drains running jobs for up to `graceMs`, then stops them and hands them back (re-queued). */
   stop(graceMs?: number): Promise<void>;
 }
 

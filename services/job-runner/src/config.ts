@@ -35,8 +35,10 @@ const JobRunnerEnv = z.object({
   JOBS_PACKAGE_CACHE_MB: envInt(1024, 0),
   /** Where attempts unpack and run; default <os tmpdir>/im-runner. */
   RUNNER_WORK_DIR: z.string().min(1).optional(),
-  /** How long running jobs may finish on shutdown before they are stopped (FAILED runner-lost), ms. */
+  /** How long running jobs may finish on shutdown before they are stopped and handed back (re-queued as a new attempt for another runner), ms. */
   RUNNER_GRACE_MS: envInt(20_000, 0),
+  /** Longest time between two heartbeats of the runner's leases, ms (it also beats at least three times per lease jobconfig grants). */
+  RUNNER_HEARTBEAT_MS: envInt(5_000, 50),
   /** Between SIGTERM and SIGKILL when a job is stopped (cancel, timeout, shutdown), ms; at most 3000 so a stopped job is gone within 5 s. */
   RUNNER_KILL_GRACE_MS: envInt(3_000, 0).pipe(
     z.number().max(3_000, 'must be at most 3000 (a stopped job must be gone within 5 s)'),
@@ -77,6 +79,7 @@ export interface JobRunnerConfig {
     slots: number;
     workDir: string;
     graceMs: number;
+    heartbeatMs: number;
     killGraceMs: number;
     logFlushMs: number;
     keepWorkDirs: boolean;
@@ -117,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
       slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS ?? 2,
       workDir: path.resolve(e.RUNNER_WORK_DIR ?? path.join(os.tmpdir(), 'im-runner')),
       graceMs: e.RUNNER_GRACE_MS,
+      heartbeatMs: e.RUNNER_HEARTBEAT_MS,
       killGraceMs: e.RUNNER_KILL_GRACE_MS,
       logFlushMs: e.RUNNER_LOG_FLUSH_MS,
       keepWorkDirs: e.RUNNER_KEEP_WORK_DIRS,

@@ -123,6 +123,17 @@ export class JobLogWriter {
     }
   }
 
+  /**
+   * Stops uploading without a final upload: the attempt was taken from this runner, and the log in
+   * storage now belongs to the next attempt. Waits for an upload already under way.
+   */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+  }
+
   private schedule(): void {
     if (this.timer || this.closed) return;
     const delay = Math.max(0, this.lastUploadStart + this.o.flushMs - Date.now());

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     runnerId: config.runner.id,
     logFlushMs: config.runner.logFlushMs,
     killGraceMs: config.runner.killGraceMs,
+    heartbeatMs: config.runner.heartbeatMs,
     keepWorkDirs: config.runner.keepWorkDirs,
     warmExecutors: config.runner.warmExecutors,
     unpackLimits: config.runner.unpackLimits,

@@ -14,7 +14,8 @@ jest.setTimeout(30_000);
 
 /** Tests run the compiled executor: `npx tsc -b services/job-runner` first. */
 const EXECUTOR = path.resolve(__dirname, '..', 'dist', 'executor', 'child.js');
-const TERMINAL = new Set(['FINISHED', 'ERROR', 'FAILED']);
+/** What a runner reports last of an attempt: its outcome, or RELEASED when it hands it back. */
+const TERMINAL = new Set(['FINISHED', 'ERROR', 'FAILED', 'RELEASED']);
 const PREFIX = 'configuration/cfg-1';
 
 let seq = 0;
@@ -80,9 +81,13 @@ interface Harness {
   statuses(jobId: string): string[];
 }
 
+/** Plays jobconfig's part in claims: grants each (the default), refuses it, or stays silent (null). */
+type LeasePolicy = (claim: JobProgress) => { granted: boolean; reason?: string } | null;
+
 async function createHarness(
   deps: Partial<JobRunnerDeps> = {},
   storageOverride?: (s: LocalObjectStorage) => ObjectStorage,
+  leasePolicy: LeasePolicy = () => ({ granted: true }),
 ): Promise<Harness> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'im-runner-test-'));
   const workDir = path.join(dir, 'work');
@@ -98,6 +103,17 @@ async function createHarness(
       if (TERMINAL.has(p.status))
         logAtTerminal.set(p.jobId, await readText(storage, `jobs/${p.jobId}/log.txt`));
       progress.push(p);
+      const answer = p.status === 'INITIALIZING' ? leasePolicy(p) : null;
+      if (answer)
+        await bus.publish('job.leases', {
+          jobId: p.jobId,
+          attempt: p.attempt,
+          runnerId: p.runnerId,
+          granted: answer.granted,
+          leaseMs: 30_000,
+          reason: answer.reason ?? null,
+          occurredAt: new Date().toISOString(),
+        });
       for (const w of [...waiters]) {
         if (w.pred(p)) {
           waiters.splice(waiters.indexOf(w), 1);
@@ -577,7 +593,7 @@ describe('JobRunner', () => {
     ]);
   });
 
-  it('on stop, lets jobs finish within the grace period, then fails the rest with runner-lost', async () => {
+  it('on stop, lets jobs finish within the grace period, then hands the rest back', async () => {
     const h = await createHarness();
     await h.putPackage({ 'main.mjs': NEVER_ENDS });
     const req = jobRequest({ entryPoint: 'main.mjs' });
@@ -585,10 +601,12 @@ describe('JobRunner', () => {
     await h.bus.publish('job.requests', req);
     await h.next((p) => p.jobId === req.jobId && p.status === 'RUNNING');
     await h.runner.stop(100);
-    expect(await terminal).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
+    expect(await terminal).toMatchObject({ status: 'RELEASED', attempt: 1, runnerId: 'runner-1' });
+    // The log is uploaded before the hand-back: the next attempt continues it.
     expect(h.logAtTerminal.get(req.jobId)).toContain(
-      'the runner is shutting down and the grace period is over',
+      'the grace period is over; stopping the job here, it will run again on another runner',
     );
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'RELEASED']);
     expect(h.runner.activeJobs).toBe(0);
   });
 
@@ -1114,4 +1132,107 @@ describe('JobRunner package manifest', () => {
       expect(log).toContain('SEVERE [runner] to fix: fix manifest.json at the root of the package');
     },
   );
+});
+
+describe('JobRunner leases', () => {
+  const lease = (req: JobRequested, granted: boolean, reason: string | null = null) => ({
+    jobId: req.jobId,
+    attempt: req.attempt,
+    runnerId: 'runner-1',
+    granted,
+    leaseMs: 30_000,
+    reason,
+    occurredAt: new Date().toISOString(),
+  });
+
+  it('does not run an attempt whose claim jobconfig refuses (another runner holds it)', async () => {
+    const h = await createHarness({}, undefined, () => ({ granted: false, reason: 'runner-2 holds it' }));
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.status === 'INITIALIZING');
+    await waitFor(() => (h.runner.activeJobs === 0 ? true : undefined), { what: 'the request to be let go' });
+    await h.bus.idle();
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING']);
+    // Not a line of its own in the log (the log belongs to the runner holding the attempt).
+    expect(await readText(h.storage, req.logKey)).toBeNull();
+  });
+
+  it('waits for the grant before running, sending an unanswered claim again', async () => {
+    let answer = false;
+    const h = await createHarness({ claimRetryMs: 30 }, undefined, () => (answer ? { granted: true } : null));
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    const done = h.run(req);
+    await h.next((p) => p.jobId === req.jobId && h.statuses(req.jobId).length >= 3);
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'INITIALIZING', 'INITIALIZING']);
+    expect(await readText(h.storage, req.logKey)).toBeNull();
+    answer = true; // jobconfig is back: the next claim is answered
+    expect(await done).toMatchObject({ status: 'FINISHED' });
+    expect(h.statuses(req.jobId).filter((s) => s !== 'INITIALIZING')).toEqual(['RUNNING', 'FINISHED']);
+  });
+
+  it('heartbeats for the attempts it holds, at least three times per lease, and stops when none is left', async () => {
+    const h = await createHarness({ heartbeatMs: 40 });
+    const beats: { jobs: { jobId: string; attempt: number }[]; at: number }[] = [];
+    await h.bus.subscribe({
+      groupId: 'test.heartbeats',
+      topic: 'job.heartbeats',
+      handler: async (hb) => void beats.push({ jobs: hb.jobs, at: Date.now() }),
+    });
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.status === 'RUNNING');
+    await waitFor(() => (beats.length >= 3 ? true : undefined), { what: 'three heartbeats' });
+    expect(beats[0]?.jobs).toEqual([{ jobId: req.jobId, attempt: 1 }]);
+    await h.bus.publish('job.cancel', cancel(req));
+    await h.next((p) => p.jobId === req.jobId && p.status === 'FAILED');
+    await waitFor(() => (h.runner.activeJobs === 0 ? true : undefined), { what: 'the job to be let go' });
+    const after = beats.length;
+    // A job of its own proves the timer still works, and that the ended job is no longer named.
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const next = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', next);
+    await waitFor(() => (beats.length > after + 1 ? true : undefined), { what: 'heartbeats again' });
+    expect(beats.slice(after + 1).every((b) => b.jobs.every((j) => j.jobId === next.jobId))).toBe(true);
+  });
+
+  it('stops an attempt whose lease jobconfig revokes, and reports nothing more about it', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', req);
+    await h.next((p) => p.jobId === req.jobId && p.status === 'RUNNING');
+    await h.bus.publish('job.leases', lease(req, false, 're-queued as attempt 2'));
+    await waitFor(() => (h.runner.activeJobs === 0 ? true : undefined), { what: 'the job to stop' });
+    await h.bus.idle();
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING']);
+    // The log in storage is the next attempt's now: this runner wrote no ending to it.
+    expect((await readText(h.storage, req.logKey)) ?? '').not.toMatch(/job FAILED|stopping the job/);
+    expect(await fs.readdir(h.workDir)).not.toContain(`${req.jobId}-1`);
+  });
+
+  it('hands back at once the requests still waiting for a slot when it stops', async () => {
+    const h = await createHarness({ slots: 1 });
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const running = jobRequest({ entryPoint: 'main.mjs' });
+    let waiting = jobRequest({ entryPoint: 'main.mjs' });
+    while (partitionFor(waiting.jobId, 4) === partitionFor(running.jobId, 4))
+      waiting = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', running);
+    await h.next((p) => p.jobId === running.jobId && p.status === 'RUNNING');
+    await h.bus.publish('job.requests', waiting);
+    await waitFor(() => (h.runner.activeJobs === 2 ? true : undefined), {
+      what: 'the second request in hand',
+    });
+    const stopped = h.runner.stop(60_000);
+    // Handed back during the grace period, without a claim: jobconfig requests it again elsewhere.
+    expect(await h.next((p) => p.jobId === waiting.jobId)).toMatchObject({ status: 'RELEASED', attempt: 1 });
+    expect(h.statuses(waiting.jobId)).toEqual(['RELEASED']);
+    await h.bus.publish('job.cancel', cancel(running));
+    await stopped;
+    await h.next((p) => p.jobId === running.jobId && p.status === 'FAILED');
+    expect(h.statuses(running.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FAILED']);
+  });
 });

@@ -1,4 +1,11 @@
-import type { JobCancelRequested, JobProgress, JobRequested, LogLevel, PackageManifest } from '@im/contracts';
+import type {
+  JobCancelRequested,
+  JobLease,
+  JobProgress,
+  JobRequested,
+  LogLevel,
+  PackageManifest,
+} from '@im/contracts';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
@@ -69,13 +76,35 @@ export interface JobRunnerDeps {
   /** Executors started ahead of their jobs (warm-executors.ts); 0 starts each job's cold. Default 0. */
   warmExecutors?: number;
   unpackLimits?: Partial<UnpackLimits>;
+  /**
+   * Longest time between two heartbeats (ms); the runner beats at least three times per lease
+   * jobconfig grants. Default 5000.
+   */
+  heartbeatMs?: number;
+  /** A claim jobconfig has not answered is sent again after this long (ms). Default 5000. */
+  claimRetryMs?: number;
   /** PATH handed to the executor. Default: the runner's own. */
   executorSearchPath?: string;
   clock?: () => Date;
 }
 
-/** Causes the runner itself brings about by stopping an executor. */
-type StopCause = Extract<FailureCause, 'timeout' | 'stopped-by-user' | 'runner-lost'>;
+/**
+ * Why the runner stops an executor: a timeout or a user (the job ends FAILED with that reason), or
+ * the attempt leaves this runner: handed back at shutdown (`handover`, re-queued) or its lease was
+ * revoked (`lease-lost`: jobconfig gave the job to a new attempt or failed it).
+ */
+type StopCause = Extract<FailureCause, 'timeout' | 'stopped-by-user'> | 'handover' | 'lease-lost';
+
+/** What a stop cause becomes in the job's result (only timeouts and users' stops are reported). */
+function failureOf(cause: StopCause): FailureCause {
+  return cause === 'timeout' || cause === 'stopped-by-user' ? cause : 'runner-lost';
+}
+
+interface Claim {
+  /** Settles with jobconfig's answer (or `handover` when the runner gives up waiting at shutdown). */
+  readonly answer: Promise<{ granted: boolean; reason: string | null }>;
+  resolve(a: { granted: boolean; reason: string | null }): void;
+}
 
 interface ActiveJob {
   readonly req: JobRequested;
@@ -97,6 +126,10 @@ interface ActiveJob {
   stepUpdates: Promise<void>;
   /** Hints already written to the log (the sandbox refused something, out of memory). */
   hinted: Set<string>;
+  /** The claim sent to jobconfig, until it answers. */
+  claim: Claim | undefined;
+  /** Set once jobconfig granted the lease: from then on the runner heartbeats for the attempt. */
+  granted: boolean;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 3000;
@@ -160,6 +193,12 @@ export class JobRunner {
   /** One promise per held attempt; settles when the attempt is over (or was never started). */
   private readonly handling = new Set<Promise<void>>();
   private warm: WarmExecutors | undefined;
+  private leases: Subscription | undefined;
+  /** Aborted when the shutdown grace period is over: what still runs is handed back. */
+  private readonly handover = new AbortController();
+  /** The shortest lease jobconfig granted (heartbeats come at least three times per lease). */
+  private leaseMs = Number.POSITIVE_INFINITY;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: JobRunnerDeps) {
     this.logger = deps.logger.child({ component: 'job-runner', runnerId: deps.runnerId });
@@ -214,7 +253,14 @@ export class JobRunner {
     }
     await this.cache.init();
     await this.startWarmExecutors();
-    // Cancels first, so no cancel for a job taken is missed. A group per runner: every runner sees every cancel.
+    // Lease answers and cancels before requests, so none for a job taken is missed. A group per
+    // runner: every runner sees every answer and every cancel, and acts on its own.
+    this.leases = await this.deps.bus.subscribe({
+      groupId: `job-runner.leases.${this.deps.runnerId}`,
+      topic: 'job.leases',
+      concurrency: 4,
+      handler: (l) => this.onLease(l),
+    });
     this.cancels = await this.deps.bus.subscribe({
       groupId: `job-runner.cancel.${this.deps.runnerId}`,
       topic: 'job.cancel',
@@ -248,9 +294,10 @@ export class JobRunner {
   }
 
   /**
-   * Stops intake, lets running jobs finish for up to `graceMs`, then stops the rest and reports them
-   * FAILED with reason runner-lost. Resolves once every job is reported and the subscriptions are
-   * closed. Later calls return the same promise.
+   * Stops intake (requests waiting for a slot are handed back at once), lets running jobs finish for
+   * up to `graceMs`, then stops the rest and hands them back: jobconfig re-queues them as a new
+   * attempt for another runner. Resolves once every job is reported and the subscriptions are closed.
+   * Later calls return the same promise.
    */
   stop(graceMs = 0): Promise<void> {
     this.stopped ??= this.drain(graceMs);
@@ -265,11 +312,13 @@ export class JobRunner {
         { graceMs, jobs: this.active.size },
         'grace period over; stopping the jobs still running',
       );
-      for (const job of this.active.values()) if (job.started) this.stopJob(job, 'runner-lost');
+      this.handover.abort();
+      for (const job of this.active.values()) if (job.started) this.stopJob(job, 'handover');
     }
     await all;
+    this.stopHeartbeats();
     await this.requestsClosed;
-    await this.cancels?.close();
+    await Promise.all([this.cancels?.close(), this.leases?.close()]);
     await this.warm?.close();
     this.logger.info('job runner stopped');
   }
@@ -295,7 +344,8 @@ export class JobRunner {
       return;
     }
     if (this.isStopping) {
-      logger.warn('runner is stopping; request not taken');
+      logger.info('runner is stopping; handing the request back');
+      await this.publishTerminal(this.progress(req, 'RELEASED'));
       return;
     }
     const job: ActiveJob = {
@@ -312,6 +362,8 @@ export class JobRunner {
       currentStep: null,
       stepUpdates: Promise.resolve(),
       hinted: new Set(),
+      claim: undefined,
+      granted: false,
     };
     this.active.set(key, job);
     const done = this.take(job).finally(() => {
@@ -325,9 +377,9 @@ export class JobRunner {
   private async take(job: ActiveJob): Promise<void> {
     const release = await this.slots.acquire(this.intake.signal);
     if (!release) {
-      job.logger.warn(
-        'runner stopped before the job got a slot; not started (it stays QUEUED for redelivery or recovery)',
-      );
+      // Its request was taken from the topic: without this, nobody would run it.
+      job.logger.info('runner stopping before the job got a slot; handing the request back');
+      await this.publishTerminal(this.progress(job.req, 'RELEASED'));
       return;
     }
     try {
@@ -337,10 +389,104 @@ export class JobRunner {
       }
       job.started = true;
       const progress = await this.execute(job);
-      this.remember(job.key, progress);
+      if (!progress) return;
+      if (progress.status !== 'RELEASED') this.remember(job.key, progress);
       await this.publishTerminal(progress);
     } finally {
       release();
+    }
+  }
+
+  /** jobconfig's answer to a claim of this runner, or the revocation of a lease it holds. */
+  private onLease(l: JobLease): Promise<void> {
+    if (l.runnerId !== this.deps.runnerId) return Promise.resolve();
+    const job = this.active.get(jobKey(l.jobId, l.attempt));
+    if (!job) return Promise.resolve();
+    if (l.granted) this.noteLease(l.leaseMs);
+    if (job.claim) {
+      job.claim.resolve({ granted: l.granted, reason: l.reason });
+      return Promise.resolve();
+    }
+    if (!l.granted && job.granted) {
+      job.logger.warn({ reason: l.reason }, 'lease revoked by jobconfig; stopping the job here');
+      this.stopJob(job, 'lease-lost');
+    }
+    return Promise.resolve();
+  }
+
+  /** Claims the attempt and waits for jobconfig's answer; the claim is sent again while unanswered. */
+  private async claim(job: ActiveJob): Promise<{ granted: boolean; reason: string | null }> {
+    let resolve!: Claim['resolve'];
+    const answer = new Promise<{ granted: boolean; reason: string | null }>((r) => (resolve = r));
+    job.claim = { answer, resolve };
+    const onHandover = () => resolve({ granted: false, reason: 'handover' });
+    this.handover.signal.addEventListener('abort', onHandover, { once: true });
+    const retryMs = this.deps.claimRetryMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const send = async (): Promise<void> => {
+      try {
+        await this.deps.bus.publish('job.progress', this.progress(job.req, 'INITIALIZING'));
+      } catch (err) {
+        job.logger.warn({ err }, 'could not send the claim; trying again');
+      }
+      timer = setTimeout(() => void send(), retryMs);
+    };
+    try {
+      // The first claim must go out: if it cannot, the request is delivered again later.
+      await this.deps.bus.publish('job.progress', this.progress(job.req, 'INITIALIZING'));
+      timer = setTimeout(() => void send(), retryMs);
+      const a = await answer;
+      if (a.granted) job.granted = true;
+      return a;
+    } finally {
+      clearTimeout(timer);
+      this.handover.signal.removeEventListener('abort', onHandover);
+      job.claim = undefined;
+    }
+  }
+
+  private noteLease(leaseMs: number): void {
+    if (leaseMs >= this.leaseMs) return;
+    this.leaseMs = leaseMs;
+    if (this.heartbeatTimer) {
+      this.stopHeartbeats();
+      this.scheduleHeartbeat();
+    }
+  }
+
+  private get heartbeatEveryMs(): number {
+    return Math.max(50, Math.min(this.deps.heartbeatMs ?? 5000, Math.floor(this.leaseMs / 3)));
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.heartbeatTimer) return;
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      void this.beat().finally(() => {
+        if ([...this.active.values()].some((j) => j.granted)) this.scheduleHeartbeat();
+      });
+    }, this.heartbeatEveryMs);
+  }
+
+  private stopHeartbeats(): void {
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+  }
+
+  /** One heartbeat naming every attempt this runner holds a lease on. */
+  private async beat(): Promise<void> {
+    const jobs = [...this.active.values()]
+      .filter((j) => j.granted)
+      .map((j) => ({ jobId: j.req.jobId, attempt: j.req.attempt }));
+    if (jobs.length === 0) return;
+    try {
+      await this.deps.bus.publish('job.heartbeats', {
+        runnerId: this.deps.runnerId,
+        jobs,
+        occurredAt: (this.deps.clock?.() ?? new Date()).toISOString(),
+      });
+    } catch (err) {
+      this.logger.warn({ err, jobs: jobs.length }, 'heartbeat not sent; the leases may run out');
     }
   }
 
@@ -369,20 +515,39 @@ export class JobRunner {
       case 'stopped-by-user':
         w('WARNING', `stop requested by user ${byUserId ?? '(unknown)'}; stopping the job`);
         break;
-      case 'runner-lost':
-        w('SEVERE', 'the runner is shutting down and the grace period is over; stopping the job');
+      case 'handover':
+        w(
+          'WARNING',
+          'the runner is shutting down and the grace period is over; stopping the job here, it will run again on another runner',
+        );
+        break;
+      case 'lease-lost':
+        // Not written: the log now belongs to the job's next attempt (or its end).
         break;
     }
     job.abort.abort();
     job.child?.terminate();
   }
 
-  /** Runs one attempt; returns its terminal progress once the log is uploaded and the work dir gone. */
-  private async execute(job: ActiveJob): Promise<JobProgress> {
+  /**
+   * Runs one attempt once jobconfig grants it; returns its terminal progress (or RELEASED when it was
+   * handed back) once the log is uploaded and the work dir gone, or null when this runner must not
+   * report on it (the claim was refused, the lease revoked).
+   */
+  private async execute(job: ActiveJob): Promise<JobProgress | null> {
     const { req } = job;
     const started = Date.now();
-    // If this fails nothing has happened yet: the handler fails and the bus delivers again.
-    await this.deps.bus.publish('job.progress', this.progress(req, 'INITIALIZING'));
+    // If the claim cannot be sent nothing has happened yet: the handler fails and the bus delivers again.
+    const answer = await this.claim(job);
+    if (!answer.granted) {
+      if (answer.reason === 'handover') {
+        job.logger.info('runner stopping before jobconfig answered the claim; handing the job back');
+        return this.progress(req, 'RELEASED');
+      }
+      job.logger.info({ reason: answer.reason }, 'claim refused; not run here');
+      return null;
+    }
+    this.scheduleHeartbeat();
     job.logger.info('job started');
 
     job.warm = await this.warm?.take();
@@ -415,20 +580,25 @@ export class JobRunner {
 
     const outcome = outcomeOf(result);
     const ms = Date.now() - started;
-    job.jobLog?.write(
-      outcome.status === 'FINISHED' ? 'INFO' : 'WARNING',
-      'runner',
-      `job ${describeOutcome(outcome)} after ${ms} ms`,
-    );
+    const leaving = job.stopCause === 'handover' || job.stopCause === 'lease-lost';
+    if (!leaving)
+      job.jobLog?.write(
+        outcome.status === 'FINISHED' ? 'INFO' : 'WARNING',
+        'runner',
+        `job ${describeOutcome(outcome)} after ${ms} ms`,
+      );
     await job.stepUpdates;
     if (job.warm && job.child !== job.warm.proc && job.warm.proc.alive) {
       // The job ended before its executor ran (its package was unusable, it was stopped): not reused.
       job.warm.proc.terminate();
       await job.warm.proc.exited;
     }
-    if (job.jobLog) {
+    if (job.jobLog && job.stopCause === 'lease-lost') {
+      await job.jobLog.abandon();
+    } else if (job.jobLog) {
       try {
-        // Before the terminal progress: readers follow the log until the job is terminal.
+        // Before the terminal progress: readers follow the log until the job is terminal (and the
+        // next attempt of a job handed back continues this log).
         await job.jobLog.close();
       } catch (err) {
         job.logger.error({ err, key: req.logKey }, 'the final job log upload failed');
@@ -438,6 +608,14 @@ export class JobRunner {
       await ws
         .remove()
         .catch((err: unknown) => job.logger.warn({ err, dir: ws.dir }, 'could not remove the work dir'));
+    if (job.stopCause === 'lease-lost') {
+      job.logger.warn({ ms }, 'job stopped here: its lease was revoked');
+      return null;
+    }
+    if (job.stopCause === 'handover') {
+      job.logger.info({ ms }, 'job handed back');
+      return this.progress(req, 'RELEASED');
+    }
     job.logger.info(
       { status: outcome.status, reason: outcome.reason, returnCode: outcome.returnCode, ms },
       'job ended',
@@ -464,13 +642,13 @@ export class JobRunner {
     try {
       ({ entryPoint, manifest } = await this.prepare(job, ws, w));
     } catch (err) {
-      if (job.stopCause) return failed(job.stopCause);
+      if (job.stopCause) return failed(failureOf(job.stopCause));
       if (!(err instanceof PackageUnusableError)) throw err;
       w('SEVERE', `the package cannot be used: ${err.message}`);
       w('SEVERE', `to fix: ${err.fix}`);
       return failed('package-unusable');
     }
-    if (job.stopCause) return failed(job.stopCause);
+    if (job.stopCause) return failed(failureOf(job.stopCause));
 
     const macros = resolveMacros(req.macros, manifest, {
       JOB_ID: req.jobId,
@@ -507,7 +685,8 @@ export class JobRunner {
     const returnCode = exit.code ?? (exit.signal ? signalExitCode(exit.signal) : null);
 
     let uploadFailed = false;
-    if (!exit.spawnError) {
+    // An attempt leaving this runner uploads nothing: its outputs are the next attempt's to write.
+    if (!exit.spawnError && job.stopCause !== 'handover' && job.stopCause !== 'lease-lost') {
       try {
         const up = await ws.uploadOutputs(this.deps.storage, req.outPrefix);
         for (const s of up.skipped) w('WARNING', `output ${s.path} not uploaded: ${s.why}`);
@@ -519,7 +698,7 @@ export class JobRunner {
       }
     }
 
-    if (job.stopCause) return failed(job.stopCause, exit.code);
+    if (job.stopCause) return failed(failureOf(job.stopCause), exit.code);
     if (exit.spawnError) {
       w('SEVERE', `the executor could not be started: ${exit.spawnError.message}`);
       return failed('internal-error');
