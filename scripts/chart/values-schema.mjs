@@ -133,7 +133,7 @@ definitions.auth = component({
   maxFailedLogins: int(1),
   lockoutSeconds: int(1),
 });
-definitions.jobconfig = component({ shutdownTimeoutMs });
+definitions.jobconfig = component({ shutdownTimeoutMs, leaseMs: int(1000) });
 definitions.fileStorage = component({ shutdownTimeoutMs, maxBytes: bytes });
 definitions.jobRunner = component({
   concurrency: int(1),
@@ -142,6 +142,7 @@ definitions.jobRunner = component({
   packageCacheMb: int(0),
   warmExecutors: int(0),
   graceMs: ms,
+  heartbeatMs: int(50),
   killGraceMs: int(0, { maximum: 3000 }),
   logFlushMs: int(50),
   keepWorkDirs: bool,

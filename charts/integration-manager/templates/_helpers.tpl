@@ -234,6 +234,7 @@ AUTH_LOCKOUT_SECONDS: {{ $c.config.lockoutSeconds | int64 | toString | quote }}
 {{- else if eq $key "jobconfig" }}
 FILES_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "fileStorage") | quote }}
 INTERNAL_TIMEOUT_MS: {{ $v.internalTimeoutMs | int64 | toString | quote }}
+JOBS_LEASE_MS: {{ $c.config.leaseMs | int64 | toString | quote }}
 KAFKA_TOPIC_PARTITIONS: {{ $v.kafka.topics.partitions | int64 | toString | quote }}
 KAFKA_TOPIC_REPLICATION: {{ $v.kafka.topics.replicationFactor | int64 | toString | quote }}
 {{- else if eq $key "fileStorage" }}
@@ -248,6 +249,7 @@ JOBS_PACKAGE_CACHE_MB: {{ $c.config.packageCacheMb | int64 | toString | quote }}
 JOBS_WARM_EXECUTORS: {{ $c.config.warmExecutors | int64 | toString | quote }}
 RUNNER_WORK_DIR: "/var/lib/im-runner/work"
 RUNNER_GRACE_MS: {{ $c.config.graceMs | int64 | toString | quote }}
+RUNNER_HEARTBEAT_MS: {{ $c.config.heartbeatMs | int64 | toString | quote }}
 RUNNER_KILL_GRACE_MS: {{ $c.config.killGraceMs | int64 | toString | quote }}
 RUNNER_LOG_FLUSH_MS: {{ $c.config.logFlushMs | int64 | toString | quote }}
 RUNNER_KEEP_WORK_DIRS: {{ $c.config.keepWorkDirs | toString | quote }}
