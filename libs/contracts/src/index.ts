@@ -2,6 +2,7 @@ export { z } from './zod';
 export * from './common.schema';
 export * from './auth.schema';
 export * from './jobconfig.schema';
+export * from './schedule.schema';
 export * from './job.schema';
 export * from './file.schema';
 export * from './package-manifest.schema';

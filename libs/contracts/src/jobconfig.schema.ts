@@ -153,7 +153,13 @@ export const JobConfig = z
     runtimeConfig: RuntimeConfig,
     timeout: z.number().int(),
     blocking: z.boolean(),
-    schedule: z.string().nullable(),
+    schedule: z.string().nullable().openapi({
+      description:
+        'A summary of the schedule (GET /jobconfigs/{id}/schedule), e.g. `cron 0 0 6 ? * MON-FRI Europe/Berlin`; without one, the stored free text or null.',
+    }),
+    nextFireTime: IsoDateTime.nullable().openapi({
+      description: 'When the schedule fires next; null without one.',
+    }),
     tags: z.array(z.string()),
     created: IsoDateTime,
     createdByUser: ResourceRef,

@@ -23,6 +23,7 @@ import {
   MacroResource,
 } from './jobconfig.schema';
 import { FileList, FileResource } from './file.schema';
+import { ScheduleRequest, ScheduleResponse } from './schedule.schema';
 import { Job, JobList, JobListQuery, RunRequest } from './job.schema';
 import { Uuid } from './common.schema';
 import { z } from './zod';
@@ -273,6 +274,52 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     tags: ['macros'],
     request: { params: MacroParams },
     responses: { 204: { description: 'Removed.' }, ...std },
+  });
+
+  // The schedule of a configuration (docs/api.md, "Schedules")
+  const scheduleNote =
+    'A Quartz-style cron expression with seconds in a time zone (default UTC), or an ISO-8601 interval; at most one fire a minute. Ticks missed while the platform was down follow `misfirePolicy`. Each tick submits one job, as the configuration owner, however many jobconfig replicas run.';
+  route({
+    method: 'get',
+    path: '/jobconfigs/{id}/schedule',
+    tags: ['schedules'],
+    request: { params: IdParam },
+    responses: {
+      200: json(ScheduleResponse, 'The schedule.'),
+      ...std,
+      404: problem('No such configuration, or it has no schedule.'),
+    },
+  });
+  route({
+    method: 'put',
+    path: '/jobconfigs/{id}/schedule',
+    tags: ['schedules'],
+    description: `Creates or replaces the schedule; its next fire time is computed from now. ${scheduleNote}`,
+    request: { params: IdParam, body: jsonBody(ScheduleRequest) },
+    responses: { 200: json(ScheduleResponse, 'Created or replaced.'), ...std },
+  });
+  route({
+    method: 'post',
+    path: '/jobconfigs/{id}/schedule',
+    tags: ['schedules'],
+    description: `Creates the schedule. ${scheduleNote}`,
+    request: { params: IdParam, body: jsonBody(ScheduleRequest) },
+    responses: {
+      201: json(ScheduleResponse, 'Created.'),
+      ...std,
+      409: problem('The configuration has a schedule already; replace it with PUT.'),
+    },
+  });
+  route({
+    method: 'delete',
+    path: '/jobconfigs/{id}/schedule',
+    tags: ['schedules'],
+    request: { params: IdParam },
+    responses: {
+      204: { description: 'Removed.' },
+      ...std,
+      404: problem('No such configuration, or it has no schedule.'),
+    },
   });
 
   // Files

@@ -15,6 +15,10 @@ import { JobService } from './job.service';
 import { macroRoutes } from './macro.routes';
 import { MacroService } from './macro.service';
 import { Outbox } from './outbox';
+import { ScheduleRepository } from './schedule.repository';
+import { scheduleRoutes } from './schedule.routes';
+import { Scheduler } from './schedule.scheduler';
+import { ScheduleService } from './schedule.service';
 
 /** Partitions of job.progress handled at once by one jobconfig instance. */
 const PROGRESS_CONCURRENCY = 8;
@@ -32,12 +36,17 @@ export interface JobConfigDeps {
   /** Consumer group for runner progress (one per deployment). */
   progressGroupId?: string;
   followPollMs?: number;
+  /** The schedule firing loop (SCHEDULER_ENABLED, SCHEDULER_POLL_MS); on by default, polling every second. */
+  scheduler?: { enabled?: boolean; pollMs?: number };
 }
 
 export interface JobConfigModule {
   configs: JobConfigService;
   jobs: JobService;
   macros: MacroService;
+  schedules: ScheduleService;
+  /** Fires schedules; started by start(), stopped first by stop() (or alone in 'stop-intake'). */
+  scheduler: Scheduler;
   router: Router;
   migrate(): Promise<string[]>;
   /** Publishes what the job state machine writes to its outbox. */
@@ -56,10 +65,16 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger);
   const macros = new MacroService(configRepo, configs);
+  const scheduleRepo = new ScheduleRepository(deps.db);
+  const schedules = new ScheduleService(scheduleRepo, configs);
+  const scheduler = new Scheduler(scheduleRepo, configs, jobs, logger.child({ component: 'scheduler' }), {
+    ...(deps.scheduler?.pollMs ? { pollMs: deps.scheduler.pollMs } : {}),
+  });
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
-  router.use(jobConfigRoutes({ configs, authenticate: deps.authenticate, ...opt }));
+  router.use(jobConfigRoutes({ configs, schedules, authenticate: deps.authenticate, ...opt }));
   router.use(macroRoutes({ macros, authenticate: deps.authenticate, ...opt }));
+  router.use(scheduleRoutes({ schedules, authenticate: deps.authenticate, ...opt }));
   router.use(
     jobRoutes({
       jobs,
@@ -74,6 +89,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     configs,
     jobs,
     macros,
+    schedules,
+    scheduler,
     outbox,
     router,
     migrate: () => migrateLatest(deps.db, jobconfigMigrations, deps.dbSchema),
@@ -86,8 +103,10 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         concurrency: PROGRESS_CONCURRENCY,
         handler: (p) => jobs.onProgress(p),
       });
+      if (deps.scheduler?.enabled ?? true) scheduler.start();
     },
     async stop() {
+      await scheduler.stop();
       await sub?.close();
       await outbox.stop();
     },

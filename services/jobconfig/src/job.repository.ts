@@ -234,8 +234,8 @@ export class JobRepository {
     return rows.map(toRecord);
   }
 
-  async countUnfinished(jobConfigId: string): Promise<number> {
-    const row = (await this.db('jobs')
+  async countUnfinished(jobConfigId: string, trx: Knex = this.db): Promise<number> {
+    const row = (await trx('jobs')
       .where({ job_config_id: Number(jobConfigId) })
       .whereIn('status', ['SEQUENCED', 'QUEUED', 'INITIALIZING', 'RUNNING'])
       .count({ n: '*' })

@@ -14,7 +14,7 @@ import {
   type RunRequest,
 } from '@im/contracts';
 import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
-import type { PageRequest, PageResult } from '@im/db';
+import type { Knex, PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { OutgoingRecord } from '@im/messaging';
 import { randomUUID } from 'node:crypto';
@@ -68,8 +68,32 @@ export class JobService {
         'PACKAGE_NOT_ATTACHED',
       );
     }
+    // The job, its first event and its request in one transaction (the outbox publishes them in
+    // this order once committed: sequence 1 is out before any runner can report on the job).
+    const runnable = { ...c, packageName: c.packageName, entryPoint: c.entryPoint };
+    const stored = await this.jobs.transaction((trx) =>
+      this.submit(trx, runnable, { id: principal.id, name: principal.name }, req),
+    );
+    this.submitted(stored);
+    return stored;
+  }
+
+  /**
+   * Writes a new job of a runnable configuration in `trx`: the job row (SEQUENCED behind an unfinished
+   * job of a blocking configuration, QUEUED otherwise), its first status event and, when QUEUED, its
+   * request (the outbox publishes them in this order once committed). Checks nothing else: run() checks
+   * the request first, the scheduler (schedule.scheduler.ts) its tick. Call {@link submitted} after
+   * the commit.
+   */
+  async submit(
+    trx: Knex.Transaction,
+    c: JobConfigRecord & { packageName: string; entryPoint: string },
+    submittedBy: { id: string; name: string },
+    req: RunRequest,
+  ): Promise<JobRecord> {
+    const jobConfigId = c.id;
     const now = this.now();
-    const blocked = c.blocking && (await this.jobs.countUnfinished(jobConfigId)) > 0;
+    const blocked = c.blocking && (await this.jobs.countUnfinished(jobConfigId, trx)) > 0;
     const job: Omit<JobRecord, 'eventSeq'> = {
       id: randomUUID(),
       jobConfigId,
@@ -91,27 +115,26 @@ export class JobService {
         secure: m.secure,
       })),
       tags: req.tags ?? [],
-      submittedBy: { id: principal.id, name: principal.name },
+      submittedBy,
       stoppedBy: null,
       scheduledAt: now,
       startedAt: null,
       finishedAt: null,
       updatedAt: now,
     };
-    // The job, its first event and its request in one transaction (the outbox publishes them in
-    // this order once committed: sequence 1 is out before any runner can report on the job).
-    const stored = await this.jobs.transaction(async (trx) => {
-      await this.jobs.insert(job, trx);
-      const row = (await this.jobs.findById(job.id, trx)) as JobRecord;
-      await this.outbox.add(trx, [
-        this.statusRecord(row, null),
-        ...(row.status === 'QUEUED' ? [this.requestRecord(row, c)] : []),
-      ]);
-      return row;
-    });
+    await this.jobs.insert(job, trx);
+    const row = (await this.jobs.findById(job.id, trx)) as JobRecord;
+    await this.outbox.add(trx, [
+      this.statusRecord(row, null),
+      ...(row.status === 'QUEUED' ? [this.requestRecord(row, c)] : []),
+    ]);
+    return row;
+  }
+
+  /** After the commit of {@link submit}: wakes the outbox relay. */
+  submitted(job: JobRecord): void {
     this.outbox.nudge();
-    this.logger.info({ jobId: job.id, jobConfigId, status: job.status }, 'job submitted');
-    return stored;
+    this.logger.info({ jobId: job.id, jobConfigId: job.jobConfigId, status: job.status }, 'job submitted');
   }
 
   /** Resolved macros for the runner: configuration values, then the run request's, the run request winning. */

@@ -123,4 +123,29 @@ export const jobconfigMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: '20261128_0005_create_schedules',
+    // Why: a configuration's schedule (ADR 0010). `next_fire_at` is the tick every replica's scheduler
+    // claims with a compare-and-set, so each tick submits exactly one job; the schedule goes with its
+    // configuration.
+    async up(db) {
+      await db.schema.createTable('schedules', (t) => {
+        t.integer('job_config_id').primary().references('id').inTable('job_configs').onDelete('CASCADE');
+        t.string('name', 255).nullable();
+        t.text('description').nullable();
+        t.string('type', 16).notNullable();
+        t.string('cron', 255).nullable();
+        t.bigInteger('interval_ms').nullable();
+        t.string('time_zone', 64).notNullable().defaultTo('UTC');
+        t.string('misfire_policy', 16).notNullable().defaultTo('fire-once');
+        t.bigInteger('next_fire_at').nullable();
+        t.bigInteger('created_at').notNullable();
+        t.bigInteger('updated_at').notNullable();
+        t.index(['next_fire_at']);
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('schedules');
+    },
+  },
 ];

@@ -1,4 +1,5 @@
 import {
+  envBoolean,
   envInt,
   httpEnv,
   jwtPublicKeyEnv,
@@ -29,6 +30,10 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   FILES_SERVICE_URL: z.url(),
   /** Timeout of internal calls, ms. */
   INTERNAL_TIMEOUT_MS: envInt(5000, 100),
+  /** Run the schedule loop in this replica (every replica may: each tick fires once). */
+  SCHEDULER_ENABLED: envBoolean(true),
+  /** How often the schedule loop looks for due schedules, ms. */
+  SCHEDULER_POLL_MS: envInt(1000, 100),
   /** `create-topics` only: partitions and replication of new topics. */
   KAFKA_TOPIC_PARTITIONS: envInt(6, 1),
   KAFKA_TOPIC_REPLICATION: envInt(3, 1),
@@ -61,6 +66,7 @@ async function main(): Promise<void> {
       pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
     ),
     isDraining: () => shutdown.isShuttingDown,
+    scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
   });
   if (process.argv[2] === 'migrate') {
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
   }
   await module.start();
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  shutdown.register('stop-intake', 'scheduler', () => module.scheduler.stop());
   shutdown.register('drain', 'progress-consumer', () => module.stop());
   shutdown.register('close-clients', 'kafka', () => bus.close());
   shutdown.register('close-clients', 'database', () => db.destroy());

@@ -5,7 +5,12 @@ import type { JobRecord } from './job.repository';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobConfig {
+/** `sched`: the configuration's schedule, if it has one (its summary wins over the stored free text). */
+export function toJobConfigResource(
+  c: JobConfigRecord,
+  href: HrefBuilder,
+  sched?: { summary: string; nextFireAt: number | null },
+): JobConfig {
   const user = (u: { id: string; name: string }) => ({
     id: u.id,
     name: u.name,
@@ -33,7 +38,8 @@ export function toJobConfigResource(c: JobConfigRecord, href: HrefBuilder): JobC
     },
     timeout: c.timeoutMinutes,
     blocking: c.blocking,
-    schedule: c.schedule,
+    schedule: sched ? sched.summary : c.schedule,
+    nextFireTime: sched && sched.nextFireAt !== null ? iso(sched.nextFireAt) : null,
     tags: c.tags,
     created: iso(c.createdAt),
     createdByUser: user(c.createdBy),

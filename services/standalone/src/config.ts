@@ -1,5 +1,5 @@
 import { Password, z } from '@im/contracts';
-import { envBytes, envInt, envPort, LogLevelEnv, parseEnv } from '@im/config';
+import { envBoolean, envBytes, envInt, envPort, LogLevelEnv, parseEnv } from '@im/config';
 import * as path from 'node:path';
 
 /** Standalone mode's environment. Every variable is optional; the defaults give a working platform. */
@@ -33,6 +33,9 @@ const StandaloneEnv = z.object({
   AUTH_LOCKOUT_SECONDS: envInt(900, 1),
   /** Grace period for running jobs on shutdown, in ms. */
   SHUTDOWN_GRACE_MS: envInt(20000, 0),
+  /** Fire configurations' schedules; and how often to look for due ones, in ms. */
+  SCHEDULER_ENABLED: envBoolean(true),
+  SCHEDULER_POLL_MS: envInt(1000, 100),
 });
 
 export interface StandaloneConfig {
@@ -44,6 +47,7 @@ export interface StandaloneConfig {
   runner: { slots: number; warmExecutors: number };
   auth: { accessTokenTtl: number; refreshTokenTtl: number; maxFailedLogins: number; lockoutSeconds: number };
   shutdownGraceMs: number;
+  scheduler: { enabled: boolean; pollMs: number };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
@@ -62,5 +66,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
       lockoutSeconds: e.AUTH_LOCKOUT_SECONDS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    scheduler: { enabled: e.SCHEDULER_ENABLED, pollMs: e.SCHEDULER_POLL_MS },
   };
 }

@@ -88,6 +88,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
       entryPoints: (_p, id, key) => files.files.entryPoints(id, key),
     },
     authenticate,
+    scheduler: config.scheduler,
     ...publicBaseUrl,
   });
   late.jobconfig = jobconfig;
@@ -129,6 +130,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`;
 
   shutdown.register('stop-intake', 'runner', () => runner.stop(config.shutdownGraceMs));
+  shutdown.register('stop-intake', 'scheduler', () => jobconfig.scheduler.stop());
   shutdown.register('drain', 'consumers', async () => {
     await jobconfig.stop();
     await files.stop();

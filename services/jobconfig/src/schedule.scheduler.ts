@@ -1,0 +1,137 @@
+import type { Logger } from '@im/logging';
+import type { JobConfigService } from './job-config.service';
+import type { JobRecord } from './job.repository';
+import type { JobService } from './job.service';
+import type { DueSchedule, ScheduleRepository } from './schedule.repository';
+import { planTick } from './schedule.timeline';
+
+export interface SchedulerOptions {
+  /** How often the scheduler looks for due schedules (SCHEDULER_POLL_MS). */
+  pollMs?: number;
+  /** Most schedules handled in one pass. */
+  batch?: number;
+  now?: () => number;
+}
+
+export const DEFAULT_SCHEDULER_POLL_MS = 1000;
+
+/** What one pass did, for tests and logs. */
+export interface SchedulerPass {
+  fired: JobRecord[];
+  /** Ticks claimed and moved on without a job (inactive or not runnable configuration, skipped misfire). */
+  skipped: number;
+  /** Ticks another scheduler had claimed first. */
+  lost: number;
+}
+
+/**
+ * Fires configurations' schedules. Every jobconfig replica runs one; a tick fires once however many
+ * run: each claims a due tick with a compare-and-set on `schedules.next_fire_at` and, in the same
+ * transaction, submits the job (job row and outbox rows), so the claim and the job commit together or
+ * not at all (ADR 0010). The job is submitted by the configuration's owner.
+ */
+export class Scheduler {
+  private readonly pollMs: number;
+  private readonly batch: number;
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly repo: ScheduleRepository,
+    private readonly configs: JobConfigService,
+    private readonly jobs: JobService,
+    private readonly logger: Logger,
+    options: SchedulerOptions = {},
+  ) {
+    this.pollMs = options.pollMs ?? DEFAULT_SCHEDULER_POLL_MS;
+    this.batch = options.batch ?? 100;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule();
+    this.logger.info({ pollMs: this.pollMs }, 'scheduler started');
+  }
+
+  /** Stops polling and waits for the pass in progress (its transactions commit or roll back). */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+    this.logger.info('scheduler stopped');
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .catch((err: unknown) => this.logger.error({ err }, 'scheduler pass failed; trying again'))
+        .finally(() => {
+          this.running = undefined;
+          if (!this.stopped) this.schedule();
+        });
+    }, this.pollMs);
+    this.timer.unref();
+  }
+
+  /** One pass: every schedule due now fires (or is skipped) once. */
+  async tick(): Promise<SchedulerPass> {
+    const pass: SchedulerPass = { fired: [], skipped: 0, lost: 0 };
+    for (const s of await this.repo.due(this.now(), this.batch)) {
+      try {
+        const outcome = await this.fire(s);
+        if (outcome === 'lost') pass.lost++;
+        else if (outcome === 'skipped') pass.skipped++;
+        else pass.fired.push(outcome);
+      } catch (err) {
+        // Rolled back: the tick is still due, the next pass tries it again.
+        this.logger.error(
+          { err, jobConfigId: s.jobConfigId },
+          'scheduled run failed; retrying on the next pass',
+        );
+      }
+    }
+    return pass;
+  }
+
+  private async fire(s: DueSchedule): Promise<JobRecord | 'lost' | 'skipped'> {
+    const now = this.now();
+    const plan = planTick(s, s.nextFireAt, s.misfirePolicy, now);
+    const c = await this.configs.findById(s.jobConfigId);
+    const log = {
+      jobConfigId: s.jobConfigId,
+      tick: new Date(s.nextFireAt).toISOString(),
+      next: plan.next === null ? null : new Date(plan.next).toISOString(),
+    };
+    const job = await this.repo.transaction(async (trx) => {
+      if (!(await this.repo.claim(trx, s.jobConfigId, s.nextFireAt, plan.next))) return 'lost' as const;
+      if (!plan.fire) {
+        this.logger.warn({ ...log, policy: s.misfirePolicy }, 'schedule missed its ticks; skipped them');
+        return 'skipped' as const;
+      }
+      if (!c || !c.active || !c.packageName || !c.entryPoint) {
+        this.logger.warn(
+          { ...log, active: c?.active, packageName: c?.packageName, entryPoint: c?.entryPoint },
+          'scheduled configuration is inactive or has no package or entry point; tick skipped',
+        );
+        return 'skipped' as const;
+      }
+      if (plan.missed)
+        this.logger.warn({ ...log, policy: s.misfirePolicy }, 'schedule missed its ticks; firing once');
+      return this.jobs.submit(
+        trx,
+        { ...c, packageName: c.packageName, entryPoint: c.entryPoint },
+        { id: c.ownerId, name: c.ownerName },
+        {},
+      );
+    });
+    if (typeof job === 'string') return job;
+    this.jobs.submitted(job);
+    this.logger.info({ ...log, jobId: job.id }, 'scheduled run submitted');
+    return job;
+  }
+}
