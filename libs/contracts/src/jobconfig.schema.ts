@@ -132,6 +132,10 @@ export const JobConfigInput = z
       .optional()
       .openapi({ description: 'Minutes; 0 means none.' }),
     blocking: z.boolean().optional(),
+    maxAttempts: z.number().int().min(1).max(10).optional().openapi({
+      description:
+        'Attempts a job of this configuration gets when its runner is lost (killed, node gone) before it ends; 1 (default) fails it with reason runner-lost at once.',
+    }),
     schedule: z.string().max(255).nullable().optional(),
     tags: Tags.optional(),
   })
@@ -153,6 +157,7 @@ export const JobConfig = z
     runtimeConfig: RuntimeConfig,
     timeout: z.number().int(),
     blocking: z.boolean(),
+    maxAttempts: z.number().int(),
     schedule: z.string().nullable().openapi({
       description:
         'A summary of the schedule (GET /jobconfigs/{id}/schedule), e.g. `cron 0 0 6 ? * MON-FRI Europe/Berlin`; without one, the stored free text or null.',

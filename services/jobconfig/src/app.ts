@@ -14,6 +14,7 @@ import { jobRoutes } from './job.routes';
 import { JobService } from './job.service';
 import { macroRoutes } from './macro.routes';
 import { MacroService } from './macro.service';
+import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 import { ScheduleRepository } from './schedule.repository';
 import { scheduleRoutes } from './schedule.routes';
@@ -38,6 +39,8 @@ export interface JobConfigDeps {
   followPollMs?: number;
   /** The schedule firing loop (SCHEDULER_ENABLED, SCHEDULER_POLL_MS); on by default, polling every second. */
   scheduler?: { enabled?: boolean; pollMs?: number };
+  /** How long a runner holds an attempt without a heartbeat (JOBS_LEASE_MS). Default 30 s. */
+  leaseMs?: number;
 }
 
 export interface JobConfigModule {
@@ -63,7 +66,12 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const configRepo = new JobConfigRepository(deps.db);
   const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger);
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
-  const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger);
+  const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
+    ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+  });
+  const reaper = new LeaseReaper(jobs, logger.child({ component: 'lease-reaper' }), {
+    busCheck: () => deps.bus.ping(),
+  });
   const macros = new MacroService(configRepo, configs);
   const scheduleRepo = new ScheduleRepository(deps.db);
   const schedules = new ScheduleService(scheduleRepo, configs);
@@ -85,6 +93,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     }),
   );
   let sub: Subscription | undefined;
+  let heartbeats: Subscription | undefined;
   return {
     configs,
     jobs,
@@ -103,11 +112,19 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         concurrency: PROGRESS_CONCURRENCY,
         handler: (p) => jobs.onProgress(p),
       });
+      heartbeats = await deps.bus.subscribe({
+        groupId: 'jobconfig.heartbeats',
+        topic: 'job.heartbeats',
+        concurrency: PROGRESS_CONCURRENCY,
+        handler: (hb) => jobs.onHeartbeat(hb),
+      });
+      reaper.start();
       if (deps.scheduler?.enabled ?? true) scheduler.start();
     },
     async stop() {
       await scheduler.stop();
-      await sub?.close();
+      reaper.stop();
+      await Promise.all([sub?.close(), heartbeats?.close()]);
       await outbox.stop();
     },
   };

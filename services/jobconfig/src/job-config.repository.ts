@@ -24,6 +24,7 @@ export interface JobConfigRecord {
   macros: StoredMacro[];
   timeoutMinutes: number;
   blocking: boolean;
+  maxAttempts: number;
   schedule: string | null;
   tags: string[];
   createdAt: number;
@@ -51,6 +52,7 @@ interface Row {
   macros: string;
   timeout_minutes: number;
   blocking: boolean | number;
+  max_attempts: number;
   schedule: string | null;
   tags: string;
   created_at: number | string;
@@ -76,6 +78,7 @@ function toRecord(r: Row): JobConfigRecord {
     macros: JSON.parse(r.macros) as StoredMacro[],
     timeoutMinutes: r.timeout_minutes,
     blocking: Boolean(r.blocking),
+    maxAttempts: r.max_attempts,
     schedule: r.schedule,
     tags: JSON.parse(r.tags) as string[],
     createdAt: Number(r.created_at),
@@ -97,6 +100,7 @@ function toColumns(w: JobConfigWrite) {
     macros: JSON.stringify(w.macros),
     timeout_minutes: w.timeoutMinutes,
     blocking: w.blocking,
+    max_attempts: w.maxAttempts,
     schedule: w.schedule,
     tags: JSON.stringify(w.tags),
     updated_at: w.updatedAt,

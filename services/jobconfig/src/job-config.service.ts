@@ -83,6 +83,7 @@ export class JobConfigService {
       description: input.description === undefined ? current.description : input.description,
       timeout: input.timeout ?? current.timeoutMinutes,
       blocking: input.blocking ?? current.blocking,
+      maxAttempts: input.maxAttempts ?? current.maxAttempts,
       schedule: input.schedule === undefined ? current.schedule : input.schedule,
       tags: input.tags ?? current.tags,
       runtimeConfig: {
@@ -131,6 +132,7 @@ export class JobConfigService {
       macros: rc.macros ? mergeMacros(current?.macros ?? [], rc.macros) : (current?.macros ?? []),
       timeoutMinutes: input.timeout ?? 0,
       blocking: input.blocking ?? false,
+      maxAttempts: input.maxAttempts ?? 1,
       schedule: input.schedule ?? null,
       tags: input.tags ?? [],
       updatedAt: this.now(),

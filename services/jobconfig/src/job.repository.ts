@@ -31,6 +31,14 @@ export interface JobRecord {
   finishedAt: number | null;
   eventSeq: number;
   updatedAt: number;
+  /** The runner holding the current attempt (set when its claim is granted). */
+  runnerId: string | null;
+  /** When the runner's lease on the attempt runs out unless a heartbeat renews it (ms). */
+  leaseExpiresAt: number | null;
+  /** Attempts a lost runner may cost (the configuration's, when the job was submitted). */
+  maxAttempts: number;
+  /** Attempts handed back by runners shutting down (not counted against maxAttempts). */
+  handovers: number;
 }
 
 interface Row {
@@ -59,6 +67,10 @@ interface Row {
   finished_at: number | string | null;
   event_seq: number;
   updated_at: number | string;
+  runner_id: string | null;
+  lease_expires_at: number | string | null;
+  max_attempts: number;
+  handovers: number;
 }
 
 const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
@@ -88,6 +100,10 @@ function toRecord(r: Row): JobRecord {
     finishedAt: num(r.finished_at),
     eventSeq: r.event_seq,
     updatedAt: Number(r.updated_at),
+    runnerId: r.runner_id,
+    leaseExpiresAt: num(r.lease_expires_at),
+    maxAttempts: r.max_attempts,
+    handovers: r.handovers,
   };
 }
 
@@ -109,6 +125,11 @@ export interface TransitionPatch {
   startedAt?: number;
   finishedAt?: number;
   stoppedBy?: { id: string; name: string };
+  /** A new attempt (re-queued): the runner and its lease are cleared with it. */
+  attempt?: number;
+  handovers?: number;
+  runnerId?: string | null;
+  leaseExpiresAt?: number | null;
 }
 
 export const JOB_SORTABLE = {
@@ -151,6 +172,7 @@ export class JobRepository {
       scheduled_at: job.scheduledAt,
       event_seq: 1,
       updated_at: job.updatedAt,
+      max_attempts: job.maxAttempts,
     });
   }
 
@@ -187,6 +209,10 @@ export class JobRepository {
       cols.stopped_by_id = patch.stoppedBy.id;
       cols.stopped_by_name = patch.stoppedBy.name;
     }
+    if (patch.attempt !== undefined) cols.attempt = patch.attempt;
+    if (patch.handovers !== undefined) cols.handovers = patch.handovers;
+    if (patch.runnerId !== undefined) cols.runner_id = patch.runnerId;
+    if (patch.leaseExpiresAt !== undefined) cols.lease_expires_at = patch.leaseExpiresAt;
     const q = trx('jobs').where({ id, status: from });
     if (attempt !== undefined) q.andWhere({ attempt });
     const n = await q.update(cols);
@@ -204,6 +230,47 @@ export class JobRepository {
       .where({ id })
       .whereNull('stopped_by_id')
       .update({ stopped_by_id: by.id, stopped_by_name: by.name, updated_at: now });
+  }
+
+  /**
+   * Renews the leases `runnerId` holds on these attempts (those it still holds: same attempt, same
+   * runner, not ended). Returns the attempts it renewed, as `jobId#attempt`.
+   */
+  async renewLeases(
+    runnerId: string,
+    jobs: readonly { jobId: string; attempt: number }[],
+    until: number,
+  ): Promise<Set<string>> {
+    const renewed = new Set<string>();
+    if (jobs.length === 0) return renewed;
+    await this.db.transaction(async (trx) => {
+      for (const j of jobs) {
+        const n = await trx('jobs')
+          .where({ id: j.jobId, attempt: j.attempt, runner_id: runnerId })
+          .whereIn('status', ['INITIALIZING', 'RUNNING'])
+          .update({ lease_expires_at: until });
+        if (n === 1) renewed.add(`${j.jobId}#${j.attempt}`);
+      }
+    });
+    return renewed;
+  }
+
+  /** Every lease running out before `until` is moved to `until` (after an outage of the event bus). */
+  async extendLeases(until: number): Promise<number> {
+    return this.db('jobs')
+      .whereIn('status', ['INITIALIZING', 'RUNNING'])
+      .where('lease_expires_at', '<', until)
+      .update({ lease_expires_at: until });
+  }
+
+  /** Attempts whose runner's lease ran out before `now`, oldest first. */
+  async expiredLeases(now: number, limit = 100): Promise<JobRecord[]> {
+    const rows = (await this.db('jobs')
+      .whereIn('status', ['INITIALIZING', 'RUNNING'])
+      .where('lease_expires_at', '<', now)
+      .orderBy('lease_expires_at', 'asc')
+      .limit(limit)) as Row[];
+    return rows.map(toRecord);
   }
 
   async setCurrentStep(id: string, attempt: number, step: string | null, now: number): Promise<void> {

@@ -1,4 +1,5 @@
 import {
+  canRequeue,
   canTransition,
   isTerminal,
   jobLogKey,
@@ -8,6 +9,7 @@ import {
   type FailureReason,
   type FileCatalogPort,
   type JobProgress,
+  type RunnerHeartbeat,
   type JobStatus,
   type JobStatusEvent,
   type Principal,
@@ -25,6 +27,16 @@ import type { Outbox } from './outbox';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
 
+/** How long a runner holds an attempt without a heartbeat, by default (JOBS_LEASE_MS). */
+export const DEFAULT_LEASE_MS = 30_000;
+
+export interface JobServiceOptions {
+  /** How long a runner holds an attempt without a heartbeat before it counts as lost (ms). */
+  leaseMs?: number;
+}
+
+const attemptKey = (jobId: string, attempt: number) => `${jobId}#${attempt}`;
+
 /**
  * Jobs and their state machine. This service is the single writer of job status: runners report,
  * this decides; a transition the contract does not allow is ignored and logged, never applied.
@@ -37,7 +49,12 @@ export class JobService {
     private readonly outbox: Outbox,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+    options: JobServiceOptions = {},
+  ) {
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  readonly leaseMs: number;
 
   async run(principal: Principal, jobConfigId: string, req: RunRequest): Promise<JobRecord> {
     const c = await this.configs.getFor(principal, jobConfigId);
@@ -121,6 +138,10 @@ export class JobService {
       startedAt: null,
       finishedAt: null,
       updatedAt: now,
+      runnerId: null,
+      leaseExpiresAt: null,
+      maxAttempts: c.maxAttempts,
+      handovers: 0,
     };
     await this.jobs.insert(job, trx);
     const row = (await this.jobs.findById(job.id, trx)) as JobRecord;
@@ -227,12 +248,23 @@ export class JobService {
     const job = await this.jobs.findById(p.jobId);
     if (!job) {
       this.logger.warn({ jobId: p.jobId }, 'progress for an unknown job; ignored');
+      if (p.status === 'INITIALIZING') await this.answerClaim(p, false, 'there is no such job');
       return;
     }
+    if (p.status === 'INITIALIZING') return this.onClaim(job, p);
+    if (p.status === 'RELEASED') return this.onRelease(job, p);
     if (job.attempt !== p.attempt) {
       this.logger.warn(
         { jobId: p.jobId, attempt: p.attempt, current: job.attempt },
         'progress for another attempt; ignored',
+      );
+      return;
+    }
+    if (job.runnerId !== p.runnerId) {
+      // Fencing: only the runner holding the lease reports on the attempt.
+      this.logger.warn(
+        { jobId: p.jobId, runnerId: p.runnerId, holder: job.runnerId, status: p.status },
+        'progress from a runner that does not hold the attempt; ignored',
       );
       return;
     }
@@ -248,10 +280,10 @@ export class JobService {
     const at = Date.parse(p.occurredAt) || this.now();
     const patch: TransitionPatch = {};
     if (p.status === 'RUNNING') patch.startedAt = at;
-    if (p.status === 'INITIALIZING' && job.startedAt === null) patch.startedAt = at;
     if (isTerminal(p.status)) {
       patch.finishedAt = at;
       patch.returnCode = p.returnCode;
+      patch.leaseExpiresAt = null;
       patch.reason =
         p.status === 'FAILED'
           ? job.stoppedBy && p.reason !== 'timeout'
@@ -264,6 +296,203 @@ export class JobService {
   }
 
   /**
+   * A runner claims an attempt (its INITIALIZING report). The first claim of a QUEUED attempt wins the
+   * lease; the holder claiming again (a redelivered request) is granted again; anyone else is refused,
+   * so a request delivered twice never runs twice.
+   */
+  private async onClaim(job: JobRecord, p: JobProgress): Promise<void> {
+    if (job.attempt !== p.attempt || isTerminal(job.status)) {
+      await this.answerClaim(
+        p,
+        false,
+        `attempt ${p.attempt} is over (the job is ${job.status}, attempt ${job.attempt})`,
+      );
+      return;
+    }
+    if (job.status === 'QUEUED') {
+      const at = Date.parse(p.occurredAt) || this.now();
+      const moved = await this.apply(
+        job,
+        'INITIALIZING',
+        {
+          runnerId: p.runnerId,
+          leaseExpiresAt: this.now() + this.leaseMs,
+          ...(job.startedAt === null ? { startedAt: at } : {}),
+        },
+        () => [this.leaseRecord(job.id, job.attempt, p.runnerId, true, null)],
+      );
+      if (moved) return;
+      // Moved under us (a cancel, a concurrent claim): decide again on what it is now.
+      const now = await this.jobs.findById(job.id);
+      if (now && now.status !== 'QUEUED') return this.onClaim(now, p);
+      await this.answerClaim(p, false, 'the job changed while it was claimed');
+      return;
+    }
+    if ((job.status === 'INITIALIZING' || job.status === 'RUNNING') && job.runnerId === p.runnerId) {
+      await this.jobs.renewLeases(
+        p.runnerId,
+        [{ jobId: job.id, attempt: job.attempt }],
+        this.now() + this.leaseMs,
+      );
+      await this.answerClaim(p, true, null);
+      return;
+    }
+    this.logger.warn(
+      { jobId: job.id, attempt: p.attempt, runnerId: p.runnerId, holder: job.runnerId, status: job.status },
+      'claim refused: another runner holds the attempt',
+    );
+    await this.answerClaim(p, false, `runner ${job.runnerId ?? '(none)'} holds this attempt`);
+  }
+
+  /** A runner gives an attempt back unfinished (it is shutting down): the job runs again elsewhere. */
+  private async onRelease(job: JobRecord, p: JobProgress): Promise<void> {
+    if (job.attempt !== p.attempt) return;
+    if (job.status === 'QUEUED') {
+      // Released before it was claimed: its request was consumed, so it is requested again.
+      const c = await this.configs.findById(job.jobConfigId);
+      await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requestRecord(job, c)]));
+      this.outbox.nudge();
+      this.logger.info(
+        { jobId: job.id, attempt: job.attempt, runnerId: p.runnerId },
+        'request released; requested again',
+      );
+      return;
+    }
+    if ((job.status === 'INITIALIZING' || job.status === 'RUNNING') && job.runnerId === p.runnerId) {
+      await this.requeueOrFail(job, 'handover');
+    }
+  }
+
+  /** Renews the leases a heartbeat names; a runner still working on an attempt it lost is told to stop. */
+  async onHeartbeat(hb: RunnerHeartbeat): Promise<void> {
+    const renewed = await this.jobs.renewLeases(hb.runnerId, hb.jobs, this.now() + this.leaseMs);
+    const lost = hb.jobs.filter((j) => !renewed.has(attemptKey(j.jobId, j.attempt)));
+    if (lost.length === 0) return;
+    const revoke: OutgoingRecord[] = [];
+    for (const j of lost) {
+      const job = await this.jobs.findById(j.jobId);
+      // Still QUEUED at this attempt: its claim is on its way (heartbeats and claims travel separately).
+      if (job && job.attempt === j.attempt && job.status === 'QUEUED') continue;
+      revoke.push(
+        this.leaseRecord(j.jobId, j.attempt, hb.runnerId, false, 'the runner no longer holds this attempt'),
+      );
+    }
+    if (revoke.length === 0) return;
+    this.logger.warn(
+      { runnerId: hb.runnerId, attempts: revoke.length },
+      'heartbeat for attempts the runner lost; told to stop',
+    );
+    await this.jobs.transaction((trx) => this.outbox.add(trx, revoke));
+    this.outbox.nudge();
+  }
+
+  /**
+   * Jobs whose runner stopped heartbeating: each is re-queued as a new attempt when its configuration
+   * allows another, else FAILED `runner-lost`. Safe on any number of replicas (compare-and-set).
+   */
+  async reapExpiredLeases(): Promise<{ requeued: number; failed: number }> {
+    let requeued = 0;
+    let failed = 0;
+    for (const job of await this.jobs.expiredLeases(this.now())) {
+      const r = await this.requeueOrFail(job, 'runner-lost');
+      if (r === 'QUEUED') requeued++;
+      else if (r === 'FAILED') failed++;
+    }
+    return { requeued, failed };
+  }
+
+  /**
+   * After the event bus was unreachable (no heartbeat could arrive), every lease gets a fresh term
+   * plus `slackMs` for consumers to rejoin: runners are not blamed for the broker's outage.
+   */
+  async extendLeases(slackMs: number): Promise<number> {
+    return this.jobs.extendLeases(this.now() + this.leaseMs + slackMs);
+  }
+
+  private async requeueOrFail(
+    job: JobRecord,
+    why: 'runner-lost' | 'handover',
+  ): Promise<JobStatus | undefined> {
+    // Attempts lost so far, this one included; handed-back attempts do not count.
+    const lost = job.attempt - job.handovers;
+    const stop = (moved: JobRecord): OutgoingRecord[] =>
+      job.runnerId
+        ? [
+            this.leaseRecord(
+              job.id,
+              job.attempt,
+              job.runnerId,
+              false,
+              moved.status === 'QUEUED' ? `re-queued as attempt ${moved.attempt}` : 'failed: runner lost',
+            ),
+          ]
+        : [];
+    if (why === 'handover' || lost < job.maxAttempts) {
+      const c = await this.configs.findById(job.jobConfigId);
+      const moved = await this.apply(
+        job,
+        'QUEUED',
+        {
+          attempt: job.attempt + 1,
+          handovers: job.handovers + (why === 'handover' ? 1 : 0),
+          runnerId: null,
+          leaseExpiresAt: null,
+          currentStep: null,
+        },
+        (m) => [...stop(m), this.requestRecord(m, c)],
+      );
+      if (moved)
+        this.logger.warn(
+          { jobId: job.id, attempt: moved.attempt, runnerId: job.runnerId, why },
+          why === 'handover'
+            ? 'job handed back by its runner; re-queued'
+            : 'runner lost; job re-queued as a new attempt',
+        );
+      return moved?.status;
+    }
+    const moved = await this.apply(
+      job,
+      'FAILED',
+      { reason: 'runner-lost' satisfies FailureReason, finishedAt: this.now(), leaseExpiresAt: null },
+      stop,
+    );
+    if (moved)
+      this.logger.warn(
+        { jobId: job.id, attempt: job.attempt, maxAttempts: job.maxAttempts, runnerId: job.runnerId },
+        'runner lost; no attempts left, job failed',
+      );
+    return moved?.status;
+  }
+
+  private leaseRecord(
+    jobId: string,
+    attempt: number,
+    runnerId: string,
+    granted: boolean,
+    reason: string | null,
+  ): OutgoingRecord {
+    return {
+      topic: 'job.leases',
+      message: {
+        jobId,
+        attempt,
+        runnerId,
+        granted,
+        leaseMs: this.leaseMs,
+        reason,
+        occurredAt: new Date(this.now()).toISOString(),
+      },
+    };
+  }
+
+  private async answerClaim(p: JobProgress, granted: boolean, reason: string | null): Promise<void> {
+    await this.jobs.transaction((trx) =>
+      this.outbox.add(trx, [this.leaseRecord(p.jobId, p.attempt, p.runnerId, granted, reason)]),
+    );
+    this.outbox.nudge();
+  }
+
+  /**
    * One transition, compare-and-set on the current status, written with its public event (and the
    * records `also` adds) in one transaction; the outbox publishes them once it commits.
    */
@@ -273,7 +502,8 @@ export class JobService {
     patch: TransitionPatch,
     also: (moved: JobRecord) => OutgoingRecord[] = () => [],
   ): Promise<JobRecord | undefined> {
-    if (!canTransition(job.status, to)) return undefined;
+    const requeue = to === 'QUEUED' && patch.attempt === job.attempt + 1 && canRequeue(job.status);
+    if (!requeue && !canTransition(job.status, to)) return undefined;
     const moved = await this.jobs.transaction(async (trx) => {
       const row = await this.jobs.transition(job.id, job.status, to, patch, this.now(), trx, job.attempt);
       if (row) await this.outbox.add(trx, [this.statusRecord(row, job.status), ...also(row)]);
@@ -337,19 +567,16 @@ export class JobService {
   async recoverAfterRestart(): Promise<{ requeued: number; failed: number }> {
     let requeued = 0;
     let failed = 0;
-    for (const job of await this.jobs.list({ statuses: ['INITIALIZING', 'RUNNING'] })) {
-      if (
-        await this.apply(job, 'FAILED', {
-          reason: 'runner-lost' satisfies FailureReason,
-          finishedAt: this.now(),
-        })
-      )
-        failed++;
-    }
     for (const job of await this.jobs.list({ statuses: ['QUEUED'] })) {
       const c = await this.configs.findById(job.jobConfigId);
       await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requestRecord(job, c)]));
       requeued++;
+    }
+    // Their runner died with the old process: a new attempt if the configuration allows one.
+    for (const job of await this.jobs.list({ statuses: ['INITIALIZING', 'RUNNING'] })) {
+      const r = await this.requeueOrFail(job, 'runner-lost');
+      if (r === 'QUEUED') requeued++;
+      else if (r === 'FAILED') failed++;
     }
     if (requeued > 0) this.outbox.nudge();
     if (requeued + failed > 0) this.logger.info({ requeued, failed }, 'recovered jobs after restart');

@@ -30,6 +30,8 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   FILES_SERVICE_URL: z.url(),
   /** Timeout of internal calls, ms. */
   INTERNAL_TIMEOUT_MS: envInt(5000, 100),
+  /** How long a runner holds a job attempt without a heartbeat before it counts as lost, ms. */
+  JOBS_LEASE_MS: envInt(30_000, 1000),
   /** Run the schedule loop in this replica (every replica may: each tick fires once). */
   SCHEDULER_ENABLED: envBoolean(true),
   /** How often the schedule loop looks for due schedules, ms. */
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
     ),
     isDraining: () => shutdown.isShuttingDown,
     scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
+    leaseMs: env.JOBS_LEASE_MS,
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
   });
   if (process.argv[2] === 'migrate') {

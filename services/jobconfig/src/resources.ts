@@ -38,6 +38,7 @@ export function toJobConfigResource(
     },
     timeout: c.timeoutMinutes,
     blocking: c.blocking,
+    maxAttempts: c.maxAttempts,
     schedule: sched ? sched.summary : c.schedule,
     nextFireTime: sched && sched.nextFireAt !== null ? iso(sched.nextFireAt) : null,
     tags: c.tags,

@@ -1,0 +1,100 @@
+import type { Logger } from '@im/logging';
+import type { JobService } from './job.service';
+
+/** Time after the event bus returns for consumers to rejoin before leases can run out again. */
+const BUS_RECOVERY_SLACK_MS = 10_000;
+const BUS_CHECK_TIMEOUT_MS = 2_000;
+
+export interface LeaseReaperOptions {
+  /** Between two passes; default a fifth of the lease, between 100 ms and 1 s. */
+  intervalMs?: number;
+  /**
+   * Resolves when the event bus answers. While it does not, no lease is expired (heartbeats cannot
+   * arrive, so silence proves nothing); once it answers again, every lease gets a fresh term.
+   */
+  busCheck?: () => Promise<void>;
+}
+
+/**
+ * Looks for attempts whose runner stopped heartbeating, a few times per lease, and has the job
+ * service re-queue or fail them. Every replica runs one; the job service's compare-and-set makes
+ * each expiry handled once. A failing database is logged once per outage, not per tick.
+ */
+export class LeaseReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private failing = false;
+  private busDown = false;
+  private readonly intervalMs: number;
+
+  constructor(
+    private readonly jobs: Pick<JobService, 'reapExpiredLeases' | 'extendLeases' | 'leaseMs'>,
+    private readonly logger: Logger,
+    private readonly options: LeaseReaperOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? Math.max(100, Math.min(1000, Math.floor(jobs.leaseMs / 5)));
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One pass (tests call it directly); a pass still running is not started twice. */
+  tick(): Promise<void> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async busAnswers(): Promise<boolean> {
+    if (!this.options.busCheck) return true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.options.busCheck(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer')), BUS_CHECK_TIMEOUT_MS);
+        }),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      if (!(await this.busAnswers())) {
+        if (!this.busDown)
+          this.logger.warn(
+            'the event bus does not answer: no lease runs out until it does (heartbeats cannot arrive)',
+          );
+        this.busDown = true;
+        return;
+      }
+      if (this.busDown) {
+        const extended = await this.jobs.extendLeases(BUS_RECOVERY_SLACK_MS);
+        this.busDown = false;
+        this.logger.info({ extended }, 'the event bus answers again; running leases renewed');
+        return;
+      }
+      const r = await this.jobs.reapExpiredLeases();
+      if (this.failing) this.logger.info('lease checks work again');
+      this.failing = false;
+      if (r.requeued + r.failed > 0) this.logger.info(r, 'expired leases handled');
+    } catch (err) {
+      if (!this.failing) this.logger.error({ err }, 'lease check failed; retrying every tick');
+      this.failing = true;
+    }
+  }
+}
