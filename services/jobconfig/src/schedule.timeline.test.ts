@@ -51,7 +51,19 @@ describe('next fire times', () => {
     );
   });
 
-  it('reads Quartz day-of-week numbers (1 = Sunday), names, L and a 7th year field', () => {
+  it('reads Quartz steps with a start (0/15, 5/20) like Quartz', () => {
+    expect(ticks(cron('0 0/15 * * * ?'), '2026-11-28T10:00:00Z', 2)).toEqual([
+      '2026-11-28T10:15:00.000Z',
+      '2026-11-28T10:30:00.000Z',
+    ]);
+    expect(ticks(cron('0 5/20 * * * ?'), '2026-11-28T10:00:00Z', 3)).toEqual([
+      '2026-11-28T10:05:00.000Z',
+      '2026-11-28T10:25:00.000Z',
+      '2026-11-28T10:45:00.000Z',
+    ]);
+  });
+
+  it('reads Quartz day-of-week numbers (1 = Sunday), names, L, #, and a 7th year field', () => {
     // 2026-11-28 is a Saturday.
     expect(ticks(cron('0 0 12 ? * 2'), '2026-11-28T00:00:00Z', 1)).toEqual(['2026-11-30T12:00:00.000Z']);
     expect(ticks(cron('0 0 12 ? * MON-FRI'), '2026-11-28T00:00:00Z', 2)).toEqual([
@@ -62,6 +74,8 @@ describe('next fire times', () => {
       '2026-11-30T12:00:00.000Z',
       '2026-12-31T12:00:00.000Z',
     ]);
+    expect(ticks(cron('0 0 12 ? * 5L'), '2026-11-28T00:00:00Z', 1)).toEqual(['2026-12-31T12:00:00.000Z']);
+    expect(ticks(cron('0 0 12 ? * 6#3'), '2026-11-28T00:00:00Z', 1)).toEqual(['2026-12-18T12:00:00.000Z']);
     expect(ticks(cron('0 0 12 1 1 ? 2028'), '2026-11-28T00:00:00Z', 2)).toEqual([
       '2028-01-01T12:00:00.000Z',
       null,
@@ -165,6 +179,7 @@ describe('schedule validation', () => {
     expect(cronProblem('*/10 * * * * ?', 'UTC', now)).toMatch(/more than once a minute/);
     expect(cronProblem('* 0 12 * * ?', 'UTC', now)).toMatch(/more than once a minute/);
     expect(cronProblem('0,30 0 12 1 1 ?', 'UTC', now)).toMatch(/more than once a minute/);
+    expect(cronProblem('0/30 * * * * ?', 'UTC', now)).toMatch(/more than once a minute/);
   });
 
   it('refuses a cron expression that does not parse or never fires', () => {

@@ -5,10 +5,14 @@ import { Cron, CronPattern, type CronOptions } from 'croner';
 export const MISFIRE_GRACE_MS = 60_000;
 
 /**
- * Quartz reading of a cron expression: 6 fields with seconds, or 7 with a year; `?`, `L`, `W`, `#` and
- * day-of-week 1 = Sunday … 7 = Saturday.
+ * Quartz reading of a cron expression: 6 fields with seconds, or 7 with a year; `?`, `L`, `W`, `#`,
+ * day-of-week 1 = Sunday … 7 = Saturday, and Quartz's `0/15` steps.
  */
-const CRON_OPTIONS = { mode: '6-or-7-parts', alternativeWeekdays: true } as const satisfies CronOptions;
+const CRON_OPTIONS = {
+  mode: '6-or-7-parts',
+  alternativeWeekdays: true,
+  sloppyRanges: true,
+} as const satisfies CronOptions;
 
 /** When a schedule fires: a cron expression in a time zone, or a fixed interval. */
 export interface ScheduleSpec {
