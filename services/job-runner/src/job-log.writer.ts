@@ -27,6 +27,11 @@ export interface JobLogWriterOptions {
   clock?: () => Date;
   /** Attempts of the final upload. */
   finalUploadAttempts?: number;
+  /**
+   * Write locally only until {@link release}: the runner prepares a job while its claim travels, and
+   * the log in storage is not its to write until the claim is granted.
+   */
+  held?: boolean;
 }
 
 /** Replaces every secret (and every line of a multi-line one) in `text`; longest first. */
@@ -64,12 +69,21 @@ export class JobLogWriter {
   /** File appends and uploads run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  private held: boolean;
   private secrets: string[];
   private readonly clock: () => Date;
 
   private constructor(private readonly o: JobLogWriterOptions) {
     this.secrets = maskList(o.secrets);
     this.clock = o.clock ?? (() => new Date());
+    this.held = o.held ?? false;
+  }
+
+  /** Starts uploading (the runner's claim was granted). */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.schedule();
   }
 
   static async open(options: JobLogWriterOptions): Promise<JobLogWriter> {
@@ -107,6 +121,7 @@ export class JobLogWriter {
   /** Writes the rest and uploads the whole file once more (with retries). Throws if that fails. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.held) throw new Error('the job log is held: release() it (or abandon() it) first');
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -135,7 +150,7 @@ export class JobLogWriter {
   }
 
   private schedule(): void {
-    if (this.timer || this.closed) return;
+    if (this.timer || this.closed || this.held) return;
     const delay = Math.max(0, this.lastUploadStart + this.o.flushMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -100,10 +100,12 @@ function failureOf(cause: StopCause): FailureCause {
   return cause === 'timeout' || cause === 'stopped-by-user' ? cause : 'runner-lost';
 }
 
+/** jobconfig's answer to a claim, or `handover` when the runner gives up waiting at shutdown. */
+type ClaimAnswer = { granted: boolean; reason: string | null };
+
 interface Claim {
-  /** Settles with jobconfig's answer (or `handover` when the runner gives up waiting at shutdown). */
-  readonly answer: Promise<{ granted: boolean; reason: string | null }>;
-  resolve(a: { granted: boolean; reason: string | null }): void;
+  readonly answer: Promise<ClaimAnswer>;
+  resolve(a: ClaimAnswer): void;
 }
 
 interface ActiveJob {
@@ -128,6 +130,8 @@ interface ActiveJob {
   hinted: Set<string>;
   /** The claim sent to jobconfig, until it answers. */
   claim: Claim | undefined;
+  /** jobconfig's answer to the claim, once sent: the job prepares meanwhile and runs only once granted. */
+  answer: Promise<ClaimAnswer> | undefined;
   /** Set once jobconfig granted the lease: from then on the runner heartbeats for the attempt. */
   granted: boolean;
 }
@@ -363,6 +367,7 @@ export class JobRunner {
       stepUpdates: Promise.resolve(),
       hinted: new Set(),
       claim: undefined,
+      answer: undefined,
       granted: false,
     };
     this.active.set(key, job);
@@ -414,13 +419,16 @@ export class JobRunner {
     return Promise.resolve();
   }
 
-  /** Claims the attempt and waits for jobconfig's answer; the claim is sent again while unanswered. */
-  private async claim(job: ActiveJob): Promise<{ granted: boolean; reason: string | null }> {
+  /**
+   * Claims the attempt. Resolves once the claim is sent (throws if it cannot be: the request is then
+   * delivered again) with jobconfig's answer to come; the claim is sent again while unanswered. A
+   * grant starts the heartbeats.
+   */
+  private async claim(job: ActiveJob): Promise<{ answer: Promise<ClaimAnswer> }> {
     let resolve!: Claim['resolve'];
-    const answer = new Promise<{ granted: boolean; reason: string | null }>((r) => (resolve = r));
+    const answer = new Promise<ClaimAnswer>((r) => (resolve = r));
     job.claim = { answer, resolve };
     const onHandover = () => resolve({ granted: false, reason: 'handover' });
-    this.handover.signal.addEventListener('abort', onHandover, { once: true });
     const retryMs = this.deps.claimRetryMs ?? 5000;
     let timer: NodeJS.Timeout | undefined;
     const send = async (): Promise<void> => {
@@ -429,20 +437,28 @@ export class JobRunner {
       } catch (err) {
         job.logger.warn({ err }, 'could not send the claim; trying again');
       }
-      timer = setTimeout(() => void send(), retryMs);
+      if (job.claim) timer = setTimeout(() => void send(), retryMs);
     };
     try {
-      // The first claim must go out: if it cannot, the request is delivered again later.
       await this.deps.bus.publish('job.progress', this.progress(job.req, 'INITIALIZING'));
-      timer = setTimeout(() => void send(), retryMs);
-      const a = await answer;
-      if (a.granted) job.granted = true;
-      return a;
-    } finally {
+    } catch (err) {
+      job.claim = undefined;
+      throw err;
+    }
+    this.handover.signal.addEventListener('abort', onHandover, { once: true });
+    if (this.handover.signal.aborted) onHandover();
+    timer = setTimeout(() => void send(), retryMs);
+    const settled = answer.then((a) => {
       clearTimeout(timer);
       this.handover.signal.removeEventListener('abort', onHandover);
       job.claim = undefined;
-    }
+      if (a.granted) {
+        job.granted = true;
+        this.scheduleHeartbeat();
+      }
+      return a;
+    });
+    return { answer: settled };
   }
 
   private noteLease(leaseMs: number): void {
@@ -538,17 +554,11 @@ export class JobRunner {
     const { req } = job;
     const started = Date.now();
     // If the claim cannot be sent nothing has happened yet: the handler fails and the bus delivers again.
-    const answer = await this.claim(job);
-    if (!answer.granted) {
-      if (answer.reason === 'handover') {
-        job.logger.info('runner stopping before jobconfig answered the claim; handing the job back');
-        return this.progress(req, 'RELEASED');
-      }
-      job.logger.info({ reason: answer.reason }, 'claim refused; not run here');
-      return null;
-    }
-    this.scheduleHeartbeat();
-    job.logger.info('job started');
+    // While it travels the job is prepared locally (work dir, package, unpack; the log is written
+    // but not uploaded): nothing leaves this runner before the grant.
+    const { answer } = await this.claim(job);
+    job.answer = answer;
+    job.logger.info('job claimed');
 
     job.warm = await this.warm?.take();
     const ws =
@@ -564,6 +574,7 @@ export class JobRunner {
         level: req.logLevel,
         secrets: req.macros.filter((m) => m.secure).map((m) => m.value),
         logger: job.logger,
+        held: true,
         ...(await this.previousLog(req)),
         ...(this.deps.clock ? { clock: this.deps.clock } : {}),
       });
@@ -577,6 +588,10 @@ export class JobRunner {
       );
       result = { kind: 'failed', cause: 'internal-error', returnCode: null };
     }
+    // Whatever happened, nothing is reported or uploaded before the grant.
+    const granted = await answer;
+    if (!granted.granted) return this.discard(job, ws, granted.reason);
+    job.jobLog?.release();
 
     const outcome = outcomeOf(result);
     const ms = Date.now() - started;
@@ -627,6 +642,31 @@ export class JobRunner {
     });
   }
 
+  /**
+   * The claim was refused (another runner holds the attempt, it is over) or the runner is stopping
+   * before an answer came: the job's local traces go, nothing was uploaded or reported.
+   */
+  private async discard(
+    job: ActiveJob,
+    ws: JobWorkspace,
+    reason: string | null,
+  ): Promise<JobProgress | null> {
+    if (job.warm?.proc.alive) {
+      job.warm.proc.terminate();
+      await job.warm.proc.exited;
+    }
+    await job.jobLog?.abandon();
+    await ws
+      .remove()
+      .catch((err: unknown) => job.logger.warn({ err, dir: ws.dir }, 'could not remove the work dir'));
+    if (reason === 'handover') {
+      job.logger.info('runner stopping before jobconfig answered the claim; handing the job back');
+      return this.progress(job.req, 'RELEASED');
+    }
+    job.logger.info({ reason }, 'claim refused; not run here');
+    return null;
+  }
+
   private async runAttempt(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<JobResult> {
     const { req } = job;
     const w = (level: LogLevel, text: string) => jobLog.write(level, 'runner', text);
@@ -672,6 +712,11 @@ export class JobRunner {
       ...(this.deps.packageObjectStorage ? { objectStorage: this.deps.packageObjectStorage } : {}),
     };
     await ws.writeExecutorSpec(spec);
+    // Prepared: from here on the job is this runner's only once jobconfig granted the claim.
+    if (!(await job.answer)?.granted) return failed('runner-lost');
+    jobLog.release();
+    job.logger.info('job started');
+    if (job.stopCause) return failed(failureOf(job.stopCause));
     try {
       await this.deps.bus.publish('job.progress', this.progress(req, 'RUNNING'));
     } catch (err) {

@@ -38,6 +38,7 @@ describe('jobconfig repositories on PostgreSQL', () => {
     macros: [{ key: 'A', value: '1', secure: false, description: null }],
     timeoutMinutes: 0,
     blocking: false,
+    maxAttempts: 2,
     schedule: null,
     tags: ['t'],
     updatedAt: 1000,
@@ -85,6 +86,10 @@ describe('jobconfig repositories on PostgreSQL', () => {
       startedAt: null,
       finishedAt: null,
       updatedAt: 1,
+      runnerId: null,
+      leaseExpiresAt: null,
+      maxAttempts: c.maxAttempts,
+      handovers: 0,
     };
     await jobs.insert(job);
     const [first, second] = await Promise.all([
@@ -96,5 +101,83 @@ describe('jobconfig repositories on PostgreSQL', () => {
     expect(now.eventSeq).toBe(2);
     expect(await jobs.countUnfinished(c.id)).toBe(now.status === 'INITIALIZING' ? 1 : 0);
     expect(await jobs.transition(job.id, 'QUEUED', 'INITIALIZING', {}, 6)).toBeUndefined();
+  });
+
+  it('renews only the leases a runner holds, and finds the ones that ran out', async () => {
+    const c = await configs.insert({ id: '1', name: 'admin' }, writeOf('leases'));
+    const base = {
+      jobConfigId: c.id,
+      jobConfigName: c.name,
+      ownerId: '1',
+      status: 'QUEUED' as const,
+      reason: null,
+      attempt: 1,
+      returnCode: null,
+      currentStep: null,
+      packageName: 'p.djar',
+      entryPoint: 'x.process',
+      packageArtifactOverride: false,
+      logLevel: 'INFO' as const,
+      timeoutMinutes: 0,
+      runMacros: [],
+      tags: [],
+      submittedBy: { id: '1', name: 'admin' },
+      stoppedBy: null,
+      scheduledAt: 1,
+      startedAt: null,
+      finishedAt: null,
+      updatedAt: 1,
+      runnerId: null,
+      leaseExpiresAt: null,
+      maxAttempts: c.maxAttempts,
+      handovers: 0,
+    };
+    const [a, b] = [randomUUID(), randomUUID()];
+    for (const id of [a, b]) {
+      await jobs.insert({ ...base, id });
+      await jobs.transition(id, 'QUEUED', 'INITIALIZING', { runnerId: 'r1', leaseExpiresAt: 100 }, 10);
+    }
+    expect(await jobs.findById(a)).toMatchObject({ runnerId: 'r1', leaseExpiresAt: 100, maxAttempts: 2 });
+    const renewed = await jobs.renewLeases(
+      'r1',
+      [
+        { jobId: a, attempt: 1 },
+        { jobId: b, attempt: 2 }, // not its attempt
+      ],
+      500,
+    );
+    expect([...renewed]).toEqual([`${a}#1`]);
+    expect((await jobs.renewLeases('r2', [{ jobId: a, attempt: 1 }], 900)).size).toBe(0);
+    expect((await jobs.expiredLeases(200)).map((j) => j.id)).toEqual([b]);
+    // The re-queue: a new attempt, the runner and its lease cleared, in one compare-and-set.
+    const [x, y] = await Promise.all([
+      jobs.transition(
+        b,
+        'INITIALIZING',
+        'QUEUED',
+        { attempt: 2, runnerId: null, leaseExpiresAt: null },
+        20,
+        undefined,
+        1,
+      ),
+      jobs.transition(
+        b,
+        'INITIALIZING',
+        'QUEUED',
+        { attempt: 2, runnerId: null, leaseExpiresAt: null },
+        20,
+        undefined,
+        1,
+      ),
+    ]);
+    expect([x, y].filter(Boolean)).toHaveLength(1);
+    expect(await jobs.findById(b)).toMatchObject({
+      status: 'QUEUED',
+      attempt: 2,
+      runnerId: null,
+      leaseExpiresAt: null,
+    });
+    expect(await jobs.extendLeases(1000)).toBe(1); // a's lease, the only one running
+    expect((await jobs.findById(a))?.leaseExpiresAt).toBe(1000);
   });
 });
