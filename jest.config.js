@@ -57,5 +57,18 @@ module.exports = {
       testTimeout: 90_000,
       testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'],
     },
+    // The fault-injection suite stops and restarts the shared Kafka and PostgreSQL, so nothing else may
+    // run beside it: it is part of the configuration only when IM_FAULTS=1 (scripts/test.mjs sets it for
+    // its own phase, after everything else). docs/faults.md.
+    ...(process.env.IM_FAULTS === '1'
+      ? [
+          {
+            ...base,
+            displayName: 'faults',
+            testTimeout: 600_000,
+            testMatch: ['<rootDir>/e2e/faults/**/*.faults.test.ts'],
+          },
+        ]
+      : []),
   ],
 };

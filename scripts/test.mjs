@@ -6,6 +6,7 @@
 //   IM_TEST_INFRA=skip npm test           do not start the infrastructure (unit and e2e only)
 //   IM_TEST_CHART=skip npm test           skip the chart checks (the chart e2e test then fails)
 //   IM_TEST_BENCH=skip npm test           skip the benchmarks' smoke runs (counted as tests)
+//   IM_TEST_FAULTS=skip npm test          skip the fault-injection suite (e2e/faults, run last)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -99,6 +100,42 @@ if (extra.length === 0 && env.IM_TEST_INFRA === 'up' && process.env.IM_TEST_BENC
   phase('benchmark smoke runs');
 }
 
+// The fault-injection suite (e2e/faults, docs/faults.md): it stops and restarts the shared Kafka and
+// PostgreSQL, so it runs last, alone, one file at a time in a fixed order (runner and schedule
+// scenarios on platforms of their own first, then the Kafka outage, then the PostgreSQL restart),
+// and brings every component back up after each file. Only on a full run with the infrastructure up.
+const faultFiles = ['runners', 'kafka-outage', 'postgres-restart'];
+const faultResults = [];
+if (extra.length === 0 && env.IM_TEST_INFRA === 'up' && process.env.IM_TEST_FAULTS !== 'skip') {
+  say('running the fault-injection suite (IM_TEST_FAULTS=skip skips it)...');
+  for (const name of faultFiles) {
+    const out = join(root, 'test-results', `faults-${name}.json`);
+    run(
+      process.execPath,
+      [
+        join(root, 'node_modules', 'jest', 'bin', 'jest.js'),
+        '--ci',
+        '--forceExit',
+        '--runInBand',
+        '--selectProjects=faults',
+        '--json',
+        `--outputFile=${out}`,
+        '--',
+        `e2e/faults/${name}.faults.test.ts`,
+      ],
+      { env: { ...env, IM_FAULTS: '1' } },
+    );
+    try {
+      faultResults.push(JSON.parse(readFileSync(out, 'utf8')));
+    } catch {
+      faultResults.push({ numPassedTests: 0, numFailedTests: 1 });
+    }
+    if (run('bash', ['scripts/infra/up.sh', 'all'], { stdio: 'ignore' }).status !== 0)
+      say(`the infrastructure did not come back after e2e/faults/${name}; see scripts/infra/status.sh`);
+  }
+  phase('fault-injection suite');
+}
+
 if (startedInfra) {
   say('stopping the infrastructure (IM_KEEP_INFRA=1 keeps it running)...');
   run('bash', ['scripts/infra/down.sh']);
@@ -116,6 +153,11 @@ try {
   skipped = r.numPendingTests + r.numTodoTests;
 } catch {
   failed = Math.max(failed, 1);
+}
+for (const r of faultResults) {
+  passed += r.numPassedTests ?? 0;
+  failed += (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0);
+  skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 const benchFailed = bench.filter((b) => b.code !== 0);
 for (const b of benchFailed) say(`benchmark smoke run failed: bench/${b.name} (${b.code})`);

@@ -151,6 +151,12 @@ write_env_file() {
       printf 'export S3_SECRET_KEY=%q\n' "$sk"
       printf 'export S3_BUCKET=%q\n' "$IM_S3_BUCKET"
       printf 'export S3_REGION=%q\n' "$IM_S3_REGION"
+      # Where each component runs, so a later down.sh/up.sh of one component (the fault-injection
+      # suite) acts on this instance and not on the defaults.
+      local v
+      for v in IM_PG_CLUSTER IM_PG_PORT IM_KAFKA_PORT IM_KAFKA_CONTROLLER_PORT IM_S3_PORT; do
+        printf 'export %s=%q\n' "$v" "${!v}"
+      done
     } >"$f.tmp"
     mv "$f.tmp" "$f"
   )

@@ -26,6 +26,15 @@ export interface DistributedPlatform {
   startServices(): Promise<void>;
   /** Stops the services and removes the temp keys. */
   stop(): Promise<void>;
+  /** Sends `signal` to one process (`job-runner-1`, `jobconfig-2`, ...) and resolves once it exited. */
+  kill(
+    name: string,
+    signal?: NodeJS.Signals,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Starts one process again (after {@link kill}) and waits until its /readyz answers 200. */
+  start(name: string): Promise<void>;
+  /** The process names, in start order. */
+  names: string[];
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -45,6 +54,8 @@ const entry = (service: string) => path.join(repoRoot, 'services', service, 'dis
 export interface DistributedOptions {
   /** Runner processes in the job-runner group. */
   runners?: number;
+  /** jobconfig processes on the same database and topics (`jobconfig`, `jobconfig-2`, ...); the gateway uses the first. */
+  jobconfigs?: number;
   /** Extra environment per process name (`jobconfig`, `job-runner-1`, ...) or `*` for all, applied last. */
   env?: Record<string, Record<string, string>>;
 }
@@ -69,8 +80,11 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   fs.writeFileSync(path.join(keyDir, 'private.pem'), keys.privateKey, { mode: 0o600 });
   fs.writeFileSync(path.join(keyDir, 'public.pem'), keys.publicKey);
   const runnerNames = Array.from({ length: options.runners ?? 1 }, (_, i) => `job-runner-${i + 1}`);
+  const jobconfigNames = Array.from({ length: options.jobconfigs ?? 1 }, (_, i) =>
+    i === 0 ? 'jobconfig' : `jobconfig-${i + 1}`,
+  );
   const ports: Record<string, number> = {};
-  for (const name of ['gateway', 'auth', 'jobconfig', 'file-storage', ...runnerNames])
+  for (const name of ['gateway', 'auth', ...jobconfigNames, 'file-storage', ...runnerNames])
     ports[name] = await freePort();
   const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
   const common: Record<string, string> = {
@@ -121,6 +135,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       FILES_SERVICE_URL: url('file-storage'),
     },
   };
+  for (const name of jobconfigNames.slice(1))
+    env[name] = { ...(env.jobconfig as Record<string, string>), HTTP_PORT: String(ports[name]) };
   for (const name of runnerNames) {
     env[name] = {
       ...common,
@@ -137,7 +153,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   for (const [name, extra] of Object.entries(options.env ?? {})) {
     for (const target of name === '*' ? Object.keys(env) : [name]) env[target] = { ...env[target], ...extra };
   }
-  const serviceOf = (name: string) => (name.startsWith('job-runner') ? 'job-runner' : name);
+  const serviceOf = (name: string) =>
+    name.startsWith('job-runner') ? 'job-runner' : name.startsWith('jobconfig') ? 'jobconfig' : name;
 
   // Setup steps, as the chart's Jobs run them: topics, then each service's migrations.
   const once = (service: string, command: string) => {
@@ -152,7 +169,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   once('jobconfig', 'create-topics');
   for (const s of ['auth', 'jobconfig', 'file-storage']) once(s, 'migrate');
 
-  const names = ['auth', 'jobconfig', 'file-storage', ...runnerNames, 'gateway'];
+  const names = ['auth', ...jobconfigNames, 'file-storage', ...runnerNames, 'gateway'];
   const processes: Record<string, ChildProcess> = {};
   const outputs: Record<string, string> = {};
   const stopServices = async () => {
@@ -175,29 +192,30 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     );
     return codes;
   };
+  const spawnOne = (name: string) => {
+    const child = spawn(process.execPath, [entry(serviceOf(name))], {
+      env: env[name],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    outputs[name] ??= '';
+    child.stdout?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
+    processes[name] = child;
+  };
+  const waitReady = (name: string) =>
+    waitFor(
+      async () => {
+        const c = processes[name] as ChildProcess;
+        if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}):\n${outputs[name]}`);
+        const res = await fetch(`${url(name)}/readyz`);
+        return res.ok ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `${name} to be ready` },
+    );
   const startServices = async () => {
-    for (const name of names) {
-      const child = spawn(process.execPath, [entry(serviceOf(name))], {
-        env: env[name],
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      outputs[name] ??= '';
-      child.stdout?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
-      child.stderr?.on('data', (d: Buffer) => (outputs[name] += d.toString()));
-      processes[name] = child;
-    }
+    for (const name of names) spawnOne(name);
     try {
-      for (const name of names) {
-        await waitFor(
-          async () => {
-            const c = processes[name] as ChildProcess;
-            if (c.exitCode !== null) throw new Error(`${name} exited (${c.exitCode}):\n${outputs[name]}`);
-            const res = await fetch(`${url(name)}/readyz`);
-            return res.ok ? true : undefined;
-          },
-          { timeoutMs: 30_000, intervalMs: 100, what: `${name} to be ready` },
-        );
-      }
+      for (const name of names) await waitReady(name);
     } catch (err) {
       await stopServices();
       throw new Error(
@@ -206,6 +224,23 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
           .join('\n')}`,
       );
     }
+  };
+  const kill = (name: string, signal: NodeJS.Signals = 'SIGTERM') => {
+    const c = processes[name];
+    if (!c) throw new Error(`no process ${name}`);
+    return new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null)
+        return resolve({ code: c.exitCode, signal: c.signalCode });
+      c.once('exit', (code, sig) => resolve({ code, signal: sig }));
+      c.kill(signal);
+    });
+  };
+  const start = async (name: string) => {
+    if (!env[name]) throw new Error(`no process ${name}`);
+    const c = processes[name];
+    if (c && c.exitCode === null && c.signalCode === null) throw new Error(`${name} is still running`);
+    spawnOne(name);
+    await waitReady(name);
   };
   await startServices();
   return {
@@ -218,6 +253,9 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     output: (name) => outputs[name] ?? '',
     stopServices,
     startServices,
+    kill,
+    start,
+    names,
     stop: async () => {
       await stopServices();
       fs.rmSync(keyDir, { recursive: true, force: true });
