@@ -143,11 +143,15 @@ describe('faults: runners and schedules', () => {
       expect(exit).toEqual({ code: 0, signal: null });
       expect({ lost: t.lost.length, duplicated: t.duplicated.length }).toEqual({ lost: 0, duplicated: 0 });
       for (const id of ids) expect([id, views.get(id)?.status]).toEqual([id, 'FINISHED']);
+      // Started on the stopped runner and cut there, run again to its end on the other one.
+      const other = f.platform.names.find((n) => n.startsWith('job-runner') && n !== victim.name);
       for (const id of victim.jobs) {
-        const runs = f.recorder.of(id);
-        // Started on the stopped runner, ended on the other one; only the second ran to its end.
-        expect(runs.filter((r) => r.endedAt !== undefined)).toHaveLength(1);
-        expect(f.runnerOf(runs.at(-1)?.ppid ?? 0)).not.toBe(victim.name);
+        const where = f.recorder.of(id).map((r) => `${f.runnerOf(r.ppid)}:${r.endedAt ? 'ended' : 'cut'}`);
+        expect({ id, where, attempt: views.get(id)?.attempt }).toEqual({
+          id,
+          where: [`${victim.name}:cut`, `${other}:ended`],
+          attempt: 2,
+        });
       }
     },
     300_000,

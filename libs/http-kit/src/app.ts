@@ -52,7 +52,7 @@ export interface ReadinessReport {
 }
 
 /** A dependency check: resolves when the dependency answers, throws (or hangs past the timeout) when not. */
-export type DependencyCheck = () => Promise<unknown> | unknown;
+export type DependencyCheck = () => unknown;
 
 export interface Readiness {
   /** One check per dependency (`database`, `kafka`, `storage`): each reported under its name. */

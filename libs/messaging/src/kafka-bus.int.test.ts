@@ -36,6 +36,18 @@ describe('KafkaEventBus', () => {
     await bus.close();
   });
 
+  it('answers ping on one kept admin connection; a bus on a closed port fails it', async () => {
+    await expect(bus.ping()).resolves.toBeUndefined();
+    await expect(bus.ping()).resolves.toBeUndefined();
+    const nowhere = new KafkaEventBus(silentLogger(), {
+      brokers: ['127.0.0.1:1'],
+      clientId: 'int-test-nowhere',
+      topicPrefix: prefix,
+    });
+    await expect(nowhere.ping()).rejects.toThrow();
+    await nowhere.close();
+  });
+
   it('names consumer groups with the topic prefix, so installations sharing a cluster never share a group', async () => {
     const group = uniqueName('grp');
     const sub = await bus.subscribe({
