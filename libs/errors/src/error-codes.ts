@@ -10,6 +10,8 @@ export const errorCatalog = {
   PACKAGE_NOT_ATTACHED: { status: 400, title: 'The package is not attached to the configuration' },
   ENTRY_POINT_NOT_FOUND: { status: 400, title: 'The entry point is not in the package' },
   PACKAGE_UNREADABLE: { status: 400, title: 'The package is not a readable zip archive' },
+  NOT_A_ZIP: { status: 400, title: 'A .djar package must be a zip archive' },
+  PACKAGE_UNSAFE: { status: 400, title: 'The package is unsafe to unpack' },
   NOT_RUNNABLE: { status: 400, title: 'The configuration cannot run yet' },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   BAD_CREDENTIALS: { status: 401, title: 'Bad credentials' },
@@ -21,6 +23,7 @@ export const errorCatalog = {
   CONFIG_HAS_UNFINISHED_JOBS: { status: 409, title: 'The configuration has unfinished jobs' },
   USERNAME_TAKEN: { status: 409, title: 'The user name is taken' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
   UNAVAILABLE: { status: 503, title: 'Service unavailable' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -3,3 +3,4 @@ export * from './metering';
 export * from './local-storage';
 export * from './s3-storage';
 export * from './zip-reader';
+export * from './zip-safety';

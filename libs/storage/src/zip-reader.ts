@@ -1,6 +1,14 @@
 import { PassThrough, type Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import type { ObjectStorage } from './object-storage';
+import {
+  checkEntryCount,
+  DEFAULT_PACKAGE_LIMITS,
+  PackageTally,
+  unixModeOf,
+  UnsafePackageError,
+  type PackageLimits,
+} from './zip-safety';
 
 export class UnreadableZipError extends Error {
   override name = 'UnreadableZipError';
@@ -62,11 +70,23 @@ export interface ZipEntryInfo {
   compressedSize: number;
   isDirectory: boolean;
   isSymlink: boolean;
+  /** The Unix mode bits from the external attributes (0 when none). */
+  unixMode: number;
 }
 
 /** Lists the entries of a zip by its central directory. */
-export async function listZipEntries(zip: yauzl.ZipFile): Promise<ZipEntryInfo[]> {
+export async function listZipEntries(
+  zip: yauzl.ZipFile,
+  maxEntries: number = DEFAULT_PACKAGE_LIMITS.maxEntries,
+): Promise<ZipEntryInfo[]> {
   const out: ZipEntryInfo[] = [];
+  // The count is in the end-of-central-directory record: refuse before reading a huge directory.
+  try {
+    checkEntryCount(zip.entryCount, { maxBytes: Infinity, maxEntries });
+  } catch (err) {
+    zip.close();
+    throw err;
+  }
   return new Promise((resolve, reject) => {
     zip.on('entry', (e: yauzl.Entry) => {
       const mode = (e.externalFileAttributes >>> 16) & 0o170000;
@@ -76,6 +96,7 @@ export async function listZipEntries(zip: yauzl.ZipFile): Promise<ZipEntryInfo[]
         compressedSize: e.compressedSize,
         isDirectory: e.fileName.endsWith('/'),
         isSymlink: mode === 0o120000,
+        unixMode: unixModeOf(e.externalFileAttributes),
       });
       zip.readEntry();
     });
@@ -85,10 +106,35 @@ export async function listZipEntries(zip: yauzl.ZipFile): Promise<ZipEntryInfo[]
     });
     zip.on('error', (err: Error) => {
       zip.close();
-      reject(new UnreadableZipError(err.message));
+      // yauzl names unsafe file names itself ("invalid relative path: ../x", "absolute path: /x").
+      reject(
+        /invalid relative path|absolute path|invalid characters in fileName/i.test(err.message)
+          ? new UnsafePackageError(`unsafe entry in the package: ${err.message}`, 'unsafe-entry')
+          : new UnreadableZipError(err.message),
+      );
     });
     zip.readEntry();
   });
+}
+
+/**
+ * Applies the package rules (docs/security.md) to a listing: entry count, declared total size, the
+ * compression ratio of each entry and of the whole, no links, no names escaping the package. Throws
+ * UnsafePackageError. The runner applies the same rules while unpacking, counting the real bytes.
+ */
+export function checkZipEntries(
+  entries: ZipEntryInfo[],
+  limits: PackageLimits = DEFAULT_PACKAGE_LIMITS,
+): void {
+  checkEntryCount(entries.length, limits);
+  const tally = new PackageTally(limits);
+  for (const e of entries)
+    tally.add({
+      name: e.name,
+      uncompressedSize: e.size,
+      compressedSize: e.compressedSize,
+      unixMode: e.unixMode,
+    });
 }
 
 /** Entry points of a package: process definitions and Node scripts, outside node_modules and dot-dirs. */

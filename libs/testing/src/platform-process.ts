@@ -21,7 +21,16 @@ export function startStandalone(env: Record<string, string>, timeoutMs = 30_000)
   const main = path.join(repoRoot, 'services', 'standalone', 'dist', 'main.js');
   const child = spawn(process.execPath, [main], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PORT: '0',
+      LOG_LEVEL: 'warn',
+      // Tests and benchmarks hammer one platform from one address with one token: no rate limits.
+      GATEWAY_RATE_LIMIT_PER_MINUTE: '0',
+      GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

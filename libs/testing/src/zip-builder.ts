@@ -46,3 +46,43 @@ export function buildSamplePackage(): Buffer {
   fs.rmSync(path.dirname(out), { recursive: true, force: true });
   return bytes;
 }
+
+/**
+ * Hostile-package helpers. yazl refuses unsafe names, so a test writes a same-length placeholder and
+ * replaces its bytes (in the local and the central header) with the unsafe name.
+ */
+export function patchZipNames(zip: Buffer, from: string, to: string): Buffer {
+  if (from.length !== to.length) throw new Error('names must have the same length');
+  const out = Buffer.from(zip);
+  const needle = Buffer.from(from);
+  let at = out.indexOf(needle);
+  let n = 0;
+  while (at >= 0) {
+    Buffer.from(to).copy(out, at);
+    n++;
+    at = out.indexOf(needle, at + needle.length);
+  }
+  if (n === 0) throw new Error(`placeholder ${from} not found`);
+  return out;
+}
+
+/**
+ * Rewrites what the central directory declares about entry `name` (its sizes), as a crafted archive
+ * would: the bytes stay what they are, only the declaration lies.
+ */
+export function patchCentralDirectory(
+  zip: Buffer,
+  name: string,
+  declared: { uncompressedSize?: number; compressedSize?: number },
+): Buffer {
+  const out = Buffer.from(zip);
+  const sig = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+  for (let at = out.indexOf(sig); at >= 0; at = out.indexOf(sig, at + 4)) {
+    const nameLength = out.readUInt16LE(at + 28);
+    if (out.toString('utf8', at + 46, at + 46 + nameLength) !== name) continue;
+    if (declared.compressedSize !== undefined) out.writeUInt32LE(declared.compressedSize, at + 20);
+    if (declared.uncompressedSize !== undefined) out.writeUInt32LE(declared.uncompressedSize, at + 24);
+    return out;
+  }
+  throw new Error(`no central directory entry ${name}`);
+}

@@ -4,15 +4,22 @@ import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
 import {
+  checkZipEntries,
   entryPointsOf,
   listZipEntries,
+  NotAZipError,
   openZip,
   PayloadTooLargeError,
   UnreadableZipError,
+  UnsafePackageError,
+  ZipSignatureCheck,
   type ObjectStorage,
 } from '@im/storage';
 import type { Readable } from 'node:stream';
 import type { FileRecord, FileRepository } from './file.repository';
+
+/** Keys that name a package: they must be zip archives. */
+export const isPackageKey = (key: string) => /\.djar$/i.test(key);
 
 export const objectKey = (jobConfigId: string, key: string) => `${packagePrefix(jobConfigId)}/${key}`;
 
@@ -48,12 +55,20 @@ export class FileService {
     contentType: string | undefined,
   ): Promise<{ file: FileRecord; created: boolean }> {
     let result;
+    // A package must be a zip: checked on its first bytes while it streams, so nothing else is stored.
+    const checked = isPackageKey(key) ? body.pipe(new ZipSignatureCheck(key)) : body;
+    if (checked !== body) body.on('error', (err) => checked.destroy(err));
     try {
-      result = await this.storage.put(objectKey(jobConfigId, key), body, {
+      result = await this.storage.put(objectKey(jobConfigId, key), checked, {
         contentType: contentType ?? 'application/octet-stream',
         maxBytes: this.maxBytes,
       });
     } catch (err) {
+      if (err instanceof NotAZipError) {
+        // The rest of the body is not worth reading.
+        body.resume();
+        throw new AppError('NOT_A_ZIP', `${err.message}. Upload the package as a zip archive (.djar).`);
+      }
       if (err instanceof PayloadTooLargeError) {
         throw new AppError(
           'PAYLOAD_TOO_LARGE',
@@ -113,8 +128,16 @@ export class FileService {
         throw new NotFoundError(
           `The bytes of "${key}" are missing from object storage; upload the file again.`,
         );
-      return entryPointsOf(await listZipEntries(zip));
+      const entries = await listZipEntries(zip);
+      checkZipEntries(entries);
+      return entryPointsOf(entries);
     } catch (err) {
+      if (err instanceof UnsafePackageError) {
+        throw new AppError(
+          'PACKAGE_UNSAFE',
+          `${err.message}. Rebuild the package as a plain zip of regular files with relative paths (no links, no "..", no absolute paths), within the size limits.`,
+        );
+      }
       if (err instanceof UnreadableZipError) {
         throw new AppError(
           'PACKAGE_UNREADABLE',

@@ -3,10 +3,12 @@ import { createServiceApp, type Readiness } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { docsRoutes } from './docs.routes';
+import { hardening, type HardeningOptions } from './hardening';
 
 /** Paths anyone may call: logging in, product info and the API's documentation. */
 export const PUBLIC_PATHS = [
   /^\/api\/login(\/refresh)?$/,
+  /^\/api\/\.well-known\/jwks\.json$/,
   /^\/api\/product\/info$/,
   /^\/api\/openapi\.json$/,
   /^\/api\/docs(\/.*)?$/,
@@ -21,6 +23,13 @@ export interface GatewayDeps {
   /** Where /api/* goes: the services' routers (standalone) or proxies to them (one process per service). */
   upstreams: Router[];
   publicBaseUrl?: string;
+  /** Security headers, CORS allow-list and rate limits (generous defaults; see hardening.ts). */
+  hardening?: HardeningOptions;
+  /**
+   * Which proxies' X-Forwarded-For to trust for the client IP (express `trust proxy`): `loopback` by
+   * default; behind an ingress, its hop count or address ranges (GATEWAY_TRUST_PROXY).
+   */
+  trustProxy?: boolean | number | string;
 }
 
 /** Refuses requests without a valid token before they reach a service, except on public paths. */
@@ -33,8 +42,12 @@ export function edgeAuth(authenticate: RequestHandler): RequestHandler {
 
 export function createApp(deps: GatewayDeps): Express {
   const api = express.Router();
+  api.use(hardening(deps.hardening));
   api.use(docsRoutes(deps.info, deps.publicBaseUrl));
   api.use(edgeAuth(deps.authenticate));
   for (const u of deps.upstreams) api.use(u);
-  return createServiceApp({ logger: deps.logger, readiness: deps.readiness, trustProxy: 'loopback' }, api);
+  return createServiceApp(
+    { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? 'loopback' },
+    api,
+  );
 }

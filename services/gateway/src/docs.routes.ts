@@ -48,7 +48,7 @@ export function docsRoutes(info: ProductInfo, publicBaseUrl?: string): Router {
       .type('html')
       .setHeader(
         'Content-Security-Policy',
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
       );
     res.send(DOCS_HTML);
   });

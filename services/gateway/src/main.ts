@@ -1,4 +1,4 @@
-import { envInt, httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, runMain } from '@im/config';
+import { envInt, httpEnv, jwtVerifyEnv, parseEnv, runMain, tokenVerificationFrom } from '@im/config';
 import { z } from '@im/contracts';
 import { createAuthenticator, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
@@ -6,12 +6,13 @@ import { createLogger } from '@im/logging';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createApp } from './app';
+import { hardeningEnv, hardeningFromEnv } from './hardening';
 import { proxyRouter } from './proxy';
 
 /** The gateway's environment (see services/gateway/README.md). */
 const GatewayEnv = z.object({
   ...httpEnv(8080),
-  ...jwtPublicKeyEnv,
+  ...jwtVerifyEnv,
   /** Base URLs of the services behind the gateway. */
   AUTH_SERVICE_URL: z.url(),
   JOBCONFIG_SERVICE_URL: z.url(),
@@ -20,6 +21,7 @@ const GatewayEnv = z.object({
   PROXY_RESPONSE_TIMEOUT_MS: envInt(30_000, 100),
   /** Longest silence on a proxied connection (uploads, followed logs), ms. */
   PROXY_IDLE_TIMEOUT_MS: envInt(300_000, 1000),
+  ...hardeningEnv,
 });
 
 function version(): string {
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
   const app = createApp({
     logger,
+    ...hardeningFromEnv(env),
     info: {
       name: 'integration-manager',
       version: version(),
@@ -48,9 +51,7 @@ async function main(): Promise<void> {
     // Not draining is all: each service behind it has its own readiness, and one of them being down
     // must not take the whole API (login, the others' routes) out of rotation.
     readiness: { isDraining: () => shutdown.isShuttingDown },
-    authenticate: createAuthenticator(
-      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
-    ),
+    authenticate: createAuthenticator(tokenVerificationFrom(env)),
     upstreams: [
       proxyRouter(
         {

@@ -3,20 +3,32 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  ByteLimit,
+  checkEntryCount,
+  DEFAULT_PACKAGE_LIMITS,
+  MAX_COMPRESSION_RATIO,
+  PackageTally,
+  RATIO_CHECK_MIN_BYTES,
+  unixModeOf,
+  unsafePathReason,
+  UnsafePackageError,
+} from '@im/storage';
 import yauzl from 'yauzl';
 import { PackageUnusableError } from './package-unusable.error';
 
 export interface UnpackLimits {
-  /** Sum of the entries' uncompressed sizes. */
+  /** Sum of the entries' uncompressed sizes (declared, and counted while inflating). */
   maxBytes: number;
   maxEntries: number;
+  /** Largest expansion of an entry and of the package (default MAX_COMPRESSION_RATIO). */
+  maxRatio?: number;
 }
 
-/** Entries above this size must not expand more than MAX_COMPRESSION_RATIO times. */
-export const RATIO_CHECK_MIN_BYTES = 1024 * 1024;
-export const MAX_COMPRESSION_RATIO = 200;
+export { MAX_COMPRESSION_RATIO, RATIO_CHECK_MIN_BYTES, unsafePathReason };
 
-export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { maxBytes: 1024 ** 3, maxEntries: 10_000 };
+/** The same limits file-storage applies when it lists a package's entry points. */
+export const DEFAULT_UNPACK_LIMITS: UnpackLimits = { ...DEFAULT_PACKAGE_LIMITS };
 
 export interface UnpackResult {
   files: number;
@@ -27,23 +39,18 @@ export interface UnpackResult {
 const REBUILD =
   'rebuild the package as a plain zip of regular files with relative paths (no links, no "..", no absolute paths)';
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
-
-/**
- * Why a path inside a package (a zip entry, a configuration file, an entry point) is unsafe, or null
- * when it is a plain relative path.
- */
-export function unsafePathReason(name: string): string | null {
-  if (name === '') return 'empty name';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f]/.test(name)) return 'control character in name';
-  if (name.includes('\\')) return 'backslash in name';
-  if (name.startsWith('/') || /^[A-Za-z]:/.test(name)) return 'absolute path';
-  if (name.split('/').includes('..')) return "'..' segment";
-  return null;
+/** A package rule's refusal as the job's failure, with what to do about it. */
+function unusable(err: UnsafePackageError): PackageUnusableError {
+  switch (err.kind) {
+    case 'unsafe-entry':
+    case 'zip-bomb':
+      return new PackageUnusableError(err.message, REBUILD);
+    case 'too-large':
+      return new PackageUnusableError(
+        err.message,
+        'make the package smaller or ask an operator to raise RUNNER_MAX_UNPACKED_BYTES / RUNNER_MAX_ENTRIES',
+      );
+  }
 }
 
 /** The absolute target of `name` under `dir`, or an error when it would land elsewhere. */
@@ -128,8 +135,10 @@ function openEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Readable> {
 /**
  * Unpacks a zip file into `destDir` (which must exist and be empty), refusing anything unsafe before
  * it is written: absolute paths, `..` segments, backslashes, links and other special files, targets
- * outside `destDir`, duplicates, more than `maxEntries` entries or more than `maxBytes` in total
- * (sizes are the declared ones, which yauzl checks against the actual bytes).
+ * outside `destDir`, duplicates, more than `maxEntries` entries, more than `maxBytes` in total or an
+ * entry or package expanding more than `maxRatio` times (the package rules of @im/storage, which
+ * file-storage applies when listing). Declared sizes are checked first; the inflated bytes are
+ * counted too and cut off at the declared size and at the remaining budget, whatever a header says.
  */
 export async function unpackPackage(
   zipFile: string,
@@ -140,26 +149,33 @@ export async function unpackPackage(
   const dest = path.resolve(destDir);
   const zip = await openZip(zipFile);
   const result: UnpackResult = { files: 0, directories: 0, bytes: 0 };
+  const tally = new PackageTally(limits);
   try {
-    if (zip.entryCount > limits.maxEntries) {
-      throw new PackageUnusableError(
-        `the package has ${zip.entryCount} entries, more than the limit of ${limits.maxEntries}`,
-        'split the package or ask an operator to raise RUNNER_MAX_ENTRIES',
-      );
+    try {
+      checkEntryCount(zip.entryCount, limits);
+    } catch (err) {
+      throw unusable(err as UnsafePackageError);
     }
     for (;;) {
       signal?.throwIfAborted();
       const entry = await nextEntry(zip);
       if (!entry) break;
       const name = entry.fileName;
-      const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
-      const isDir = name.endsWith('/');
-      if (type === S_IFLNK)
-        throw new PackageUnusableError(`unsafe entry '${name}' in the package: symbolic link`, REBUILD);
-      if (type !== 0 && type !== S_IFREG && type !== S_IFDIR)
-        throw new PackageUnusableError(`unsafe entry '${name}' in the package: special file`, REBUILD);
-      const target = targetInside(dest, isDir ? name.slice(0, -1) || '.' : name);
-      if (isDir || type === S_IFDIR) {
+      let kind;
+      try {
+        kind = tally.add({
+          name,
+          uncompressedSize: entry.uncompressedSize,
+          compressedSize: entry.compressedSize,
+          unixMode: unixModeOf(entry.externalFileAttributes),
+        });
+      } catch (err) {
+        if (err instanceof UnsafePackageError) throw unusable(err);
+        throw err;
+      }
+      const isDir = kind === 'directory';
+      const target = targetInside(dest, name.endsWith('/') ? name.slice(0, -1) || '.' : name);
+      if (isDir) {
         await fs.mkdir(target, { recursive: true, mode: 0o700 });
         result.directories++;
         continue;
@@ -169,23 +185,6 @@ export async function unpackPackage(
           `entry '${name}' of the package is encrypted`,
           'upload a package without encryption',
         );
-      // A zip bomb's tell: a large entry that compresses far better than real data does.
-      if (
-        entry.uncompressedSize > RATIO_CHECK_MIN_BYTES &&
-        entry.uncompressedSize > MAX_COMPRESSION_RATIO * Math.max(entry.compressedSize, 1)
-      ) {
-        throw new PackageUnusableError(
-          `entry '${name}' of the package expands ${Math.round(entry.uncompressedSize / Math.max(entry.compressedSize, 1))} times (more than ${MAX_COMPRESSION_RATIO}): it looks like a zip bomb`,
-          REBUILD,
-        );
-      }
-      result.bytes += entry.uncompressedSize;
-      if (result.bytes > limits.maxBytes) {
-        throw new PackageUnusableError(
-          `the package unpacks to more than the limit of ${limits.maxBytes} bytes`,
-          'make the package smaller or ask an operator to raise RUNNER_MAX_UNPACKED_BYTES',
-        );
-      }
       await fs
         .mkdir(path.dirname(target), { recursive: true, mode: 0o700 })
         .catch((err: NodeJS.ErrnoException) => {
@@ -195,8 +194,13 @@ export async function unpackPackage(
           );
         });
       const body = await openEntry(zip, entry);
+      // Never more than the entry declares, nor than what is left of the package's budget.
+      const counter = new ByteLimit(
+        Math.min(entry.uncompressedSize, limits.maxBytes - result.bytes),
+        `entry '${name}' of the package`,
+      );
       try {
-        await pipeline(body, createWriteStream(target, { flags: 'wx', mode: 0o600 }), { signal });
+        await pipeline(body, counter, createWriteStream(target, { flags: 'wx', mode: 0o600 }), { signal });
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code === 'EEXIST' || e.code === 'EISDIR' || e.code === 'ENOTDIR') {
@@ -205,9 +209,13 @@ export async function unpackPackage(
             REBUILD,
           );
         }
+        // Nothing half-written stays behind (the file is this entry's own: it was created with 'wx').
+        await fs.rm(target, { force: true });
+        if (err instanceof UnsafePackageError) throw unusable(err);
         if (e.name === 'AbortError' || e instanceof PackageUnusableError) throw err;
         throw unreadable(e);
       }
+      result.bytes += counter.bytes;
       result.files++;
     }
     return result;

@@ -1,5 +1,6 @@
 import { Password, z } from '@im/contracts';
 import { envBoolean, envBytes, envInt, envPort, LogLevelEnv, parseEnv } from '@im/config';
+import { hardeningEnv, hardeningFromEnv, type HardeningOptions } from '@im/gateway';
 import * as path from 'node:path';
 
 /** Standalone mode's environment. Every variable is optional; the defaults give a working platform. */
@@ -25,17 +26,23 @@ const StandaloneEnv = z.object({
   /** Job executors started ahead of their jobs (a fresh process per job either way); 0 turns it off. */
   JOBS_WARM_EXECUTORS: envInt(2, 0),
   /** Access token lifetime in seconds. */
-  AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
+  AUTH_ACCESS_TOKEN_TTL: envInt(36000, 60),
   /** Refresh token lifetime in seconds. */
   AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
   /** Failed logins in a row before a lockout, and its length in seconds. */
   AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
   AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+  /** Failed logins from one client address within the window before it is refused (429), and for how long. */
+  AUTH_IP_MAX_FAILED_LOGINS: envInt(20, 1),
+  AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
+  AUTH_IP_LOCKOUT_SECONDS: envInt(900, 1),
   /** Grace period for running jobs on shutdown, in ms. */
   SHUTDOWN_GRACE_MS: envInt(20000, 0),
   /** Fire configurations' schedules; and how often to look for due ones, in ms. */
   SCHEDULER_ENABLED: envBoolean(true),
   SCHEDULER_POLL_MS: envInt(1000, 100),
+  /** The gateway's CORS allow-list, rate limits and trusted proxies (as in distributed mode). */
+  ...hardeningEnv,
 });
 
 export interface StandaloneConfig {
@@ -45,9 +52,16 @@ export interface StandaloneConfig {
   logLevel: string;
   files: { maxBytes: number };
   runner: { slots: number; warmExecutors: number };
-  auth: { accessTokenTtl: number; refreshTokenTtl: number; maxFailedLogins: number; lockoutSeconds: number };
+  auth: {
+    accessTokenTtl: number;
+    refreshTokenTtl: number;
+    maxFailedLogins: number;
+    lockoutSeconds: number;
+    ipThrottle: { maxFailures: number; windowSeconds: number; lockoutSeconds: number };
+  };
   shutdownGraceMs: number;
   scheduler: { enabled: boolean; pollMs: number };
+  gateway: { hardening: HardeningOptions; trustProxy: boolean | number | string };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
@@ -64,8 +78,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
       refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,
       maxFailedLogins: e.AUTH_MAX_FAILED_LOGINS,
       lockoutSeconds: e.AUTH_LOCKOUT_SECONDS,
+      ipThrottle: {
+        maxFailures: e.AUTH_IP_MAX_FAILED_LOGINS,
+        windowSeconds: e.AUTH_IP_WINDOW_SECONDS,
+        lockoutSeconds: e.AUTH_IP_LOCKOUT_SECONDS,
+      },
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     scheduler: { enabled: e.SCHEDULER_ENABLED, pollMs: e.SCHEDULER_POLL_MS },
+    gateway: hardeningFromEnv(e),
   };
 }

@@ -4,7 +4,7 @@ import { createApp as createGateway } from '@im/gateway';
 import { createJobConfigModule, type JobConfigModule } from '@im/jobconfig';
 import { createJobRunnerModule } from '@im/job-runner';
 import { createDb, type Knex } from '@im/db';
-import { createAuthenticator, serve } from '@im/http-kit';
+import { createAuthenticator, jwksOf, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import type { Logger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
@@ -35,7 +35,8 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const shutdown = new ShutdownManager(logger, config.shutdownGraceMs + 5000);
 
   const keys = loadOrCreateKeys(dir('keys'));
-  const authenticate = createAuthenticator(keys.publicKey);
+  // One process: the key set is in memory, checked by the same passport-jwt + JWKS path as the services.
+  const authenticate = createAuthenticator({ jwks: jwksOf([keys.publicKey, ...keys.previousPublicKeys]) });
   const storage = await LocalObjectStorage.open(dir('objects'));
   const bus = new InProcessEventBus(logger.child({ component: 'bus' }));
   const dbs: Knex[] = [];
@@ -49,14 +50,15 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const auth = createAuthModule({
     db: sqlite('auth'),
     logger,
-    jwtPublicKey: keys.publicKey,
     authenticate,
     settings: {
       jwtPrivateKey: keys.privateKey,
+      jwtPreviousPublicKeys: keys.previousPublicKeys,
       accessTokenTtlSeconds: config.auth.accessTokenTtl,
       refreshTokenTtlSeconds: config.auth.refreshTokenTtl,
       maxFailedLogins: config.auth.maxFailedLogins,
       lockoutSeconds: config.auth.lockoutSeconds,
+      ipThrottle: config.auth.ipThrottle,
     },
     ...publicBaseUrl,
   });
@@ -115,6 +117,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
 
   const app = createGateway({
     logger,
+    ...config.gateway,
     info: productInfo(),
     authenticate,
     upstreams: [auth.router, files.router, jobconfig.router],
