@@ -1,3 +1,4 @@
+import { InputError } from '@im/errors';
 import type { Knex } from 'knex';
 
 export interface PageRequest {
@@ -13,12 +14,15 @@ export interface PageResult<Row> {
   total: number;
 }
 
-export class UnknownSortFieldError extends Error {
+/** A 400 (problem+json) naming the fields a list can be sorted by. */
+export class UnknownSortFieldError extends InputError {
   constructor(
     readonly field: string,
     readonly allowed: string[],
   ) {
-    super(`Cannot sort by "${field}"; sort by one of: ${allowed.join(', ')}.`);
+    super(`Cannot sort by "${field}"; sort by one of: ${allowed.join(', ')}.`, [
+      { path: 'sortby', message: `one of ${allowed.join(', ')}` },
+    ]);
   }
 }
 

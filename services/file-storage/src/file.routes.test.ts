@@ -107,6 +107,16 @@ describe('file routes', () => {
     expect(fs.readdirSync(path.join(root, '.tmp'))).toEqual([]);
   });
 
+  it('answers an unknown sort field with a 400 naming the sortable fields (found by schemathesis: was a 500)', async () => {
+    const r = await request(app).get('/api/jobconfigs/7/files').query({ sortby: 'name,\u00c7\u00f9X' });
+    expect(r.status).toBe(400);
+    expect(r.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(r.body).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ path: 'sortby', message: 'one of name, size, lastModified, created' }],
+    });
+  });
+
   it('refuses a multipart body without a file', async () => {
     const r = await request(app).post('/api/jobconfigs/7/files').field('key', 'a.txt');
     expect(r.status).toBe(400);

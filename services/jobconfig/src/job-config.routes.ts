@@ -5,7 +5,6 @@ import type { JobConfigService } from './job-config.service';
 import type { JobConfigRecord } from './job-config.repository';
 import { toJobConfigResource } from './resources';
 import type { ScheduleService } from './schedule.service';
-import { sortError } from './sort-error';
 
 export interface JobConfigRoutesDeps {
   configs: JobConfigService;
@@ -31,14 +30,12 @@ export function jobConfigRoutes({
 
   r.get('/api/jobconfigs', async (req, res) => {
     const q = parse(ListQuery, req.query, 'query');
-    const page = await sortError(() =>
-      configs.list(principalOf(req), {
-        page: q.offset,
-        size: q.size,
-        sortby: q.sortby,
-        direction: q.direction,
-      }),
-    );
+    const page = await configs.list(principalOf(req), {
+      page: q.offset,
+      size: q.size,
+      sortby: q.sortby,
+      direction: q.direction,
+    });
     const href = hrefBuilder(req, publicBaseUrl);
     res.json(listPage(req, await many(page.rows, href), page.total, q.offset, q.size, publicBaseUrl));
   });

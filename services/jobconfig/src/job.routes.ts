@@ -18,7 +18,6 @@ import type { JobFilter } from './job.repository';
 import type { JobService } from './job.service';
 import { followLog, sendLog } from './job-log';
 import { toJobResource } from './resources';
-import { sortError } from './sort-error';
 
 export interface JobRoutesDeps {
   jobs: JobService;
@@ -50,14 +49,12 @@ export function jobRoutes({
   r.use(['/api/jobs', '/api/jobconfigs/:id/jobs'], authenticate);
 
   const listJobs = async (req: Request, filter: JobFilter, q: JobListQuery) => {
-    const page = await sortError(() =>
-      jobs.list(principalOf(req), filter, {
-        page: q.offset,
-        size: q.size,
-        sortby: q.sortby,
-        direction: q.direction,
-      }),
-    );
+    const page = await jobs.list(principalOf(req), filter, {
+      page: q.offset,
+      size: q.size,
+      sortby: q.sortby,
+      direction: q.direction,
+    });
     const href = hrefBuilder(req, publicBaseUrl);
     return listPage(
       req,
