@@ -45,6 +45,12 @@ const descriptions: Record<TopicId, { summary: string; producer: string; consume
     producer: 'file-storage',
     consumers: 'none yet',
   },
+  'user.changes': {
+    summary:
+      "A user was created or changed (the user's state after the change: account, active, roles). A deactivated user's waiting jobs are cancelled and their runs and tokens refused.",
+    producer: 'auth',
+    consumers: 'jobconfig (group jobconfig.user-changes)',
+  },
 };
 
 /**
@@ -72,7 +78,12 @@ export function buildAsyncApiDocument(version: string, prefix = 'im.') {
         kafka: {
           key: {
             type: 'string',
-            description: id.startsWith('job') && id !== 'jobconfig.changes' ? 'job id' : 'configuration id',
+            description:
+              id === 'user.changes'
+                ? 'user id'
+                : id.startsWith('job') && id !== 'jobconfig.changes'
+                  ? 'job id'
+                  : 'configuration id',
           },
         },
       },

@@ -1,4 +1,4 @@
-import { IsoDateTime, listEnvelope, NumericId } from './common.schema';
+import { IsoDateTime, listEnvelope, NumericId, ResourceRef } from './common.schema';
 import { z } from './zod';
 
 export const LoginRequest = z
@@ -41,6 +41,7 @@ export const User = z
     fullName: z.string().nullable(),
     active: z.boolean(),
     roles: z.array(Role),
+    account: ResourceRef.openapi({ description: 'The account (tenant) the user belongs to.' }),
     created: IsoDateTime,
     lastModified: IsoDateTime,
   })
@@ -88,6 +89,47 @@ export interface Principal {
   id: string;
   name: string;
   roles: Role[];
+  /** The account (tenant) the user belongs to (the token's `acc` claim); nothing crosses accounts. */
+  accountId: string;
   /** The bearer token the caller presented, forwarded on internal calls made on their behalf. */
   token?: string;
 }
+
+/** The account every installation starts with: the first administrator and users from before accounts. */
+export const DEFAULT_ACCOUNT_ID = '1';
+
+export const Account = z
+  .object({
+    id: NumericId,
+    name: z.string(),
+    href: z.string(),
+    created: IsoDateTime,
+    lastModified: IsoDateTime,
+  })
+  .openapi('Account');
+export type Account = z.infer<typeof Account>;
+
+export const AccountName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(128)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'may not hold control characters');
+
+export const CreateAccountRequest = z
+  .object({
+    name: AccountName,
+    admin: z
+      .object({
+        name: Username,
+        password: Password,
+        email: z.email().nullable().optional(),
+        fullName: z.string().max(255).nullable().optional(),
+      })
+      .openapi({ description: "The account's first administrator." }),
+  })
+  .openapi('CreateAccountRequest');
+export type CreateAccountRequest = z.infer<typeof CreateAccountRequest>;
+
+export const CreatedAccount = Account.extend({ admin: User }).openapi('CreatedAccount');
+export type CreatedAccount = z.infer<typeof CreatedAccount>;

@@ -108,6 +108,8 @@ export type JobCancelRequested = z.infer<typeof JobCancelRequested>;
 export const JobConfigChanged = z.object({
   jobConfigId: z.string(),
   ownerId: z.string(),
+  /** The owner's account (absent on records from before accounts: the default account). */
+  accountId: z.string().optional(),
   name: z.string(),
   change: z.enum(['created', 'updated', 'deleted']),
   occurredAt: z.string(),
@@ -124,3 +126,21 @@ export const FileChanged = z.object({
   occurredAt: z.string(),
 });
 export type FileChanged = z.infer<typeof FileChanged>;
+
+/**
+ * Internal: a user was created or changed (auth publishes the user's state after each change, so a
+ * consumer keeps a projection by applying the latest record per user). jobconfig uses it to cancel the
+ * waiting jobs of a deactivated user and to refuse their runs and their tokens.
+ */
+export const UserChanged = z.object({
+  userId: z.string(),
+  accountId: z.string(),
+  name: z.string(),
+  active: z.boolean(),
+  roles: z.array(z.string()),
+  change: z.enum(['created', 'updated']),
+  /** Who made the change (an administrator), for the records it causes. */
+  changedBy: z.object({ id: z.string(), name: z.string() }).nullable(),
+  occurredAt: z.string(),
+});
+export type UserChanged = z.infer<typeof UserChanged>;

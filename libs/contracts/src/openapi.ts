@@ -1,6 +1,9 @@
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import {
+  Account,
   ChangePasswordRequest,
+  CreateAccountRequest,
+  CreatedAccount,
   CreateUserRequest,
   LoginRequest,
   RefreshRequest,
@@ -118,7 +121,11 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     path: '/users',
     tags: ['users'],
     request: { query: ListQuery },
-    responses: { 200: json(UserList, 'Users (admins only).'), 401: std[401], 403: problem('Admins only.') },
+    responses: {
+      200: json(UserList, "The users of the caller's account (admins only)."),
+      401: std[401],
+      403: problem('Admins only.'),
+    },
   });
   route({
     method: 'post',
@@ -138,7 +145,11 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     path: '/users/{id}',
     tags: ['users'],
     request: { params: IdParam },
-    responses: { 200: json(User, 'The user.'), 401: std[401], 403: problem('Admins only.'), 404: std[404] },
+    responses: {
+      200: json(User, 'The user (admins: any of their account; others: themselves).'),
+      401: std[401],
+      404: std[404],
+    },
   });
   route({
     method: 'put',
@@ -164,6 +175,26 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
       401: std[401],
       403: problem("Only admins change others' passwords."),
       404: std[404],
+    },
+  });
+
+  route({
+    method: 'get',
+    path: '/account',
+    tags: ['accounts'],
+    responses: { 200: json(Account, "The caller's account."), 401: std[401] },
+  });
+  route({
+    method: 'post',
+    path: '/accounts',
+    tags: ['accounts'],
+    request: { body: jsonBody(CreateAccountRequest) },
+    responses: {
+      201: json(CreatedAccount, 'The new account and its first administrator.'),
+      400: std[400],
+      401: std[401],
+      403: problem("Only administrators of the installation's first account create accounts."),
+      409: problem("The administrator's name is taken."),
     },
   });
 

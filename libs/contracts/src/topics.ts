@@ -8,6 +8,7 @@ import {
   JobRequested,
   JobStatusEvent,
   RunnerHeartbeat,
+  UserChanged,
 } from './events.schema';
 
 /**
@@ -27,6 +28,7 @@ export const topicCatalog = {
     public: false,
   },
   'file.changes': { schema: FileChanged, key: (v: FileChanged) => v.jobConfigId, public: false },
+  'user.changes': { schema: UserChanged, key: (v: UserChanged) => v.userId, public: false },
 } as const;
 
 export type TopicId = keyof typeof topicCatalog;

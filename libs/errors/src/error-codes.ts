@@ -21,6 +21,7 @@ export const errorCatalog = {
   CONFLICT: { status: 409, title: 'Conflict' },
   CONFIG_INACTIVE: { status: 409, title: 'The configuration is inactive' },
   CONFIG_HAS_UNFINISHED_JOBS: { status: 409, title: 'The configuration has unfinished jobs' },
+  OWNER_INACTIVE: { status: 409, title: "The configuration's owner is deactivated" },
   USERNAME_TAKEN: { status: 409, title: 'The user name is taken' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },

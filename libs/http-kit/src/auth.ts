@@ -13,6 +13,8 @@ export interface AccessTokenClaims {
   sub: string;
   name: string;
   roles: string[];
+  /** The user's account (tenant). */
+  acc: string;
 }
 
 /**
@@ -40,11 +42,14 @@ export function createAuthenticator(publicKeyPem: string): RequestHandler {
         const roles = Array.isArray(claims.roles)
           ? claims.roles.filter((r) => Role.safeParse(r).success)
           : [];
-        if (typeof claims.sub !== 'string' || typeof claims.name !== 'string') return done(null, false);
+        // A token without an account (issued before accounts existed) is refused: log in again.
+        if (typeof claims.sub !== 'string' || typeof claims.name !== 'string' || typeof claims.acc !== 'string')
+          return done(null, false);
         const principal: Principal = {
           id: claims.sub,
           name: claims.name,
           roles: roles as Principal['roles'],
+          accountId: claims.acc,
         };
         // Kept for calls made on the caller's behalf; never logged (see REDACT_PATHS).
         const token = ExtractJwt.fromAuthHeaderAsBearerToken()(req);

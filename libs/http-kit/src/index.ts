@@ -1,5 +1,6 @@
 export * from './app';
 export * from './auth';
+export * from './active-users';
 export * from './json-body';
 export * from './links';
 export * from './problem';

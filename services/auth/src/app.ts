@@ -1,7 +1,11 @@
+import type { UserChanged } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { createAuthenticator, createServiceApp } from '@im/http-kit';
+import { createAuthenticator, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
 import type { Logger } from '@im/logging';
-import type { Express, RequestHandler, Router } from 'express';
+import type { EventBus } from '@im/messaging';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import { accountRoutes } from './account.routes';
+import { AccountService } from './account.service';
 import { authMigrations } from './auth.migrations';
 import { authRoutes } from './auth.routes';
 import { AuthService, type AuthSettings } from './auth.service';
@@ -19,10 +23,13 @@ export interface AuthDeps {
   authenticate?: RequestHandler;
   /** True once shutdown began: readiness turns 503 first. */
   isDraining?: () => boolean;
+  /** Where `user.changes` goes (jobconfig stops a deactivated user's jobs); none in unit tests. */
+  bus?: EventBus;
 }
 
 export interface AuthModule {
   service: AuthService;
+  accounts: AccountService;
   router: Router;
   migrate(): Promise<string[]>;
 }
@@ -30,15 +37,23 @@ export interface AuthModule {
 /** The auth service's parts, for a composition root to wire: one per process or all in one. */
 export function createAuthModule(deps: AuthDeps): AuthModule {
   const logger = deps.logger.child({ component: 'auth' });
-  const service = new AuthService(new UserRepository(deps.db), deps.settings, logger);
-  const authenticate = deps.authenticate ?? createAuthenticator(deps.jwtPublicKey);
+  const bus = deps.bus;
+  const publish = bus ? (e: UserChanged) => bus.publish('user.changes', e) : undefined;
+  const service = new AuthService(new UserRepository(deps.db), deps.settings, logger, Date.now, publish);
+  const accounts = new AccountService(deps.db, logger, Date.now, publish);
+  // A deactivated user's access token stops working here at once (this service holds the users).
+  const authenticate = refuseInactiveUsers(
+    deps.authenticate ?? createAuthenticator(deps.jwtPublicKey),
+    (id) => service.isInactive(id),
+  );
+  const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
+  const router = express.Router();
+  router.use(authRoutes({ auth: service, accounts, authenticate, ...opt }));
+  router.use(accountRoutes({ accounts, authenticate, ...opt }));
   return {
     service,
-    router: authRoutes({
-      auth: service,
-      authenticate,
-      ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
-    }),
+    accounts,
+    router,
     migrate: () => migrateLatest(deps.db, authMigrations, deps.dbSchema),
   };
 }

@@ -9,10 +9,8 @@ import {
   z,
   type User,
 } from '@im/contracts';
-import { NotFoundError } from '@im/errors';
 import {
   hrefBuilder,
-  isAdmin,
   jsonBody,
   listPage,
   parse,
@@ -21,12 +19,14 @@ import {
   type HrefBuilder,
 } from '@im/http-kit';
 import express, { type RequestHandler, type Router } from 'express';
+import type { AccountRecord } from './account.repository';
+import type { AccountService } from './account.service';
 import type { AuthService } from './auth.service';
 import type { UserRecord } from './user.repository';
 
 const IdParams = z.object({ id: NumericId });
 
-export function toUserResource(u: UserRecord, href: HrefBuilder): User {
+export function toUserResource(u: UserRecord, href: HrefBuilder, account: AccountRecord): User {
   return {
     id: u.id,
     name: u.name,
@@ -37,6 +37,8 @@ export function toUserResource(u: UserRecord, href: HrefBuilder): User {
     roles: u.roles,
     created: new Date(u.createdAt).toISOString(),
     lastModified: new Date(u.updatedAt).toISOString(),
+    // Users only ever see users of their own account, so its href is the caller's account.
+    account: { id: account.id, name: account.name, href: href('/api/account') },
   };
 }
 
@@ -44,9 +46,10 @@ export interface AuthRoutesDeps {
   auth: AuthService;
   authenticate: RequestHandler;
   publicBaseUrl?: string;
+  accounts: AccountService;
 }
 
-export function authRoutes({ auth, authenticate, publicBaseUrl }: AuthRoutesDeps): Router {
+export function authRoutes({ auth, accounts, authenticate, publicBaseUrl }: AuthRoutesDeps): Router {
   const r = express.Router();
   const noStore: RequestHandler = (_req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
@@ -70,17 +73,24 @@ export function authRoutes({ auth, authenticate, publicBaseUrl }: AuthRoutesDeps
 
   r.get('/api/user', authenticate, async (req, res) => {
     const user = await auth.get(principalOf(req).id);
-    res.json(toUserResource(user, hrefBuilder(req, publicBaseUrl)));
+    res.json(toUserResource(user, hrefBuilder(req, publicBaseUrl), await accounts.get(user.accountId)));
   });
 
   r.get('/api/users', authenticate, requireAdmin, async (req, res) => {
     const q = parse(ListQuery, req.query, 'query');
-    const page = await auth.list({ page: q.offset, size: q.size, sortby: q.sortby, direction: q.direction });
+    const me = principalOf(req);
+    const page = await auth.list(me, {
+      page: q.offset,
+      size: q.size,
+      sortby: q.sortby,
+      direction: q.direction,
+    });
     const href = hrefBuilder(req, publicBaseUrl);
+    const account = await accounts.mine(me);
     res.json(
       listPage(
         req,
-        page.rows.map((u) => toUserResource(u, href)),
+        page.rows.map((u) => toUserResource(u, href, account)),
         page.total,
         q.offset,
         q.size,
@@ -91,23 +101,26 @@ export function authRoutes({ auth, authenticate, publicBaseUrl }: AuthRoutesDeps
 
   r.post('/api/users', authenticate, requireAdmin, jsonBody(), async (req, res) => {
     const body = parse(CreateUserRequest, req.body);
-    const user = await auth.create(body);
-    const resource = toUserResource(user, hrefBuilder(req, publicBaseUrl));
+    const me = principalOf(req);
+    const user = await auth.create(me, body);
+    const resource = toUserResource(user, hrefBuilder(req, publicBaseUrl), await accounts.mine(me));
     res.status(201).location(resource.href).json(resource);
   });
 
   r.get('/api/users/:id', authenticate, async (req, res) => {
     const { id } = parse(IdParams, req.params, 'params');
     const me = principalOf(req);
-    // Non-admins may read only themselves; others do not exist for them.
-    if (!isAdmin(me) && me.id !== id) throw new NotFoundError(`There is no user ${id}.`);
-    res.json(toUserResource(await auth.get(id), hrefBuilder(req, publicBaseUrl)));
+    // Admins read the users of their account, others only themselves; the rest do not exist for them.
+    const user = await auth.getFor(me, id);
+    res.json(toUserResource(user, hrefBuilder(req, publicBaseUrl), await accounts.mine(me)));
   });
 
   r.put('/api/users/:id', authenticate, requireAdmin, jsonBody(), async (req, res) => {
     const { id } = parse(IdParams, req.params, 'params');
     const body = parse(UpdateUserRequest, req.body);
-    res.json(toUserResource(await auth.update(principalOf(req), id, body), hrefBuilder(req, publicBaseUrl)));
+    const me = principalOf(req);
+    const user = await auth.update(me, id, body);
+    res.json(toUserResource(user, hrefBuilder(req, publicBaseUrl), await accounts.mine(me)));
   });
 
   r.post('/api/users/:id/password', authenticate, jsonBody({ limit: 16 * 1024 }), async (req, res) => {

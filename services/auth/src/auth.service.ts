@@ -4,7 +4,9 @@ import type {
   Principal,
   TokenResponse,
   UpdateUserRequest,
+  UserChanged,
 } from '@im/contracts';
+import { DEFAULT_ACCOUNT_ID } from '@im/contracts';
 import {
   AppError,
   ConflictError,
@@ -12,6 +14,7 @@ import {
   InputError,
   NotFoundError,
   UnauthenticatedError,
+  UnavailableError,
 } from '@im/errors';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
@@ -40,6 +43,9 @@ function badCredentials(): AppError {
   );
 }
 
+/** Publishes `user.changes` (the auth service's only event); absent where nothing consumes it. */
+export type UserChangePublisher = (e: UserChanged) => Promise<void>;
+
 export class AuthService {
   /** A hash to verify against when the user does not exist, so both answers take the same time. */
   private dummyHash: Promise<string> | undefined;
@@ -49,6 +55,7 @@ export class AuthService {
     private readonly settings: AuthSettings,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    private readonly publishUserChange?: UserChangePublisher,
   ) {}
 
   /**
@@ -68,6 +75,7 @@ export class AuthService {
         fullName: 'Administrator',
         active: true,
         roles: ['admin'],
+        accountId: DEFAULT_ACCOUNT_ID,
       },
       this.now(),
     );
@@ -125,7 +133,7 @@ export class AuthService {
   }
 
   private async issueTokens(user: UserRecord): Promise<TokenResponse> {
-    const accessToken = jwt.sign({ name: user.name, roles: user.roles }, this.settings.jwtPrivateKey, {
+    const accessToken = jwt.sign({ name: user.name, roles: user.roles, acc: user.accountId }, this.settings.jwtPrivateKey, {
       algorithm: 'RS256',
       subject: user.id,
       issuer: JWT_ISSUER,
@@ -155,32 +163,59 @@ export class AuthService {
     return user;
   }
 
-  list(req: PageRequest): Promise<PageResult<UserRecord>> {
-    return this.users.page(req);
-  }
-
-  async create(input: CreateUserRequest): Promise<UserRecord> {
-    const user = await this.users.insert(
-      {
-        name: input.name,
-        passwordHash: await hashPassword(input.password),
-        email: input.email ?? null,
-        fullName: input.fullName ?? null,
-        active: input.active,
-        roles: input.roles,
-      },
-      this.now(),
-    );
-    if (!user)
-      throw new ConflictError(
-        `A user named "${input.name}" exists already; choose another name.`,
-        'USERNAME_TAKEN',
-      );
+  /**
+   * A user as `actor` may see it: an administrator sees the users of their own account, anyone else
+   * only themselves. Users of other accounts do not exist for anybody (404, never 403).
+   */
+  async getFor(actor: Principal, id: string): Promise<UserRecord> {
+    const user = await this.users.findById(id);
+    const visible =
+      user !== undefined &&
+      user.accountId === actor.accountId &&
+      (user.id === actor.id || actor.roles.includes('admin'));
+    if (!visible) throw new NotFoundError(`There is no user ${id}. List the users with GET /api/users.`);
     return user;
   }
 
+  /** True when the user is gone or deactivated: their still-valid access tokens are refused. */
+  async isInactive(id: string): Promise<boolean> {
+    const user = await this.users.findById(id);
+    return !user || !user.active;
+  }
+
+  /** The users of the actor's account. */
+  list(actor: Principal, req: PageRequest): Promise<PageResult<UserRecord>> {
+    return this.users.page(actor.accountId, req);
+  }
+
+  /** A new user, always in the actor's account. */
+  async create(actor: Principal, input: CreateUserRequest): Promise<UserRecord> {
+    const passwordHash = await hashPassword(input.password);
+    return this.inTransaction(async (users) => {
+      const user = await users.insert(
+        {
+          name: input.name,
+          passwordHash,
+          email: input.email ?? null,
+          fullName: input.fullName ?? null,
+          active: input.active,
+          roles: input.roles,
+          accountId: actor.accountId,
+        },
+        this.now(),
+      );
+      if (!user)
+        throw new ConflictError(
+          `A user named "${input.name}" exists already; choose another name.`,
+          'USERNAME_TAKEN',
+        );
+      await this.announce(user, 'created', actor);
+      return user;
+    });
+  }
+
   async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserRecord> {
-    await this.get(id);
+    await this.getFor(actor, id);
     if (actor.id === id && (input.active === false || (input.roles && !input.roles.includes('admin')))) {
       throw new InputError(
         'You cannot deactivate yourself or drop your own admin role; ask another administrator.',
@@ -192,16 +227,47 @@ export class AuthService {
         ],
       );
     }
-    const updated = await this.users.update(id, input, this.now());
-    if (input.active === false) await this.users.revokeRefreshTokens(id, this.now());
-    return updated as UserRecord;
+    return this.inTransaction(async (users) => {
+      const updated = (await users.update(id, input, this.now())) as UserRecord;
+      if (input.active === false) await users.revokeRefreshTokens(id, this.now());
+      await this.announce(updated, 'updated', actor);
+      return updated;
+    });
+  }
+
+  /**
+   * A change and its `user.changes` record commit together: when the record cannot be published the
+   * change is rolled back and the caller told to try again (a deactivation must reach the services
+   * that stop the user's jobs).
+   */
+  private inTransaction<T>(fn: (users: UserRepository) => Promise<T>): Promise<T> {
+    return this.users.transaction(fn);
+  }
+
+  private async announce(user: UserRecord, change: 'created' | 'updated', actor: Principal): Promise<void> {
+    if (!this.publishUserChange) return;
+    try {
+      await this.publishUserChange({
+        userId: user.id,
+        accountId: user.accountId,
+        name: user.name,
+        active: user.active,
+        roles: user.roles,
+        change,
+        changedBy: { id: actor.id, name: actor.name },
+        occurredAt: new Date(this.now()).toISOString(),
+      });
+    } catch (err) {
+      this.logger.error({ err, userId: user.id }, 'could not publish the user change; rolled it back');
+      throw new UnavailableError('The change could not be announced to the other services; try again shortly.', err);
+    }
   }
 
   async changePassword(actor: Principal, id: string, input: ChangePasswordRequest): Promise<void> {
     const self = actor.id === id;
     if (!self && !actor.roles.includes('admin'))
       throw new ForbiddenError("Only administrators may change another user's password.");
-    const user = await this.get(id);
+    const user = await this.getFor(actor, id);
     if (self) {
       if (!input.currentPassword || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
         throw new InputError('The current password is wrong.', [

@@ -1,15 +1,17 @@
-import { httpEnv, jwtPublicKeyEnv, parseEnv, pemFrom, envInt, runMain } from '@im/config';
+import { httpEnv, jwtPublicKeyEnv, kafkaEnv, kafkaOptions, parseEnv, pemFrom, envInt, runMain } from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
+import { KafkaEventBus } from '@im/messaging';
 import { createApp, createAuthModule } from './app';
 
 /** The auth service's environment (see services/auth/README.md). */
 const AuthEnv = dbEnvSchema('auth').extend({
   ...httpEnv(8081),
   ...jwtPublicKeyEnv,
+  ...kafkaEnv,
   /** PEM of the RS256 key that signs access tokens (or AUTH_JWT_PRIVATE_KEY_FILE). */
   AUTH_JWT_PRIVATE_KEY: z.string().optional(),
   AUTH_JWT_PRIVATE_KEY_FILE: z.string().optional(),
@@ -25,8 +27,11 @@ async function main(): Promise<void> {
   const env = parseEnv(AuthEnv, process.env);
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'auth' });
   const db = createDb(toDbConfig(env));
+  // user.changes: jobconfig stops a deactivated user's jobs and refuses their tokens.
+  const bus = new KafkaEventBus(logger, kafkaOptions(env, 'auth'));
   const deps = {
     db,
+    bus,
     dbSchema: env.DB_SCHEMA,
     logger,
     jwtPublicKey: pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
     const applied = await mod.migrate();
     logger.info({ applied }, 'migrations applied');
     await db.destroy();
+    await bus.close();
     return;
   }
   const admin = await mod.service.bootstrapAdmin(env.AUTH_ADMIN_PASSWORD);
@@ -56,6 +62,7 @@ async function main(): Promise<void> {
   const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   shutdown.register('close-clients', 'database', () => db.destroy());
+  shutdown.register('close-clients', 'kafka', () => bus.close());
   shutdown.installSignalHandlers();
   logger.info({ port }, 'auth service listening');
 }

@@ -10,6 +10,7 @@ export interface UserRow {
   full_name: string | null;
   active: boolean | number;
   roles: string;
+  account_id: number;
   failed_logins: number;
   locked_until: number | string | null;
   created_at: number | string;
@@ -24,6 +25,8 @@ export interface UserRecord {
   fullName: string | null;
   active: boolean;
   roles: Role[];
+  /** The account (tenant) the user belongs to. */
+  accountId: string;
   failedLogins: number;
   lockedUntil: number | null;
   createdAt: number;
@@ -39,6 +42,7 @@ export function toRecord(row: UserRow): UserRecord {
     fullName: row.full_name,
     active: Boolean(row.active),
     roles: row.roles.split(',').filter(Boolean) as Role[],
+    accountId: String(row.account_id),
     failedLogins: row.failed_logins,
     lockedUntil: row.locked_until === null ? null : Number(row.locked_until),
     createdAt: Number(row.created_at),
@@ -53,11 +57,17 @@ export interface NewUser {
   fullName: string | null;
   active: boolean;
   roles: Role[];
+  accountId: string;
 }
 
 /** Users and refresh tokens in the auth service's own schema. knex stays in here. */
 export class UserRepository {
   constructor(private readonly db: Knex) {}
+
+  /** Runs `fn` in one transaction, with a repository bound to it. */
+  transaction<T>(fn: (repo: UserRepository) => Promise<T>): Promise<T> {
+    return this.db.transaction((trx) => fn(new UserRepository(trx)));
+  }
 
   async count(): Promise<number> {
     const row = (await this.db('users').count({ n: '*' }).first()) as { n: number | string } | undefined;
@@ -90,6 +100,7 @@ export class UserRepository {
         full_name: u.fullName,
         active: u.active,
         roles: u.roles.join(','),
+        account_id: Number(u.accountId),
         failed_logins: 0,
         created_at: now,
         updated_at: now,
@@ -122,9 +133,12 @@ export class UserRepository {
     return this.findById(id);
   }
 
-  async page(req: PageRequest): Promise<PageResult<UserRecord>> {
+  /** A page of the users of one account. */
+  async page(accountId: string, req: PageRequest): Promise<PageResult<UserRecord>> {
     const res = await fetchPage<UserRow>(
-      this.db('users').select('*'),
+      this.db('users')
+        .select('*')
+        .where({ account_id: Number(accountId) }),
       req,
       { id: 'id', name: 'name_key', created: 'created_at', lastModified: 'updated_at' },
       'id',

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import request from 'supertest';
 import { createApp } from './app';
 
-const alice: Principal = { id: '1', name: 'alice', roles: ['user'] };
+const alice: Principal = { id: '1', name: 'alice', roles: ['user'], accountId: '1' };
 const authenticate: RequestHandler = (req, _res, next) => {
   req.principal = alice;
   next();

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import request from 'supertest';
 import { createApp } from './app';
 
-const alice: Principal = { id: '1', name: 'alice', roles: ['user'] };
+const alice: Principal = { id: '1', name: 'alice', roles: ['user'], accountId: '1' };
 /** Test double for the two ports: the caller is alice; configuration 7 is hers, nothing else exists. */
 const authenticate: RequestHandler = (req, _res, next) => {
   req.principal = alice;

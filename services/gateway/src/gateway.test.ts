@@ -32,7 +32,7 @@ async function echoServer(name: string): Promise<{ url: string; close: () => Pro
 }
 
 const allow: RequestHandler = (req, _res, next) => {
-  req.principal = { id: '1', name: 'admin', roles: ['admin'] };
+  req.principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
   next();
 };
 const deny: RequestHandler = (_req, res) => {

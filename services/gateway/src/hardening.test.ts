@@ -5,7 +5,7 @@ import { createApp } from './app';
 import { hardeningFromEnv, tokenSubject, type HardeningOptions } from './hardening';
 
 const allow: RequestHandler = (req, _res, next) => {
-  req.principal = { id: '1', name: 'admin', roles: ['admin'] };
+  req.principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
   next();
 };
 

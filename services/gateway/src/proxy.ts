@@ -36,7 +36,7 @@ const HOP_BY_HOP = new Set([
 export function ownerOf(path: string): 'file-storage' | 'jobconfig' | 'auth' | undefined {
   if (/^\/api\/jobconfigs\/[^/]+\/files(\/|$)/.test(path)) return 'file-storage';
   if (/^\/api\/(jobconfigs|jobs)(\/|$)/.test(path)) return 'jobconfig';
-  if (/^\/api\/(login|logout|user|users)(\/|$)/.test(path)) return 'auth';
+  if (/^\/api\/(login|logout|user|users|account|accounts)(\/|$)/.test(path)) return 'auth';
   return undefined;
 }
 

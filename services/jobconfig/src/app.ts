@@ -1,6 +1,6 @@
 import type { FileCatalogPort } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { createServiceApp } from '@im/http-kit';
+import { createServiceApp, refuseInactiveUsers } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
@@ -20,6 +20,7 @@ import { ScheduleRepository } from './schedule.repository';
 import { scheduleRoutes } from './schedule.routes';
 import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
+import { UserStateRepository } from './user-state.repository';
 
 /** Partitions of job.progress handled at once by one jobconfig instance. */
 const PROGRESS_CONCURRENCY = 8;
@@ -64,7 +65,10 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const logger = deps.logger.child({ component: 'jobconfig' });
   const jobRepo = new JobRepository(deps.db);
   const configRepo = new JobConfigRepository(deps.db);
-  const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger);
+  const userStates = new UserStateRepository(deps.db);
+  const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger, Date.now, userStates);
+  // A deactivated user's still-valid access token is refused as soon as user.changes says so.
+  const authenticate = refuseInactiveUsers(deps.authenticate, (id) => userStates.isInactive(id));
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
@@ -80,20 +84,21 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   });
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
-  router.use(jobConfigRoutes({ configs, schedules, authenticate: deps.authenticate, ...opt }));
-  router.use(macroRoutes({ macros, authenticate: deps.authenticate, ...opt }));
-  router.use(scheduleRoutes({ schedules, authenticate: deps.authenticate, ...opt }));
+  router.use(jobConfigRoutes({ configs, schedules, authenticate, ...opt }));
+  router.use(macroRoutes({ macros, authenticate, ...opt }));
+  router.use(scheduleRoutes({ schedules, authenticate, ...opt }));
   router.use(
     jobRoutes({
       jobs,
       storage: deps.storage,
-      authenticate: deps.authenticate,
+      authenticate,
       ...opt,
       ...(deps.followPollMs ? { followPollMs: deps.followPollMs } : {}),
     }),
   );
   let sub: Subscription | undefined;
   let heartbeats: Subscription | undefined;
+  let userChanges: Subscription | undefined;
   return {
     configs,
     jobs,
@@ -118,13 +123,28 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         concurrency: PROGRESS_CONCURRENCY,
         handler: (hb) => jobs.onHeartbeat(hb),
       });
+      // Deactivated users: their tokens and runs are refused, their waiting jobs cancelled.
+      userChanges = await deps.bus.subscribe({
+        groupId: 'jobconfig.user-changes',
+        topic: 'user.changes',
+        handler: async (u) => {
+          await userStates.apply({
+            userId: u.userId,
+            accountId: u.accountId,
+            active: u.active,
+            at: Date.parse(u.occurredAt) || Date.now(),
+          });
+          if (!u.active)
+            await jobs.cancelWaitingJobsOf(u.userId, u.changedBy ?? { id: u.userId, name: u.name });
+        },
+      });
       reaper.start();
       if (deps.scheduler?.enabled ?? true) scheduler.start();
     },
     async stop() {
       await scheduler.stop();
       reaper.stop();
-      await Promise.all([sub?.close(), heartbeats?.close()]);
+      await Promise.all([sub?.close(), heartbeats?.close(), userChanges?.close()]);
       await outbox.stop();
     },
   };

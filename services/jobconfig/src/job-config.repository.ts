@@ -12,6 +12,8 @@ export interface StoredMacro {
 
 export interface JobConfigRecord {
   id: string;
+  /** The owner's account (tenant): set at creation, never changed; nothing crosses accounts. */
+  accountId: string;
   ownerId: string;
   ownerName: string;
   name: string;
@@ -35,11 +37,12 @@ export interface JobConfigRecord {
 
 export type JobConfigWrite = Omit<
   JobConfigRecord,
-  'id' | 'ownerId' | 'ownerName' | 'createdAt' | 'createdBy'
+  'id' | 'accountId' | 'ownerId' | 'ownerName' | 'createdAt' | 'createdBy'
 >;
 
 interface Row {
   id: number;
+  account_id: string;
   owner_id: string;
   owner_name: string;
   name: string;
@@ -66,6 +69,7 @@ interface Row {
 function toRecord(r: Row): JobConfigRecord {
   return {
     id: String(r.id),
+    accountId: String(r.account_id),
     ownerId: r.owner_id,
     ownerName: r.owner_name,
     name: r.name,
@@ -122,10 +126,14 @@ const MACRO_UPDATE_ATTEMPTS = 5;
 export class JobConfigRepository {
   constructor(private readonly db: Knex) {}
 
-  async insert(owner: { id: string; name: string }, w: JobConfigWrite): Promise<JobConfigRecord> {
+  async insert(
+    owner: { id: string; name: string; accountId: string },
+    w: JobConfigWrite,
+  ): Promise<JobConfigRecord> {
     const [row] = (await this.db('job_configs')
       .insert({
         ...toColumns(w),
+        account_id: owner.accountId,
         owner_id: owner.id,
         owner_name: owner.name,
         created_at: w.updatedAt,
@@ -188,9 +196,13 @@ export class JobConfigRepository {
       .delete();
   }
 
-  async page(ownerId: string | undefined, req: PageRequest): Promise<PageResult<JobConfigRecord>> {
-    const q = this.db('job_configs').select('*');
-    if (ownerId !== undefined) q.where({ owner_id: ownerId });
+  /** A page of one account's configurations (of one owner when `ownerId` is given). */
+  async page(
+    scope: { accountId: string; ownerId?: string },
+    req: PageRequest,
+  ): Promise<PageResult<JobConfigRecord>> {
+    const q = this.db('job_configs').select('*').where({ account_id: scope.accountId });
+    if (scope.ownerId !== undefined) q.where({ owner_id: scope.ownerId });
     const res = await fetchPage<Row>(q, req, JOB_CONFIG_SORTABLE, 'id');
     return { rows: res.rows.map(toRecord), total: res.total };
   }

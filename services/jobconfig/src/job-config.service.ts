@@ -1,5 +1,5 @@
 import type { FileCatalogPort, JobConfigInput, JobConfigPatch, Principal } from '@im/contracts';
-import { ConflictError, InputError, NotFoundError } from '@im/errors';
+import { ConflictError, InputError, NotFoundError, UnauthenticatedError } from '@im/errors';
 import type { EventBus } from '@im/messaging';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
@@ -10,6 +10,7 @@ import {
   type JobConfigWrite,
 } from './job-config.repository';
 import type { JobRepository } from './job.repository';
+import type { UserStateRepository } from './user-state.repository';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
 
@@ -22,12 +23,21 @@ export class JobConfigService {
     private readonly bus: EventBus,
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
+    private readonly users?: UserStateRepository,
   ) {}
 
-  /** The configuration, if it exists and the caller may use it; others' configurations do not exist for them. */
+  /**
+   * The configuration, if it exists and the caller may use it: its owner, or an administrator of its
+   * account. To everyone else (any user of another account, admins too) it does not exist: 404, never
+   * 403, so ids cannot be probed.
+   */
   async getFor(principal: Principal, id: string): Promise<JobConfigRecord> {
     const c = await this.configs.findById(id);
-    if (!c || (c.ownerId !== principal.id && !isAdmin(principal))) {
+    if (
+      !c ||
+      c.accountId !== principal.accountId ||
+      (c.ownerId !== principal.id && !isAdmin(principal))
+    ) {
       throw new NotFoundError(`There is no job configuration ${id}. List yours with GET /api/jobconfigs.`);
     }
     return c;
@@ -38,12 +48,27 @@ export class JobConfigService {
     return this.configs.findById(id);
   }
 
+  /** For file-storage (ConfigAccessPort): a deactivated user's token is refused there too. */
   async assertAccess(principal: Principal, id: string): Promise<void> {
+    if (await this.users?.isInactive(principal.id)) {
+      throw new UnauthenticatedError(
+        'This user has been deactivated; ask an administrator of your account to activate it again.',
+      );
+    }
     await this.getFor(principal, id);
   }
 
+  /** True when the configuration's owner is deactivated: its jobs do not run (by hand or on schedule). */
+  async ownerInactive(c: JobConfigRecord): Promise<boolean> {
+    return (await this.users?.isInactive(c.ownerId)) ?? false;
+  }
+
+  /** Admins see every configuration of their account, others their own. */
   list(principal: Principal, req: PageRequest): Promise<PageResult<JobConfigRecord>> {
-    return this.configs.page(isAdmin(principal) ? undefined : principal.id, req);
+    return this.configs.page(
+      { accountId: principal.accountId, ...(isAdmin(principal) ? {} : { ownerId: principal.id }) },
+      req,
+    );
   }
 
   async create(principal: Principal, input: JobConfigInput): Promise<JobConfigRecord> {
@@ -59,7 +84,10 @@ export class JobConfigService {
         ],
       );
     }
-    const created = await this.configs.insert({ id: principal.id, name: principal.name }, w);
+    const created = await this.configs.insert(
+      { id: principal.id, name: principal.name, accountId: principal.accountId },
+      w,
+    );
     await this.publishChanged(created, 'created');
     return created;
   }
@@ -196,6 +224,7 @@ export class JobConfigService {
       await this.bus.publish('jobconfig.changes', {
         jobConfigId: c.id,
         ownerId: c.ownerId,
+        accountId: c.accountId,
         name: c.name,
         change,
         occurredAt: new Date(this.now()).toISOString(),

@@ -18,7 +18,7 @@ import { JobService } from './job.service';
 import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 
-const admin: Principal = { id: '1', name: 'admin', roles: ['admin'] };
+const admin: Principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
 const files: FileCatalogPort = {
   exists: async () => true,
   entryPoints: async () => ['main.process'],

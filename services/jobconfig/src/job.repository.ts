@@ -11,6 +11,8 @@ export interface JobRecord {
   id: string;
   jobConfigId: string;
   jobConfigName: string;
+  /** The configuration owner's account (tenant). */
+  accountId: string;
   ownerId: string;
   status: JobStatus;
   reason: FailureReason | null;
@@ -45,6 +47,7 @@ interface Row {
   id: string;
   job_config_id: number;
   job_config_name: string;
+  account_id: string;
   owner_id: string;
   status: string;
   reason: string | null;
@@ -80,6 +83,7 @@ function toRecord(r: Row): JobRecord {
     id: r.id,
     jobConfigId: String(r.job_config_id),
     jobConfigName: r.job_config_name,
+    accountId: String(r.account_id),
     ownerId: r.owner_id,
     status: r.status as JobStatus,
     reason: r.reason as FailureReason | null,
@@ -108,6 +112,7 @@ function toRecord(r: Row): JobRecord {
 }
 
 export interface JobFilter {
+  accountId?: string;
   ownerId?: string;
   jobConfigId?: string;
   statuses?: JobStatus[];
@@ -154,6 +159,7 @@ export class JobRepository {
       id: job.id,
       job_config_id: Number(job.jobConfigId),
       job_config_name: job.jobConfigName,
+      account_id: job.accountId,
       owner_id: job.ownerId,
       status: job.status,
       reason: job.reason,
@@ -281,6 +287,7 @@ export class JobRepository {
 
   private filtered(f: JobFilter): Knex.QueryBuilder {
     const q = this.db('jobs').select('*');
+    if (f.accountId !== undefined) q.where({ account_id: f.accountId });
     if (f.ownerId !== undefined) q.where({ owner_id: f.ownerId });
     if (f.jobConfigId !== undefined) q.where({ job_config_id: Number(f.jobConfigId) });
     if (f.statuses && f.statuses.length > 0) q.whereIn('status', f.statuses);

@@ -5,8 +5,8 @@ import { InProcessEventBus } from '@im/messaging';
 import { waitFor } from '@im/testing';
 import { createJobConfigModule, type JobConfigModule } from './app';
 
-const admin: Principal = { id: '1', name: 'admin', roles: ['admin'] };
-const bob: Principal = { id: '2', name: 'bob', roles: ['user'] };
+const admin: Principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
+const bob: Principal = { id: '2', name: 'bob', roles: ['user'], accountId: '1' };
 
 /** A file catalog double: one attached package with two entry points. */
 const files: FileCatalogPort = {

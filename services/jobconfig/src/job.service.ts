@@ -58,6 +58,12 @@ export class JobService {
 
   async run(principal: Principal, jobConfigId: string, req: RunRequest): Promise<JobRecord> {
     const c = await this.configs.getFor(principal, jobConfigId);
+    if (await this.configs.ownerInactive(c)) {
+      throw new ConflictError(
+        `The owner of job configuration ${jobConfigId} (${c.ownerName}) is deactivated; their configurations do not run until an administrator activates them again.`,
+        'OWNER_INACTIVE',
+      );
+    }
     if (!c.active) {
       throw new ConflictError(
         `Job configuration ${jobConfigId} is inactive; set "active": true to run it.`,
@@ -115,6 +121,7 @@ export class JobService {
       id: randomUUID(),
       jobConfigId,
       jobConfigName: c.name,
+      accountId: c.accountId,
       ownerId: c.ownerId,
       status: blocked ? 'SEQUENCED' : 'QUEUED',
       reason: null,
@@ -195,8 +202,11 @@ export class JobService {
 
   async get(principal: Principal, id: string): Promise<JobRecord> {
     const job = await this.jobs.findById(id);
+    // Its configuration's owner, whoever submitted it, or an admin of its account; nobody else, and
+    // nobody of another account (404, never 403).
     if (
       !job ||
+      job.accountId !== principal.accountId ||
       (job.ownerId !== principal.id && job.submittedBy.id !== principal.id && !isAdmin(principal))
     ) {
       throw new NotFoundError(`There is no job ${id}. List jobs with GET /api/jobs.`);
@@ -205,7 +215,42 @@ export class JobService {
   }
 
   async list(principal: Principal, filter: JobFilter, req: PageRequest): Promise<PageResult<JobRecord>> {
-    return this.jobs.page({ ...filter, ...(isAdmin(principal) ? {} : { ownerId: principal.id }) }, req);
+    return this.jobs.page(
+      {
+        ...filter,
+        accountId: principal.accountId,
+        ...(isAdmin(principal) ? {} : { ownerId: principal.id }),
+      },
+      req,
+    );
+  }
+
+  /**
+   * A user was deactivated: their waiting jobs (SEQUENCED, then QUEUED, so none is promoted on the
+   * way) are cancelled, stopped by the administrator who deactivated them. Jobs already running run
+   * to their end. Runs again until nothing waits (a job may move concurrently).
+   */
+  async cancelWaitingJobsOf(
+    ownerId: string,
+    by: { id: string; name: string },
+  ): Promise<number> {
+    let cancelled = 0;
+    for (let pass = 0; pass < 5; pass++) {
+      const waiting = [
+        ...(await this.jobs.list({ ownerId, statuses: ['SEQUENCED'] })),
+        ...(await this.jobs.list({ ownerId, statuses: ['QUEUED'] })),
+      ];
+      if (waiting.length === 0) break;
+      for (const job of waiting) {
+        const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() }, (m) =>
+          job.status === 'QUEUED' ? [this.cancelRecord(m, by.id)] : [],
+        );
+        if (moved) cancelled++;
+      }
+    }
+    if (cancelled > 0)
+      this.logger.info({ ownerId, cancelled, by: by.id }, "cancelled a deactivated user's waiting jobs");
+    return cancelled;
   }
 
   /** DELETE /api/jobs/{id}: a waiting job is cancelled at once; a running one is asked to stop. */

@@ -46,9 +46,9 @@ describe('jobconfig repositories on PostgreSQL', () => {
   });
 
   it('stores configurations with numeric ids and pages them with sorting', async () => {
-    const a = await configs.insert({ id: '1', name: 'admin' }, writeOf('b-config'));
-    const b = await configs.insert({ id: '1', name: 'admin' }, writeOf('a-config'));
-    await configs.insert({ id: '2', name: 'bob' }, writeOf('c-config'));
+    const a = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('b-config'));
+    const b = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('a-config'));
+    await configs.insert({ id: '2', name: 'bob', accountId: '1' }, writeOf('c-config'));
     expect(a.id).toMatch(/^\d+$/);
     expect(await configs.findById(a.id)).toMatchObject({
       name: 'b-config',
@@ -56,17 +56,18 @@ describe('jobconfig repositories on PostgreSQL', () => {
       tags: ['t'],
       ownerId: '1',
     });
-    const page = await configs.page('1', { page: 0, size: 1, sortby: 'name', direction: 'asc' });
+    const page = await configs.page({ accountId: '1', ownerId: '1' }, { page: 0, size: 1, sortby: 'name', direction: 'asc' });
     expect(page.total).toBe(2);
     expect(page.rows.map((r) => r.id)).toEqual([b.id]);
   });
 
   it('moves a job only from the status it is in (compare-and-set), numbering events', async () => {
-    const c = await configs.insert({ id: '1', name: 'admin' }, writeOf('jobs'));
+    const c = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('jobs'));
     const job: Omit<JobRecord, 'eventSeq'> = {
       id: randomUUID(),
       jobConfigId: c.id,
       jobConfigName: c.name,
+      accountId: '1',
       ownerId: '1',
       status: 'QUEUED',
       reason: null,
@@ -104,10 +105,11 @@ describe('jobconfig repositories on PostgreSQL', () => {
   });
 
   it('renews only the leases a runner holds, and finds the ones that ran out', async () => {
-    const c = await configs.insert({ id: '1', name: 'admin' }, writeOf('leases'));
+    const c = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('leases'));
     const base = {
       jobConfigId: c.id,
       jobConfigName: c.name,
+      accountId: '1',
       ownerId: '1',
       status: 'QUEUED' as const,
       reason: null,

@@ -148,4 +148,37 @@ export const jobconfigMigrations: Migration[] = [
       await db.schema.dropTable('schedules');
     },
   },
+  {
+    name: '20261128_0006_accounts',
+    // Why: nothing crosses accounts (tenants): configurations and jobs carry their owner's account, set
+    // once at creation; rows from before accounts belong to the default account '1'. `user_states` is
+    // the projection of auth's user.changes: a deactivated user's runs and tokens are refused here.
+    async up(db) {
+      await db.schema.alterTable('job_configs', (t) => {
+        t.string('account_id', 32).notNullable().defaultTo('1');
+        t.index(['account_id', 'owner_id']);
+      });
+      await db.schema.alterTable('jobs', (t) => {
+        t.string('account_id', 32).notNullable().defaultTo('1');
+        t.index(['account_id', 'scheduled_at']);
+      });
+      await db.schema.createTable('user_states', (t) => {
+        t.string('user_id', 32).primary();
+        t.string('account_id', 32).notNullable();
+        t.boolean('active').notNullable();
+        t.bigInteger('updated_at').notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('user_states');
+      await db.schema.alterTable('jobs', (t) => {
+        t.dropIndex(['account_id', 'scheduled_at']);
+        t.dropColumn('account_id');
+      });
+      await db.schema.alterTable('job_configs', (t) => {
+        t.dropIndex(['account_id', 'owner_id']);
+        t.dropColumn('account_id');
+      });
+    },
+  },
 ];

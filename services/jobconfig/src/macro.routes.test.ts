@@ -7,9 +7,9 @@ import request from 'supertest';
 import { createApp, type JobConfigModule } from './app';
 
 const users: Record<string, Principal> = {
-  alice: { id: '1', name: 'alice', roles: ['user'] },
-  bob: { id: '2', name: 'bob', roles: ['user'] },
-  root: { id: '3', name: 'root', roles: ['admin'] },
+  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
+  bob: { id: '2', name: 'bob', roles: ['user'], accountId: '1' },
+  root: { id: '3', name: 'root', roles: ['admin'], accountId: '1' },
 };
 /** The caller is the user named by the X-Test-User header (alice by default). */
 const authenticate: RequestHandler = (req, _res, next) => {

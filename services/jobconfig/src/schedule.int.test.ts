@@ -13,7 +13,7 @@ import { ScheduleRepository } from './schedule.repository';
 import { Scheduler, type SchedulerPass } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
 
-const alice: Principal = { id: '1', name: 'alice', roles: ['user'] };
+const alice: Principal = { id: '1', name: 'alice', roles: ['user'], accountId: '1' };
 const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
 const T0 = Date.parse('2026-11-28T10:00:00.500Z');
 

@@ -102,6 +102,8 @@ export class Scheduler {
     const now = this.now();
     const plan = planTick(s, s.nextFireAt, s.misfirePolicy, now);
     const c = await this.configs.findById(s.jobConfigId);
+    // A deactivated owner's configurations do not run, on schedule neither (the ticks pass).
+    const ownerInactive = c ? await this.configs.ownerInactive(c) : false;
     const log = {
       jobConfigId: s.jobConfigId,
       tick: new Date(s.nextFireAt).toISOString(),
@@ -113,10 +115,10 @@ export class Scheduler {
         this.logger.warn({ ...log, policy: s.misfirePolicy }, 'schedule missed its ticks; skipped them');
         return 'skipped' as const;
       }
-      if (!c || !c.active || !c.packageName || !c.entryPoint) {
+      if (!c || !c.active || !c.packageName || !c.entryPoint || ownerInactive) {
         this.logger.warn(
-          { ...log, active: c?.active, packageName: c?.packageName, entryPoint: c?.entryPoint },
-          'scheduled configuration is inactive or has no package or entry point; tick skipped',
+          { ...log, active: c?.active, packageName: c?.packageName, entryPoint: c?.entryPoint, ownerInactive },
+          'scheduled configuration is inactive, has no package or entry point, or its owner is deactivated; tick skipped',
         );
         return 'skipped' as const;
       }

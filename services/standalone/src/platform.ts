@@ -50,6 +50,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const auth = createAuthModule({
     db: sqlite('auth'),
     logger,
+    bus,
     authenticate,
     settings: {
       jwtPrivateKey: keys.privateKey,
