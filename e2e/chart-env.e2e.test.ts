@@ -252,8 +252,6 @@ describe('the chart renders an environment the services start with', () => {
         valuesFile,
         '--set-file',
         `jwt.privateKey=${path.join(tmp, 'private.pem')}`,
-        '--set-file',
-        `jwt.publicKey=${path.join(tmp, 'public.pem')}`,
       ],
       { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
     );

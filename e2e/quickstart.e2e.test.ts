@@ -136,7 +136,8 @@ describe.each([
       subject: '1',
       issuer: 'integration-manager',
       audience: 'integration-manager-api',
-      expiresIn: -10,
+      // Past the 30 s clock tolerance the services allow.
+      expiresIn: -120,
     });
     const r = await api('GET', '/api/jobconfigs', { token: expired });
     expectProblem(r, 401, 'UNAUTHENTICATED');
@@ -405,11 +406,11 @@ describe.each([
   it("hides another user's configuration and jobs", async () => {
     const bob = await api('POST', '/api/users', {
       token,
-      json: { name: 'bob', password: 'bob-password-123' },
+      json: { name: 'bob', password: 'river-stone-4821' },
     });
     expect(bob.status).toBe(201);
     const login = await api('POST', '/api/login', {
-      json: { username: 'bob', password: 'bob-password-123' },
+      json: { username: 'bob', password: 'river-stone-4821' },
     });
     const bobToken = login.json.access_token as string;
     expectProblem(await api('GET', `/api/jobconfigs/${configId}`, { token: bobToken }), 404, 'NOT_FOUND');

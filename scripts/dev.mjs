@@ -78,7 +78,7 @@ async function up() {
     HOME: process.env.HOME ?? devDir,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     HTTP_HOST: '127.0.0.1',
-    AUTH_JWT_PUBLIC_KEY_FILE: join(keyDir, 'public.pem'),
+    AUTH_JWKS_URL: `${url('auth')}/api/.well-known/jwks.json`,
     KAFKA_BROKERS: infra.KAFKA_BROKERS,
     S3_ENDPOINT: infra.S3_ENDPOINT,
     S3_REGION: infra.S3_REGION,

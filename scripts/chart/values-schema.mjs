@@ -125,6 +125,10 @@ definitions.gateway = component({
   shutdownTimeoutMs,
   proxyResponseTimeoutMs: int(100),
   proxyIdleTimeoutMs: int(1000),
+  corsOrigins: arr(str({ pattern: '^https?://[^/\\s,]+$' })),
+  rateLimitPerMinute: int(0),
+  rateLimitPerIpPerMinute: int(0),
+  trustProxy: str({ minLength: 1 }),
 });
 definitions.auth = component({
   shutdownTimeoutMs,
@@ -132,6 +136,9 @@ definitions.auth = component({
   refreshTokenTtl: int(60),
   maxFailedLogins: int(1),
   lockoutSeconds: int(1),
+  ipMaxFailedLogins: int(1),
+  ipWindowSeconds: int(1),
+  ipLockoutSeconds: int(1),
 });
 definitions.jobconfig = component({ shutdownTimeoutMs, leaseMs: int(1000) });
 definitions.fileStorage = component({ shutdownTimeoutMs, maxBytes: bytes });
@@ -220,10 +227,12 @@ const schema = {
     }),
     jwt: obj({
       privateKey: str(),
-      publicKey: str(),
       existingSecret: ref('existingSecretName'),
       existingSecretPrivateKeyKey: str({ minLength: 1 }),
-      existingSecretPublicKeyKey: str({ minLength: 1 }),
+      previousPublicKeys: str(),
+      algorithm: str({ enum: ['RS256', 'ES256'] }),
+      clockToleranceSeconds: int(0, { maximum: 300 }),
+      jwksCacheSeconds: int(1),
       mountPath: str({ pattern: '^/' }),
     }),
     admin: obj({

@@ -273,8 +273,9 @@ spec:
 {{- $key := .key -}}
 {{- $c := index $v $key -}}
 {{- $slug := include "im.slug" $key -}}
-{{- $callers := get (dict "gateway" (list) "auth" (list "gateway") "jobconfig" (list "gateway" "file-storage") "fileStorage" (list "gateway" "jobconfig") "jobRunner" (list)) $key -}}
-{{- $callees := get (dict "gateway" (list "auth" "jobconfig" "fileStorage") "auth" (list) "jobconfig" (list "fileStorage") "fileStorage" (list "jobconfig") "jobRunner" (list)) $key -}}
+{{- /* jobconfig and file-storage call auth for its JWKS (token verification keys). */ -}}
+{{- $callers := get (dict "gateway" (list) "auth" (list "gateway" "jobconfig" "file-storage") "jobconfig" (list "gateway" "file-storage") "fileStorage" (list "gateway" "jobconfig") "jobRunner" (list)) $key -}}
+{{- $callees := get (dict "gateway" (list "auth" "jobconfig" "fileStorage") "auth" (list) "jobconfig" (list "fileStorage" "auth") "fileStorage" (list "jobconfig" "auth") "jobRunner" (list)) $key -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata:
@@ -326,11 +327,13 @@ spec:
       to: {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- if eq (include "im.needsBus" $key) "true" }}
+    {{- if eq (include "im.needsKafka" $key) "true" }}
     - ports: {{- toYaml $np.kafka.ports | nindent 8 }}
       {{- with $np.kafka.to }}
       to: {{- toYaml . | nindent 8 }}
       {{- end }}
+    {{- end }}
+    {{- if eq (include "im.needsBus" $key) "true" }}
     - ports: {{- toYaml $np.s3.ports | nindent 8 }}
       {{- with $np.s3.to }}
       to: {{- toYaml . | nindent 8 }}

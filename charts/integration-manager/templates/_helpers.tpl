@@ -111,7 +111,11 @@ imagePullSecrets:
 {{/* What each component needs. */}}
 {{- define "im.needsDb" -}}{{ has . (list "auth" "jobconfig" "fileStorage") }}{{- end -}}
 {{- define "im.needsBus" -}}{{ has . (list "jobconfig" "fileStorage" "jobRunner") }}{{- end -}}
-{{- define "im.needsJwt" -}}{{ has . (list "gateway" "auth" "jobconfig" "fileStorage") }}{{- end -}}
+{{- /* needsKafka: Kafka without object storage (auth: user changes out, the audit trail in). */ -}}
+{{- define "im.needsKafka" -}}{{ has . (list "jobconfig" "fileStorage" "jobRunner" "auth") }}{{- end -}}
+{{- /* needsJwt: mounts the signing key (auth only); verifiesJwt: checks tokens against auth's JWKS. */ -}}
+{{- define "im.needsJwt" -}}{{ eq . "auth" }}{{- end -}}
+{{- define "im.verifiesJwt" -}}{{ has . (list "gateway" "jobconfig" "fileStorage") }}{{- end -}}
 
 {{/*
 The Secrets the chart creates from values, as YAML: Secret name suffix -> data (plain text).
@@ -132,15 +136,15 @@ Only credentials given as values appear; an existingSecret is used as it is.
 {{- if and $v.kafka.sasl.enabled $v.kafka.sasl.password -}}
 {{- $_ := set $out "kafka" (dict "KAFKA_SASL_PASSWORD" $v.kafka.sasl.password) -}}
 {{- end -}}
-{{- if and (not $v.jwt.existingSecret) (or $v.jwt.privateKey $v.jwt.publicKey) -}}
-{{- $_ := set $out "jwt" (dict "private.pem" $v.jwt.privateKey "public.pem" $v.jwt.publicKey) -}}
+{{- if and (not $v.jwt.existingSecret) $v.jwt.privateKey -}}
+{{- $_ := set $out "jwt" (dict "private.pem" $v.jwt.privateKey) -}}
 {{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
 {{/*
 Name and key of the Secret that holds one credential. Takes dict root, what (db-auth, db-jobconfig,
-db-fileStorage, admin, s3-id, s3-secret, kafka, jwt-private, jwt-public), setup (bool: the setup
+db-fileStorage, admin, s3-id, s3-secret, kafka, jwt-private), setup (bool: the setup
 Jobs' hook copy). Returns "name key".
 */}}
 {{- define "im.secretRef" -}}
@@ -161,8 +165,6 @@ Jobs' hook copy). Returns "name key".
 {{- if $v.kafka.sasl.existingSecret }}{{ printf "%s %s" $v.kafka.sasl.existingSecret $v.kafka.sasl.existingSecretPasswordKey }}{{ else }}{{ printf "%s-kafka KAFKA_SASL_PASSWORD" $prefix }}{{ end -}}
 {{- else if eq $w "jwt-private" -}}
 {{- if $v.jwt.existingSecret }}{{ printf "%s %s" $v.jwt.existingSecret $v.jwt.existingSecretPrivateKeyKey }}{{ else }}{{ printf "%s-jwt private.pem" $prefix }}{{ end -}}
-{{- else if eq $w "jwt-public" -}}
-{{- if $v.jwt.existingSecret }}{{ printf "%s %s" $v.jwt.existingSecret $v.jwt.existingSecretPublicKeyKey }}{{ else }}{{ printf "%s-jwt public.pem" $prefix }}{{ end -}}
 {{- else -}}
 {{- fail (printf "im.secretRef: unknown credential %q" $w) -}}
 {{- end -}}
@@ -194,8 +196,11 @@ SHUTDOWN_TIMEOUT_MS: {{ $c.config.shutdownTimeoutMs | int64 | toString | quote }
 HTTP_PUBLIC_BASE_URL: {{ . | quote }}
 {{- end }}
 {{- end }}
-{{- if eq (include "im.needsJwt" $key) "true" }}
-AUTH_JWT_PUBLIC_KEY_FILE: {{ printf "%s/public.pem" $v.jwt.mountPath | quote }}
+{{- if eq (include "im.verifiesJwt" $key) "true" }}
+AUTH_JWKS_URL: {{ printf "%s/api/.well-known/jwks.json" (include "im.serviceUrl" (dict "root" .root "key" "auth")) | quote }}
+AUTH_JWT_ALGORITHM: {{ $v.jwt.algorithm | quote }}
+AUTH_JWT_CLOCK_TOLERANCE_SECONDS: {{ $v.jwt.clockToleranceSeconds | int64 | toString | quote }}
+AUTH_JWKS_CACHE_SECONDS: {{ $v.jwt.jwksCacheSeconds | int64 | toString | quote }}
 {{- end }}
 {{- if eq (include "im.needsDb" $key) "true" }}
 {{- $db := index $v.database $key }}
@@ -203,7 +208,7 @@ DB_CLIENT: "postgres"
 DB_SCHEMA: {{ $db.schema | quote }}
 DB_POOL_MAX: {{ $v.database.poolMax | int64 | toString | quote }}
 {{- end }}
-{{- if eq (include "im.needsBus" $key) "true" }}
+{{- if eq (include "im.needsKafka" $key) "true" }}
 KAFKA_BROKERS: {{ join "," $v.kafka.brokers | quote }}
 KAFKA_TOPIC_PREFIX: {{ $v.kafka.topicPrefix | quote }}
 KAFKA_SSL: {{ $v.kafka.ssl | toString | quote }}
@@ -211,6 +216,8 @@ KAFKA_SSL: {{ $v.kafka.ssl | toString | quote }}
 KAFKA_SASL_MECHANISM: {{ $v.kafka.sasl.mechanism | quote }}
 KAFKA_SASL_USERNAME: {{ $v.kafka.sasl.username | quote }}
 {{- end }}
+{{- end }}
+{{- if eq (include "im.needsBus" $key) "true" }}
 {{- with $v.s3.endpoint }}
 S3_ENDPOINT: {{ . | quote }}
 {{- end }}
@@ -225,12 +232,22 @@ JOBCONFIG_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "jobc
 FILES_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "fileStorage") | quote }}
 PROXY_RESPONSE_TIMEOUT_MS: {{ $c.config.proxyResponseTimeoutMs | int64 | toString | quote }}
 PROXY_IDLE_TIMEOUT_MS: {{ $c.config.proxyIdleTimeoutMs | int64 | toString | quote }}
+GATEWAY_CORS_ORIGINS: {{ join "," $c.config.corsOrigins | quote }}
+GATEWAY_RATE_LIMIT_PER_MINUTE: {{ $c.config.rateLimitPerMinute | int64 | toString | quote }}
+GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: {{ $c.config.rateLimitPerIpPerMinute | int64 | toString | quote }}
+GATEWAY_TRUST_PROXY: {{ $c.config.trustProxy | quote }}
 {{- else if eq $key "auth" }}
 AUTH_JWT_PRIVATE_KEY_FILE: {{ printf "%s/private.pem" $v.jwt.mountPath | quote }}
 AUTH_ACCESS_TOKEN_TTL: {{ $c.config.accessTokenTtl | int64 | toString | quote }}
 AUTH_REFRESH_TOKEN_TTL: {{ $c.config.refreshTokenTtl | int64 | toString | quote }}
 AUTH_MAX_FAILED_LOGINS: {{ $c.config.maxFailedLogins | int64 | toString | quote }}
 AUTH_LOCKOUT_SECONDS: {{ $c.config.lockoutSeconds | int64 | toString | quote }}
+AUTH_IP_MAX_FAILED_LOGINS: {{ $c.config.ipMaxFailedLogins | int64 | toString | quote }}
+AUTH_IP_WINDOW_SECONDS: {{ $c.config.ipWindowSeconds | int64 | toString | quote }}
+AUTH_IP_LOCKOUT_SECONDS: {{ $c.config.ipLockoutSeconds | int64 | toString | quote }}
+{{- with $v.jwt.previousPublicKeys }}
+AUTH_JWT_PREVIOUS_PUBLIC_KEYS: {{ . | quote }}
+{{- end }}
 {{- else if eq $key "jobconfig" }}
 FILES_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "fileStorage") | quote }}
 INTERNAL_TIMEOUT_MS: {{ $v.internalTimeoutMs | int64 | toString | quote }}
@@ -272,27 +289,22 @@ RUNNER_MAX_ENTRIES: {{ $c.config.maxEntries | int64 | toString | quote }}
 {{- if eq (include "im.needsBus" $key) "true" }}
 {{ include "im.secretEnvVar" (merge (dict "what" "s3-id" "env" "S3_ACCESS_KEY_ID") $base) }}
 {{ include "im.secretEnvVar" (merge (dict "what" "s3-secret" "env" "S3_SECRET_ACCESS_KEY") $base) }}
-{{- if $v.kafka.sasl.enabled }}
-{{ include "im.secretEnvVar" (merge (dict "what" "kafka" "env" "KAFKA_SASL_PASSWORD") $base) }}
 {{- end }}
+{{- if and (eq (include "im.needsKafka" $key) "true") $v.kafka.sasl.enabled }}
+{{ include "im.secretEnvVar" (merge (dict "what" "kafka" "env" "KAFKA_SASL_PASSWORD") $base) }}
 {{- end }}
 {{- end -}}
 
-{{/* The JWT key volume: only the public key, and for auth the private key too. Takes dict root, key, setup. */}}
+{{/* The signing-key volume (auth only: the others verify against its JWKS). Takes dict root, key, setup. */}}
 {{- define "im.jwtVolume" -}}
-{{- $pub := splitList " " (include "im.secretRef" (dict "root" .root "what" "jwt-public" "setup" .setup)) -}}
 {{- $priv := splitList " " (include "im.secretRef" (dict "root" .root "what" "jwt-private" "setup" .setup)) -}}
 - name: jwt
   secret:
-    secretName: {{ index $pub 0 | quote }}
+    secretName: {{ index $priv 0 | quote }}
     defaultMode: 288 # 0440: owner and fsGroup may read
     items:
-      - key: {{ index $pub 1 | quote }}
-        path: public.pem
-      {{- if eq .key "auth" }}
       - key: {{ index $priv 1 | quote }}
         path: private.pem
-      {{- end }}
 {{- end -}}
 
 {{/* Container volume mounts. Takes dict root, key. */}}

@@ -60,15 +60,17 @@ what to set, and the install stops before anything is created.
 
 {{- /* JWT keys */ -}}
 {{- $jwt := $v.jwt -}}
-{{- if and $jwt.existingSecret (or $jwt.privateKey $jwt.publicKey) -}}
-{{- $e = append $e "jwt.existingSecret and jwt.privateKey/jwt.publicKey are both set: keep one (existingSecret for production)." -}}
+{{- if and $jwt.existingSecret $jwt.privateKey -}}
+{{- $e = append $e "jwt.existingSecret and jwt.privateKey are both set: keep one (existingSecret for production)." -}}
 {{- else if not $jwt.existingSecret -}}
-{{- if not (and $jwt.privateKey $jwt.publicKey) -}}
-{{- $e = append $e "The token-signing keys are missing: set jwt.existingSecret (a Secret with private.pem and public.pem; docs/kubernetes.md shows how to make them), or --set-file jwt.privateKey=private.pem --set-file jwt.publicKey=public.pem." -}}
-{{- else -}}
-{{- if not (contains "PRIVATE KEY-----" $jwt.privateKey) -}}{{- $e = append $e "jwt.privateKey is not a PEM private key (-----BEGIN PRIVATE KEY-----)." -}}{{- end -}}
-{{- if not (contains "PUBLIC KEY-----" $jwt.publicKey) -}}{{- $e = append $e "jwt.publicKey is not a PEM public key (-----BEGIN PUBLIC KEY-----)." -}}{{- end -}}
+{{- if not $jwt.privateKey -}}
+{{- $e = append $e "The token-signing keys are missing: set jwt.existingSecret (a Secret with private.pem; docs/kubernetes.md shows how to make it), or --set-file jwt.privateKey=private.pem." -}}
+{{- else if not (contains "PRIVATE KEY-----" $jwt.privateKey) -}}
+{{- $e = append $e "jwt.privateKey is not a PEM private key (-----BEGIN PRIVATE KEY-----)." -}}
 {{- end -}}
+{{- end -}}
+{{- if and $jwt.previousPublicKeys (not (contains "-----BEGIN PUBLIC KEY-----" $jwt.previousPublicKeys)) -}}
+{{- $e = append $e "jwt.previousPublicKeys holds no PEM public key (-----BEGIN PUBLIC KEY-----)." -}}
 {{- end -}}
 
 {{- /* The first administrator */ -}}

@@ -2,7 +2,17 @@ import { z } from '@im/contracts';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpEnv, jwtPublicKeyEnv, kafkaEnv, kafkaOptions, pemFrom, s3Env, s3Options } from './common-env';
+import {
+  httpEnv,
+  jwtVerifyEnv,
+  kafkaEnv,
+  kafkaOptions,
+  pemFrom,
+  pemsFrom,
+  s3Env,
+  s3Options,
+  tokenVerificationFrom,
+} from './common-env';
 import { ConfigError, parseEnv } from './env';
 
 const PEM = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n';
@@ -51,8 +61,49 @@ describe('pemFrom', () => {
   it('works with the env schema of the public key', () => {
     const file = path.join(dir, 'pub.pem');
     fs.writeFileSync(file, PEM);
-    const env = parseEnv(z.object(jwtPublicKeyEnv), { AUTH_JWT_PUBLIC_KEY_FILE: file });
+    const env = parseEnv(z.object(jwtVerifyEnv), { AUTH_JWT_PUBLIC_KEY_FILE: file });
     expect(pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY')).toBe(PEM);
+  });
+});
+
+describe('token verification env', () => {
+  const parse = (env: Record<string, string>) => parseEnv(z.object(jwtVerifyEnv), env);
+
+  it('prefers the JWKS URL, with RS256, 30 s of clock tolerance and a 10-minute key cache by default', () => {
+    expect(
+      tokenVerificationFrom(
+        parse({ AUTH_JWKS_URL: 'http://auth:8081/api/.well-known/jwks.json', AUTH_JWT_PUBLIC_KEY: PEM }),
+      ),
+    ).toEqual({
+      jwksUrl: 'http://auth:8081/api/.well-known/jwks.json',
+      algorithm: 'RS256',
+      clockToleranceSeconds: 30,
+      cacheMaxAgeMs: 600_000,
+    });
+  });
+
+  it('takes a fixed public key when there is no JWKS URL, and asks for one of them when neither is set', () => {
+    expect(
+      tokenVerificationFrom(parse({ AUTH_JWT_PUBLIC_KEY: PEM, AUTH_JWT_ALGORITHM: 'ES256' })),
+    ).toMatchObject({
+      publicKeys: [PEM],
+      algorithm: 'ES256',
+    });
+    expect(() => tokenVerificationFrom(parse({}))).toThrow(/AUTH_JWKS_URL: is required/);
+    expect(() => parse({ AUTH_JWT_ALGORITHM: 'HS256' })).toThrow(ConfigError);
+    expect(() => parse({ AUTH_JWT_ALGORITHM: 'none' })).toThrow(ConfigError);
+    expect(() => parse({ AUTH_JWT_CLOCK_TOLERANCE_SECONDS: '3600' })).toThrow(
+      /AUTH_JWT_CLOCK_TOLERANCE_SECONDS/,
+    );
+  });
+
+  it('reads several PEMs from one value or file, and none when unset', () => {
+    expect(pemsFrom(undefined, undefined)).toEqual([]);
+    expect(pemsFrom(`${PEM}${PEM}`.replace(/\n/g, '\\n'), undefined)).toEqual([PEM, PEM]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'im-config-test-'));
+    fs.writeFileSync(path.join(dir, 'prev.pem'), `# old key\n${PEM}\n${PEM}`);
+    expect(pemsFrom(undefined, path.join(dir, 'prev.pem'))).toEqual([PEM, PEM]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

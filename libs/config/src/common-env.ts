@@ -1,6 +1,6 @@
 import { z } from '@im/contracts';
 import * as fs from 'node:fs';
-import { envBoolean, envInt, envPort, LogLevelEnv } from './env';
+import { ConfigError, envBoolean, envInt, envPort, LogLevelEnv } from './env';
 
 /** Env every HTTP service shares. */
 export function httpEnv(defaultPort: number) {
@@ -52,11 +52,55 @@ export const s3Env = {
     .default(''),
 };
 
-/** The access-token verification key: the PEM itself, or a file holding it. */
-export const jwtPublicKeyEnv = {
+/**
+ * How a service verifies access tokens: against the auth service's JWKS (`AUTH_JWKS_URL`, one process
+ * per service), or against a public key given here (`AUTH_JWT_PUBLIC_KEY` / `_FILE`: tests, one process).
+ */
+export const jwtVerifyEnv = {
+  /** The auth service's key set, e.g. http://auth:8081/api/.well-known/jwks.json (wins over the public key). */
+  AUTH_JWKS_URL: z.url().optional(),
+  /** PEM of the verification key (or AUTH_JWT_PUBLIC_KEY_FILE), when there is no AUTH_JWKS_URL. */
   AUTH_JWT_PUBLIC_KEY: z.string().optional(),
   AUTH_JWT_PUBLIC_KEY_FILE: z.string().optional(),
+  /** The one signing algorithm accepted: RS256 (RSA keys) or ES256 (EC P-256 keys). */
+  AUTH_JWT_ALGORITHM: z.enum(['RS256', 'ES256']).default('RS256'),
+  /** Leeway on a token's exp and nbf for clock drift between hosts, seconds. */
+  AUTH_JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /** How long a fetched JWKS key stays cached, seconds (an unknown kid fetches the set at once). */
+  AUTH_JWKS_CACHE_SECONDS: z.coerce.number().int().min(1).default(600),
 };
+/** @deprecated the old name of {@link jwtVerifyEnv}. */
+export const jwtPublicKeyEnv = jwtVerifyEnv;
+
+/** The verification settings of {@link jwtVerifyEnv}, in the shape `createAuthenticator` takes. */
+export function tokenVerificationFrom(e: z.infer<z.ZodObject<typeof jwtVerifyEnv>>): (
+  { jwksUrl: string } | { publicKeys: string[] }
+) & {
+  algorithm: 'RS256' | 'ES256';
+  clockToleranceSeconds: number;
+  cacheMaxAgeMs: number;
+} {
+  const common = {
+    algorithm: e.AUTH_JWT_ALGORITHM,
+    clockToleranceSeconds: e.AUTH_JWT_CLOCK_TOLERANCE_SECONDS,
+    cacheMaxAgeMs: e.AUTH_JWKS_CACHE_SECONDS * 1000,
+  };
+  if (e.AUTH_JWKS_URL) return { jwksUrl: e.AUTH_JWKS_URL, ...common };
+  if (!e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWT_PUBLIC_KEY_FILE)
+    throw new ConfigError(
+      "Invalid configuration; fix these environment variables:\n  AUTH_JWKS_URL: is required (the auth service's /api/.well-known/jwks.json), or set AUTH_JWT_PUBLIC_KEY / AUTH_JWT_PUBLIC_KEY_FILE",
+    );
+  return {
+    publicKeys: [pemFrom(e.AUTH_JWT_PUBLIC_KEY, e.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY')],
+    ...common,
+  };
+}
+
+/** Reads PEMs given inline (`NAME`) or as a file (`NAME_FILE`), several blocks in one value; none when unset. */
+export function pemsFrom(inline: string | undefined, file: string | undefined): string[] {
+  const text = inline ? inline.replace(/\\n/g, '\n') : file ? fs.readFileSync(file, 'utf8') : '';
+  return (text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? []).map((b) => `${b}\n`);
+}
 
 /** Reads a PEM given inline (`NAME`) or as a file (`NAME_FILE`); throws naming both when neither is set. */
 export function pemFrom(inline: string | undefined, file: string | undefined, name: string): string {

@@ -92,7 +92,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     HOME: os.tmpdir(),
     LOG_LEVEL: 'warn',
     HTTP_HOST: '127.0.0.1',
-    AUTH_JWT_PUBLIC_KEY_FILE: path.join(keyDir, 'public.pem'),
+    // Each service verifies tokens against the auth service's JWKS, as in a cluster.
+    AUTH_JWKS_URL: `${url('auth')}/api/.well-known/jwks.json`,
     KAFKA_BROKERS: infra.kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: topicPrefix,
     S3_ENDPOINT: infra.s3.endpoint,

@@ -41,7 +41,7 @@ describe('auth service on PostgreSQL', () => {
     await db.destroy();
   });
 
-  it('logs in, rotates the refresh token once, and refuses its reuse', async () => {
+  it('logs in, rotates the refresh token once, and refuses its reuse, revoking its family', async () => {
     const app = createApp(deps());
     const login = await request(app)
       .post('/api/login')
@@ -58,5 +58,10 @@ describe('auth service on PostgreSQL', () => {
       .post('/api/login/refresh')
       .send({ refresh_token: login.body.refresh_token });
     expect(reused.status).toBe(401);
+    // The reuse revoked the whole family: the token the first refresh issued is dead too.
+    const next = await request(app)
+      .post('/api/login/refresh')
+      .send({ refresh_token: refreshed.body.refresh_token });
+    expect(next.status).toBe(401);
   });
 });

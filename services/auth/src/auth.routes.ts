@@ -21,7 +21,7 @@ import {
 import express, { type RequestHandler, type Router } from 'express';
 import type { AccountRecord } from './account.repository';
 import type { AccountService } from './account.service';
-import type { AuthService } from './auth.service';
+import { LoginThrottledError, type AuthService } from './auth.service';
 import type { UserRecord } from './user.repository';
 
 const IdParams = z.object({ id: NumericId });
@@ -35,18 +35,18 @@ export function toUserResource(u: UserRecord, href: HrefBuilder, account: Accoun
     fullName: u.fullName,
     active: u.active,
     roles: u.roles,
-    created: new Date(u.createdAt).toISOString(),
-    lastModified: new Date(u.updatedAt).toISOString(),
     // Users only ever see users of their own account, so its href is the caller's account.
     account: { id: account.id, name: account.name, href: href('/api/account') },
+    created: new Date(u.createdAt).toISOString(),
+    lastModified: new Date(u.updatedAt).toISOString(),
   };
 }
 
 export interface AuthRoutesDeps {
   auth: AuthService;
+  accounts: AccountService;
   authenticate: RequestHandler;
   publicBaseUrl?: string;
-  accounts: AccountService;
 }
 
 export function authRoutes({ auth, accounts, authenticate, publicBaseUrl }: AuthRoutesDeps): Router {
@@ -56,9 +56,20 @@ export function authRoutes({ auth, accounts, authenticate, publicBaseUrl }: Auth
     next();
   };
 
+  // The public keys that verify access tokens (RFC 7517), for every service and any client; public.
+  r.get('/api/.well-known/jwks.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.json(auth.keys.jwks);
+  });
+
   r.post('/api/login', noStore, jsonBody({ limit: 16 * 1024 }), async (req, res) => {
     const body = parse(LoginRequest, req.body);
-    res.json(await auth.login(body.username, body.password));
+    try {
+      res.json(await auth.login(body.username, body.password, req.ip ?? req.socket.remoteAddress));
+    } catch (err) {
+      if (err instanceof LoginThrottledError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+      throw err;
+    }
   });
 
   r.post('/api/login/refresh', noStore, jsonBody({ limit: 16 * 1024 }), async (req, res) => {

@@ -71,14 +71,14 @@ describe('auth service', () => {
     const created = await request(app)
       .post('/api/users')
       .set('authorization', `Bearer ${adminToken}`)
-      .send({ name: 'bob', password: 'bob-password-123' });
+      .send({ name: 'bob', password: 'river-stone-4821' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: 'bob', roles: ['user'], active: true });
     expect(created.body).not.toHaveProperty('password');
     const dup = await request(app)
       .post('/api/users')
       .set('authorization', `Bearer ${adminToken}`)
-      .send({ name: 'BOB', password: 'bob-password-123' });
+      .send({ name: 'BOB', password: 'river-stone-4821' });
     expect(dup.status).toBe(409);
     const short = await request(app)
       .post('/api/users')
@@ -89,7 +89,7 @@ describe('auth service', () => {
       { path: 'password', message: 'must be at least 12 characters' },
     ]);
 
-    const bobToken = (await login('bob', 'bob-password-123')).body.access_token as string;
+    const bobToken = (await login('bob', 'river-stone-4821')).body.access_token as string;
     expect((await request(app).get('/api/users').set('authorization', `Bearer ${bobToken}`)).status).toBe(
       403,
     );
@@ -109,7 +109,7 @@ describe('auth service', () => {
     const ok = await request(app)
       .post(`/api/users/${created.body.id}/password`)
       .set('authorization', `Bearer ${bobToken}`)
-      .send({ currentPassword: 'bob-password-123', newPassword: 'new-password-1234' });
+      .send({ currentPassword: 'river-stone-4821', newPassword: 'new-password-1234' });
     expect(ok.status).toBe(204);
     expect((await login('bob', 'new-password-1234')).status).toBe(200);
   });
@@ -120,13 +120,13 @@ describe('auth service', () => {
     const bob = await request(app)
       .post('/api/users')
       .set('authorization', `Bearer ${adminToken}`)
-      .send({ name: 'bob', password: 'bob-password-123' });
-    const bobLogin = await login('bob', 'bob-password-123');
+      .send({ name: 'bob', password: 'river-stone-4821' });
+    const bobLogin = await login('bob', 'river-stone-4821');
     await request(app)
       .put(`/api/users/${bob.body.id}`)
       .set('authorization', `Bearer ${adminToken}`)
       .send({ active: false });
-    expect((await login('bob', 'bob-password-123')).status).toBe(401);
+    expect((await login('bob', 'river-stone-4821')).status).toBe(401);
     expect(
       (await request(app).post('/api/login/refresh').send({ refresh_token: bobLogin.body.refresh_token }))
         .status,

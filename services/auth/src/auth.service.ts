@@ -21,20 +21,44 @@ import type { Logger } from '@im/logging';
 import { createHash, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { JWT_AUDIENCE, JWT_ISSUER } from '@im/http-kit';
-import { generatePassword, hashPassword, verifyPassword } from './password';
+import { IpLoginThrottle, type IpThrottleSettings } from './login-throttle';
+import { generatePassword, hashPassword, needsRehash, verifyPassword } from './password';
+import { assertPasswordPolicy } from './password-policy';
+import { SigningKeys } from './signing-keys';
 import type { UserRecord, UserRepository } from './user.repository';
 
 export interface AuthSettings {
-  /** PEM of the RS256 private key that signs access tokens. */
+  /** PEM of the private key that signs access tokens: RSA (RS256) or EC P-256 (ES256). */
   jwtPrivateKey: string;
+  /** PEMs of other public keys the JWKS lists during a key rotation (the previous key, or the next). */
+  jwtPreviousPublicKeys?: string[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   /** Failed logins in a row before the account is locked for `lockoutSeconds`. */
   maxFailedLogins: number;
   lockoutSeconds: number;
+  /** Failed logins per client address before that address is refused for a while (default 20 in 15 min, 15 min). */
+  ipThrottle?: IpThrottleSettings;
 }
 
+/** Failed logins per client address: 20 within 15 minutes lock the address out for 15 minutes. */
+export const DEFAULT_IP_THROTTLE: IpThrottleSettings = {
+  maxFailures: 20,
+  windowSeconds: 900,
+  lockoutSeconds: 900,
+};
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** 429 for a client address with too many failed logins; Retry-After says when to try again. */
+export class LoginThrottledError extends AppError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(
+      'RATE_LIMITED',
+      `Too many failed logins from this address; try again in ${retryAfterSeconds} s (see the Retry-After header).`,
+    );
+  }
+}
 
 function badCredentials(): AppError {
   return new AppError(
@@ -47,8 +71,11 @@ function badCredentials(): AppError {
 export type UserChangePublisher = (e: UserChanged) => Promise<void>;
 
 export class AuthService {
-  /** A hash to verify against when the user does not exist, so both answers take the same time. */
+  /** An argon2id hash to verify against when the user does not exist, so both answers take the same time. */
   private dummyHash: Promise<string> | undefined;
+  /** The signing key and the JWKS (GET /api/.well-known/jwks.json). */
+  readonly keys: SigningKeys;
+  private readonly ipThrottle: IpLoginThrottle;
 
   constructor(
     private readonly users: UserRepository,
@@ -56,7 +83,10 @@ export class AuthService {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
     private readonly publishUserChange?: UserChangePublisher,
-  ) {}
+  ) {
+    this.keys = new SigningKeys(settings.jwtPrivateKey, settings.jwtPreviousPublicKeys ?? []);
+    this.ipThrottle = new IpLoginThrottle(settings.ipThrottle ?? DEFAULT_IP_THROTTLE, now);
+  }
 
   /**
    * Creates the first administrator when there are no users. The password comes from the caller (an
@@ -84,20 +114,30 @@ export class AuthService {
     return generated ? { created: true, generatedPassword: generated } : { created: true };
   }
 
-  async login(username: string, password: string): Promise<TokenResponse> {
+  /**
+   * Logs a user in. `clientIp` is throttled on failed logins (429 with Retry-After while locked out).
+   * An unknown user, a wrong password, an inactive and a locked account all get the same 401, after
+   * one argon2id verification each, so neither the answer nor its time says whether the user exists.
+   */
+  async login(username: string, password: string, clientIp = 'unknown'): Promise<TokenResponse> {
+    const retryAfter = this.ipThrottle.retryAfterSeconds(clientIp);
+    if (retryAfter > 0) throw new LoginThrottledError(retryAfter);
     const user = await this.users.findByName(username);
     const now = this.now();
     if (!user) {
       this.dummyHash ??= hashPassword(generatePassword());
       await verifyPassword(password, await this.dummyHash);
-      throw badCredentials();
-    }
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      this.logger.warn({ userId: user.id }, 'login refused: account locked');
+      this.ipThrottle.recordFailure(clientIp);
       throw badCredentials();
     }
     const ok = await verifyPassword(password, user.passwordHash);
+    if (user.lockedUntil !== null && user.lockedUntil > now) {
+      this.logger.warn({ userId: user.id }, 'login refused: account locked');
+      this.ipThrottle.recordFailure(clientIp);
+      throw badCredentials();
+    }
     if (!ok) {
+      this.ipThrottle.recordFailure(clientIp);
       const failed = user.failedLogins + 1;
       const lock = failed >= this.settings.maxFailedLogins;
       await this.users.update(
@@ -112,43 +152,62 @@ export class AuthService {
       throw badCredentials();
     }
     if (!user.active) throw badCredentials();
-    if (user.failedLogins !== 0 || user.lockedUntil !== null)
-      await this.users.update(user.id, { failedLogins: 0, lockedUntil: null }, now);
-    return this.issueTokens(user);
+    // A hash from before argon2id (scrypt) or with older parameters is replaced while the password is at hand.
+    const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
+    if (user.failedLogins !== 0 || user.lockedUntil !== null || rehash.passwordHash)
+      await this.users.update(user.id, { failedLogins: 0, lockedUntil: null, ...rehash }, now);
+    // Each login starts a refresh-token family.
+    return this.issueTokens(user, randomBytes(16).toString('base64url'));
   }
 
+  /**
+   * Rotates a refresh token: the presented one is marked used and the next of its family issued. A
+   * token presented after it was used revokes its whole family (the thief's and the owner's copies).
+   */
   async refresh(refreshToken: string): Promise<TokenResponse> {
-    const userId = await this.users.consumeRefreshToken(sha256(refreshToken), this.now());
-    const user = userId ? await this.users.findById(userId) : undefined;
-    if (!user || !user.active) {
+    const outcome = await this.users.refreshTokens().use(sha256(refreshToken), this.now());
+    if (outcome.kind === 'reused')
+      this.logger.warn({ userId: outcome.userId }, 'refresh token reused: revoked its whole family');
+    const user = outcome.kind === 'rotated' ? await this.users.findById(outcome.userId) : undefined;
+    if (outcome.kind !== 'rotated' || !user || !user.active) {
       throw new UnauthenticatedError(
         'The refresh token is unknown, used or expired; log in again with POST /api/login.',
       );
     }
-    return this.issueTokens(user);
+    return this.issueTokens(user, outcome.familyId);
   }
 
+  /** Revokes every refresh token (every family) of the caller; access tokens run out at their `exp`. */
   async logout(userId: string): Promise<void> {
-    await this.users.revokeRefreshTokens(userId, this.now());
+    await this.users.refreshTokens().revokeAllOf(userId, this.now());
   }
 
-  private async issueTokens(user: UserRecord): Promise<TokenResponse> {
-    const accessToken = jwt.sign({ name: user.name, roles: user.roles, acc: user.accountId }, this.settings.jwtPrivateKey, {
-      algorithm: 'RS256',
-      subject: user.id,
-      issuer: JWT_ISSUER,
-      audience: JWT_AUDIENCE,
-      expiresIn: this.settings.accessTokenTtlSeconds,
-      jwtid: randomBytes(12).toString('base64url'),
-    });
+  private async issueTokens(user: UserRecord, familyId: string): Promise<TokenResponse> {
+    const accessToken = jwt.sign(
+      { name: user.name, roles: user.roles, acc: user.accountId },
+      this.keys.privateKey,
+      {
+        algorithm: this.keys.algorithm,
+        keyid: this.keys.kid,
+        subject: user.id,
+        issuer: JWT_ISSUER,
+        audience: JWT_AUDIENCE,
+        expiresIn: this.settings.accessTokenTtlSeconds,
+        notBefore: 0,
+        jwtid: randomBytes(12).toString('base64url'),
+      },
+    );
     const refreshToken = randomBytes(32).toString('base64url');
     const now = this.now();
-    await this.users.insertRefreshToken(
-      user.id,
-      sha256(refreshToken),
-      now + this.settings.refreshTokenTtlSeconds * 1000,
-      now,
-    );
+    await this.users
+      .refreshTokens()
+      .insert(
+        user.id,
+        familyId,
+        sha256(refreshToken),
+        now + this.settings.refreshTokenTtlSeconds * 1000,
+        now,
+      );
     return {
       access_token: accessToken,
       token_type: 'bearer',
@@ -190,6 +249,7 @@ export class AuthService {
 
   /** A new user, always in the actor's account. */
   async create(actor: Principal, input: CreateUserRequest): Promise<UserRecord> {
+    assertPasswordPolicy(input.password, input.name, 'password');
     const passwordHash = await hashPassword(input.password);
     return this.inTransaction(async (users) => {
       const user = await users.insert(
@@ -268,6 +328,7 @@ export class AuthService {
     if (!self && !actor.roles.includes('admin'))
       throw new ForbiddenError("Only administrators may change another user's password.");
     const user = await this.getFor(actor, id);
+    assertPasswordPolicy(input.newPassword, user.name, 'newPassword');
     if (self) {
       if (!input.currentPassword || !(await verifyPassword(input.currentPassword, user.passwordHash))) {
         throw new InputError('The current password is wrong.', [

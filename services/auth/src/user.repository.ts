@@ -1,5 +1,6 @@
 import type { Role } from '@im/contracts';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
+import { RefreshTokenRepository } from './refresh-token.repository';
 
 export interface UserRow {
   id: number;
@@ -63,6 +64,11 @@ export interface NewUser {
 /** Users and refresh tokens in the auth service's own schema. knex stays in here. */
 export class UserRepository {
   constructor(private readonly db: Knex) {}
+
+  /** The refresh tokens of these users, on the same connection (or transaction). */
+  refreshTokens(): RefreshTokenRepository {
+    return new RefreshTokenRepository(this.db);
+  }
 
   /** Runs `fn` in one transaction, with a repository bound to it. */
   transaction<T>(fn: (repo: UserRepository) => Promise<T>): Promise<T> {

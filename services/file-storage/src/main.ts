@@ -2,14 +2,14 @@ import {
   envBytes,
   envInt,
   httpEnv,
-  jwtPublicKeyEnv,
+  jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
   parseEnv,
-  pemFrom,
   s3Env,
   s3Options,
   runMain,
+  tokenVerificationFrom,
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
@@ -23,7 +23,7 @@ import { createApp } from './app';
 /** The file-storage service's environment (see services/file-storage/README.md). */
 const FileStorageEnv = dbEnvSchema('files').extend({
   ...httpEnv(8083),
-  ...jwtPublicKeyEnv,
+  ...jwtVerifyEnv,
   ...kafkaEnv,
   ...s3Env,
   /** Base URL of the jobconfig service (internal). */
@@ -48,9 +48,7 @@ async function main(): Promise<void> {
     bus,
     storage,
     access: httpConfigAccess({ baseUrl: env.JOBCONFIG_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
-    authenticate: createAuthenticator(
-      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
-    ),
+    authenticate: createAuthenticator(tokenVerificationFrom(env)),
     maxBytes: env.FILES_MAX_BYTES,
     isDraining: () => shutdown.isShuttingDown,
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),

@@ -2,14 +2,14 @@ import {
   envBoolean,
   envInt,
   httpEnv,
-  jwtPublicKeyEnv,
+  jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
   parseEnv,
-  pemFrom,
   s3Env,
   s3Options,
   runMain,
+  tokenVerificationFrom,
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
@@ -23,7 +23,7 @@ import { createApp } from './app';
 /** The jobconfig service's environment (see services/jobconfig/README.md). */
 const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   ...httpEnv(8082),
-  ...jwtPublicKeyEnv,
+  ...jwtVerifyEnv,
   ...kafkaEnv,
   ...s3Env,
   /** Base URL of the file-storage service (internal). */
@@ -64,9 +64,7 @@ async function main(): Promise<void> {
     bus,
     storage,
     files: httpFileCatalog({ baseUrl: env.FILES_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
-    authenticate: createAuthenticator(
-      pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
-    ),
+    authenticate: createAuthenticator(tokenVerificationFrom(env)),
     isDraining: () => shutdown.isShuttingDown,
     scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
     leaseMs: env.JOBS_LEASE_MS,

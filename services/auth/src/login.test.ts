@@ -1,0 +1,205 @@
+import { createDb, type Knex } from '@im/db';
+import { silentLogger } from '@im/logging';
+import { generateKeyPairSync } from 'node:crypto';
+import request from 'supertest';
+import { createApp, createAuthModule, type AuthDeps, type AuthModule } from './app';
+import { IpLoginThrottle } from './login-throttle';
+import { hashPassword, legacyScryptHash, needsRehash, verifyPassword } from './password';
+import { passwordWeakness } from './password-policy';
+
+const keys = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+});
+const PASSWORD = 'admin-password-123';
+
+describe('passwords', () => {
+  it('hashes with argon2id, m=19 MiB, t=2, p=1, and verifies', async () => {
+    const h = await hashPassword('a-long-enough-passphrase');
+    expect(h).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    expect(await verifyPassword('a-long-enough-passphrase', h)).toBe(true);
+    expect(await verifyPassword('a-long-enough-passphrasf', h)).toBe(false);
+    expect(needsRehash(h)).toBe(false);
+  });
+
+  it('still verifies the scrypt hashes written before argon2id, and marks them for a rehash', async () => {
+    const old = await legacyScryptHash('an-old-passphrase-1');
+    expect(old).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(await verifyPassword('an-old-passphrase-1', old)).toBe(true);
+    expect(await verifyPassword('an-old-passphrase-2', old)).toBe(false);
+    expect(needsRehash(old)).toBe(true);
+    expect(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaA')).toBe(true);
+    expect(await verifyPassword('x', 'garbage')).toBe(false);
+    expect(await verifyPassword('x', '$argon2id$garbage')).toBe(false);
+  });
+
+  it('refuses the most common passwords, common words with digits, runs, and the user name', () => {
+    expect(passwordWeakness('password1234', 'bob')).toMatch(/most common/);
+    expect(passwordWeakness('Password2024!', 'bob')).toMatch(/common word/);
+    expect(passwordWeakness('qwerty!!1234', 'bob')).toMatch(/common word/);
+    expect(passwordWeakness('aaaaaaaaaaaa', 'bob')).toMatch(/repeats/);
+    expect(passwordWeakness('abcdefghijklmn', 'bob')).toMatch(/consecutive/);
+    expect(passwordWeakness('1234567890123', 'bob')).toMatch(/most common/);
+    expect(passwordWeakness('alice-in-the-garden', 'Alice')).toMatch(/user name/);
+    expect(passwordWeakness('river-stone-4821', 'bob')).toBeUndefined();
+    expect(passwordWeakness('correct horse battery', 'bob')).toBeUndefined();
+  });
+});
+
+describe('the per-address login throttle', () => {
+  it('locks an address out after the limit within the window, for the lockout time', () => {
+    let now = 1_000_000;
+    const t = new IpLoginThrottle({ maxFailures: 3, windowSeconds: 60, lockoutSeconds: 30 }, () => now);
+    t.recordFailure('10.0.0.1');
+    t.recordFailure('10.0.0.1');
+    expect(t.retryAfterSeconds('10.0.0.1')).toBe(0);
+    t.recordFailure('10.0.0.1');
+    expect(t.retryAfterSeconds('10.0.0.1')).toBe(30);
+    expect(t.retryAfterSeconds('10.0.0.2')).toBe(0);
+    now += 29_500;
+    expect(t.retryAfterSeconds('10.0.0.1')).toBe(1);
+    now += 600;
+    expect(t.retryAfterSeconds('10.0.0.1')).toBe(0);
+  });
+
+  it('starts a new window after the old one passed', () => {
+    let now = 0;
+    const t = new IpLoginThrottle({ maxFailures: 2, windowSeconds: 10, lockoutSeconds: 30 }, () => now);
+    t.recordFailure('a');
+    now = 10_000;
+    t.recordFailure('a');
+    expect(t.retryAfterSeconds('a')).toBe(0);
+  });
+
+  it('keeps at most maxEntries addresses, forgetting the oldest', () => {
+    const t = new IpLoginThrottle({ maxFailures: 2, windowSeconds: 60, lockoutSeconds: 60, maxEntries: 100 });
+    for (let i = 0; i < 1000; i++) t.recordFailure(`10.0.${i >> 8}.${i & 255}`);
+    expect(t.size).toBe(100);
+  });
+});
+
+describe('logging in', () => {
+  let db: Knex;
+  let mod: AuthModule;
+  let app: ReturnType<typeof createApp>;
+  const deps = (): AuthDeps => ({
+    db,
+    logger: silentLogger(),
+    settings: {
+      jwtPrivateKey: keys.privateKey,
+      accessTokenTtlSeconds: 36000,
+      refreshTokenTtlSeconds: 600,
+      maxFailedLogins: 3,
+      lockoutSeconds: 60,
+      ipThrottle: { maxFailures: 6, windowSeconds: 900, lockoutSeconds: 900 },
+    },
+  });
+
+  beforeEach(async () => {
+    db = createDb({ client: 'sqlite', filename: ':memory:' });
+    mod = createAuthModule(deps());
+    await mod.migrate();
+    await mod.service.bootstrapAdmin(PASSWORD);
+    app = createApp(deps());
+  });
+
+  afterEach(async () => {
+    await db.destroy();
+  });
+
+  const login = (username: string, password: string, ip = '203.0.113.7') =>
+    request(app).post('/api/login').set('x-forwarded-for', ip).send({ username, password });
+  const adminToken = async () => (await login('admin', PASSWORD, '198.51.100.1')).body.access_token as string;
+
+  it('answers an unknown user exactly as a wrong password, and a locked account too', async () => {
+    const unknown = await login('ghost', 'whatever-password');
+    const wrong = await login('admin', 'whatever-password');
+    const strip = (t: string) => ({ ...JSON.parse(t), requestId: undefined });
+    expect(unknown.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect(strip(unknown.text)).toEqual(strip(wrong.text));
+    // Locked now (3 failures in a row), the right password gets that same answer.
+    await login('admin', 'whatever-password');
+    await login('admin', 'whatever-password');
+    const locked = await login('admin', PASSWORD);
+    expect(locked.status).toBe(401);
+    expect(strip(locked.text)).toEqual(strip(wrong.text));
+  });
+
+  it('takes about as long for an unknown user as for a wrong password (both verify an argon2id hash)', async () => {
+    // Behaviour, not a speed target: the means of 20 each lie within a factor of 2 of each other.
+    const app2 = createApp({
+      ...deps(),
+      settings: {
+        ...deps().settings,
+        maxFailedLogins: 1000,
+        ipThrottle: { maxFailures: 1000, windowSeconds: 60, lockoutSeconds: 60 },
+      },
+    });
+    const time = async (username: string) => {
+      const t0 = process.hrtime.bigint();
+      const r = await request(app2).post('/api/login').send({ username, password: 'not-the-password-1' });
+      expect(r.status).toBe(401);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    await time('ghost'); // warm-up: the dummy hash is made once
+    await time('admin');
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      unknown.push(await time(`ghost-${i}`));
+      wrong.push(await time('admin'));
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const ratio = mean(unknown) / mean(wrong);
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(2);
+  });
+
+  it('refuses an address after repeated failures with 429 and Retry-After; other addresses still log in', async () => {
+    for (let i = 0; i < 6; i++) expect((await login(`ghost-${i}`, 'wrong-password-1')).status).toBe(401);
+    const refused = await login('admin', PASSWORD);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('900');
+    expect(JSON.parse(refused.text)).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(JSON.parse(refused.text).detail).toMatch(/Too many failed logins from this address/);
+    expect((await login('admin', PASSWORD, '203.0.113.8')).status).toBe(200);
+  });
+
+  it('rehashes a scrypt hash to argon2id at the next successful login', async () => {
+    await db('users')
+      .where({ name_key: 'admin' })
+      .update({ password_hash: await legacyScryptHash(PASSWORD) });
+    expect((await login('admin', 'wrong-password-1')).status).toBe(401);
+    expect((await db('users').where({ name_key: 'admin' }).first()).password_hash).toMatch(/^scrypt\$/);
+    expect((await login('admin', PASSWORD)).status).toBe(200);
+    expect((await db('users').where({ name_key: 'admin' }).first()).password_hash).toMatch(/^\$argon2id\$/);
+    expect((await login('admin', PASSWORD)).status).toBe(200);
+  });
+
+  it('applies the password policy to new users and password changes (400 naming the field)', async () => {
+    const token = await adminToken();
+    const weak = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${token}`)
+      .send({ name: 'carol', password: 'carol-is-my-name' });
+    expect(weak.status).toBe(400);
+    expect(JSON.parse(weak.text)).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ path: 'password', message: 'may not contain the user name' }],
+    });
+    const common = await request(app)
+      .post('/api/users')
+      .set('authorization', `Bearer ${token}`)
+      .send({ name: 'carol', password: 'Password2024!' });
+    expect(common.status).toBe(400);
+    expect(JSON.parse(common.text).errors[0].path).toBe('password');
+    const change = await request(app)
+      .post('/api/users/1/password')
+      .set('authorization', `Bearer ${token}`)
+      .send({ currentPassword: PASSWORD, newPassword: 'password1234' });
+    expect(change.status).toBe(400);
+    expect(JSON.parse(change.text).errors[0]).toMatchObject({ path: 'newPassword' });
+  });
+});
