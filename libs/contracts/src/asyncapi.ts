@@ -45,6 +45,12 @@ const descriptions: Record<TopicId, { summary: string; producer: string; consume
     producer: 'file-storage',
     consumers: 'none yet',
   },
+  'audit.events': {
+    summary:
+      'Who did what, when, from where, with what outcome (logins, changes to users, configurations, schedules, macros, files and jobs). Best-effort, at least once; never carries secrets, macro values or passwords. Key: event id.',
+    producer: 'auth, jobconfig, file-storage',
+    consumers: 'auth (group auth.audit; stores them for GET /api/audit)',
+  },
   'user.changes': {
     summary:
       "A user was created or changed (the user's state after the change: account, active, roles). A deactivated user's waiting jobs are cancelled and their runs and tokens refused.",
@@ -81,9 +87,11 @@ export function buildAsyncApiDocument(version: string, prefix = 'im.') {
             description:
               id === 'user.changes'
                 ? 'user id'
-                : id.startsWith('job') && id !== 'jobconfig.changes'
-                  ? 'job id'
-                  : 'configuration id',
+                : id === 'audit.events'
+                  ? 'event id'
+                  : id.startsWith('job') && id !== 'jobconfig.changes'
+                    ? 'job id'
+                    : 'configuration id',
           },
         },
       },

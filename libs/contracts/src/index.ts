@@ -7,6 +7,7 @@ export * from './job.schema';
 export * from './file.schema';
 export * from './package-manifest.schema';
 export * from './events.schema';
+export * from './audit.schema';
 export * from './topics';
 export * from './openapi';
 export * from './ports';

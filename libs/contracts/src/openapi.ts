@@ -12,6 +12,7 @@ import {
   User,
   UserList,
 } from './auth.schema';
+import { AuditEventList, AuditQuery } from './audit.schema';
 import { ListQuery, NumericId, Problem, ProductInfo } from './common.schema';
 import {
   FileKey,
@@ -195,6 +196,23 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
       401: std[401],
       403: problem("Only administrators of the installation's first account create accounts."),
       409: problem("The administrator's name is taken."),
+    },
+  });
+
+  // Audit trail
+  route({
+    method: 'get',
+    path: '/audit',
+    tags: ['audit'],
+    request: { query: AuditQuery },
+    responses: {
+      200: json(
+        AuditEventList,
+        "Audit events of the caller's account, newest first unless sorted otherwise (admins only). Sort by time, action, actorId, resourceType, outcome.",
+      ),
+      400: std[400],
+      401: std[401],
+      403: problem('Admins only.'),
     },
   });
 

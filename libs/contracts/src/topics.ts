@@ -1,3 +1,4 @@
+import { AuditEvent } from './audit.schema';
 import { z } from './zod';
 import {
   FileChanged,
@@ -29,6 +30,7 @@ export const topicCatalog = {
   },
   'file.changes': { schema: FileChanged, key: (v: FileChanged) => v.jobConfigId, public: false },
   'user.changes': { schema: UserChanged, key: (v: UserChanged) => v.userId, public: false },
+  'audit.events': { schema: AuditEvent, key: (v: AuditEvent) => v.id, public: false },
 } as const;
 
 export type TopicId = keyof typeof topicCatalog;

@@ -24,6 +24,12 @@ export interface SubscribeOptions<T extends TopicId> {
    * in-process bus always handles its partitions concurrently.
    */
   concurrency?: number;
+  /**
+   * Errors that mean a dependency is down (a database, the broker), not that the record is bad: the
+   * handler is retried, backing off to 5 s, until it succeeds or the subscription closes, instead of
+   * going to the dead-letter topic after a few attempts.
+   */
+  isTransient?: (err: unknown) => boolean;
 }
 
 /** One record to publish, for {@link EventBus.publishAll}. */

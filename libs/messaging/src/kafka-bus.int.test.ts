@@ -171,6 +171,39 @@ describe('KafkaEventBus', () => {
     await Promise.all([subA.close(), subB.close(), consumer.disconnect()]);
   }, 60_000);
 
+  it('retries a handler failing on a dependency that is down until it is back, instead of dead-lettering', async () => {
+    const seen: string[] = [];
+    const tried: string[] = [];
+    let down = 6; // more failures than maxAttempts (2) allows for other errors
+    const dependencyDown = Object.assign(new Error('connect ECONNREFUSED'), { transient: true });
+    const sub = await bus.subscribe({
+      groupId: uniqueName('transient'),
+      topic: 'job.progress',
+      fromBeginning: false,
+      isTransient: (err) => (err as { transient?: boolean }).transient === true,
+      handler: async (m) => {
+        if (m.jobId !== 'transient-job') return;
+        tried.push(String(m.currentStep));
+        if (down-- > 0) throw dependencyDown;
+        seen.push(String(m.currentStep));
+      },
+    });
+    // Subscribed from the end: published until the group has its partitions and sees one.
+    let n = 0;
+    await waitFor(
+      async () => {
+        await bus.publish('job.progress', progress('transient-job', `probe-${++n}`));
+        return seen.length > 0 ? true : undefined;
+      },
+      { timeoutMs: 45_000, intervalMs: 1000, what: 'the handler to get through' },
+    );
+    expect(down).toBeLessThan(0);
+    // The first record the handler got is the one that got through: it was not dead-lettered.
+    expect(tried.slice(0, 7)).toEqual(Array(7).fill(tried[0]));
+    expect(seen[0]).toBe(tried[0]);
+    await sub.close();
+  }, 60_000);
+
   it('keeps a member in its group while a handler runs longer than the session timeout (no redelivery)', async () => {
     const slow = new KafkaEventBus(silentLogger(), {
       brokers: infraEnv().kafkaBrokers,

@@ -233,7 +233,7 @@ export class KafkaEventBus implements EventBus {
         await consumer.connect();
         await consumer.subscribe({ topic: name, fromBeginning: options.fromBeginning ?? false });
         this.consumers.add(consumer);
-        await this.run(consumer, options, name);
+        await this.run(consumer, options, name, () => closed || this.closing);
       } catch (err) {
         await withTimeout(
           consumer.disconnect().catch(() => undefined),
@@ -269,6 +269,7 @@ export class KafkaEventBus implements EventBus {
     consumer: Consumer,
     options: SubscribeOptions<T>,
     name: string,
+    isClosed: () => boolean,
   ): Promise<void> {
     const schema = topicCatalog[options.topic].schema;
     await consumer.run({
@@ -301,6 +302,7 @@ export class KafkaEventBus implements EventBus {
             message.key,
             message.value,
             headers,
+            isClosed,
           );
         } finally {
           clearInterval(beat);
@@ -316,13 +318,32 @@ export class KafkaEventBus implements EventBus {
     key: Buffer | null,
     value: Buffer | null,
     headers: Record<string, string>,
+    isClosed: () => boolean,
   ): Promise<void> {
     const name = meta.topic;
+    let transient = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         await options.handler(data, meta);
+        if (transient > 0) this.logger.info({ topic: name, key: meta.key, transient }, 'handler works again');
         return;
       } catch (err) {
+        if (options.isTransient?.(err)) {
+          // A dependency is down (the database, the broker): wait for it instead of dead-lettering.
+          // On close the record is left uncommitted, for the group's next member.
+          if (isClosed()) throw err;
+          transient++;
+          attempt--;
+          if (transient === 1 || transient % 20 === 0)
+            this.logger.warn(
+              { err, topic: name, key: meta.key, transient },
+              'handler failed on a dependency that is down; retrying until it is back',
+            );
+          await new Promise((r) =>
+            setTimeout(r, Math.min(5000, this.retryDelayMs * 2 ** Math.min(transient, 5))),
+          );
+          continue;
+        }
         if (attempt >= this.maxAttempts) {
           this.logger.error(
             { err, topic: name, key: meta.key, attempts: attempt },

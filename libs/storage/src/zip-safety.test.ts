@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ByteLimit,
@@ -10,10 +10,10 @@ import {
   ZipSignatureCheck,
 } from './zip-safety';
 
-async function drain(source: Readable, ...through: NodeJS.ReadWriteStream[]): Promise<Buffer> {
+async function drain(source: Readable, through: Transform): Promise<Buffer> {
   const out: Buffer[] = [];
-  await pipeline(source, ...(through as [NodeJS.ReadWriteStream]), async (s: AsyncIterable<Buffer>) => {
-    for await (const c of s) out.push(c);
+  await pipeline(source, through, async (s: AsyncIterable<string | Buffer>) => {
+    for await (const c of s) out.push(Buffer.from(c));
   });
   return Buffer.concat(out);
 }

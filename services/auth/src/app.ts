@@ -1,11 +1,21 @@
 import type { UserChanged } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { createAuthenticator, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
+import {
+  Auditor,
+  auditTrail,
+  createAuthenticator,
+  createServiceApp,
+  refuseInactiveUsers,
+} from '@im/http-kit';
 import type { Logger } from '@im/logging';
-import type { EventBus } from '@im/messaging';
+import type { EventBus, Subscription } from '@im/messaging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { accountRoutes } from './account.routes';
 import { AccountService } from './account.service';
+import { AuditRepository } from './audit.repository';
+import { auditRoutes } from './audit.routes';
+import { AUTH_AUDIT_RULES } from './audit.rules';
+import { startAuditStore } from './audit.store';
 import { authMigrations } from './auth.migrations';
 import { authRoutes } from './auth.routes';
 import { AuthService, type AuthSettings } from './auth.service';
@@ -32,6 +42,11 @@ export interface AuthModule {
   accounts: AccountService;
   router: Router;
   migrate(): Promise<string[]>;
+  /** The stored audit trail (GET /api/audit). */
+  audit: AuditRepository;
+  /** Starts storing the audit events of every service (needs the bus); stopAudit() stops it. */
+  startAudit(groupId?: string): Promise<void>;
+  stopAudit(): Promise<void>;
 }
 
 /** The auth service's parts, for a composition root to wire: one per process or all in one. */
@@ -47,7 +62,12 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
     (id) => service.isInactive(id),
   );
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
+  const audit = new AuditRepository(deps.db);
+  const auditor = new Auditor(bus ? (e) => bus.publish('audit.events', e) : undefined, logger, 'auth');
+  let auditSub: Subscription | undefined;
   const router = express.Router();
+  router.use(auditTrail(auditor, AUTH_AUDIT_RULES));
+  router.use(auditRoutes({ audit, authenticate, ...opt }));
   router.use(authRoutes({ auth: service, accounts, authenticate, ...opt }));
   router.use(accountRoutes({ accounts, authenticate, ...opt }));
   return {
@@ -55,6 +75,14 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
     accounts,
     router,
     migrate: () => migrateLatest(deps.db, authMigrations, deps.dbSchema),
+    audit,
+    async startAudit(groupId) {
+      if (bus && !auditSub) auditSub = await startAuditStore(bus, audit, logger, groupId);
+    },
+    async stopAudit() {
+      await auditSub?.close();
+      auditSub = undefined;
+    },
   };
 }
 

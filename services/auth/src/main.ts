@@ -61,6 +61,9 @@ async function main(): Promise<void> {
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
   const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
+  // The audit trail of every service (audit.events) is stored here, for GET /api/audit.
+  await mod.startAudit();
+  shutdown.register('drain', 'audit', () => mod.stopAudit());
   shutdown.register('close-clients', 'database', () => db.destroy());
   shutdown.register('close-clients', 'kafka', () => bus.close());
   shutdown.installSignalHandlers();

@@ -1,10 +1,11 @@
 import type { ConfigAccessPort } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { createServiceApp } from '@im/http-kit';
+import { Auditor, auditTrail, createServiceApp } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
-import type { Express, RequestHandler, Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
+import { FILE_AUDIT_RULES } from './audit.rules';
 import { fileStorageMigrations } from './file-storage.migrations';
 import { FileRepository } from './file.repository';
 import { fileRoutes } from './file.routes';
@@ -37,14 +38,21 @@ export function createFileStorageModule(deps: FileStorageDeps): FileStorageModul
   const logger = deps.logger.child({ component: 'file-storage' });
   const files = new FileService(new FileRepository(deps.db), deps.storage, deps.bus, logger, deps.maxBytes);
   let sub: Subscription | undefined;
-  return {
-    files,
-    router: fileRoutes({
+  // Stored and deleted files go to the audit trail (best effort).
+  const auditor = new Auditor((e) => deps.bus.publish('audit.events', e), logger, 'file-storage');
+  const router = express.Router();
+  router.use(auditTrail(auditor, FILE_AUDIT_RULES));
+  router.use(
+    fileRoutes({
       files,
       access: deps.access,
       authenticate: deps.authenticate,
       ...(deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {}),
     }),
+  );
+  return {
+    files,
+    router,
     migrate: () => migrateLatest(deps.db, fileStorageMigrations, deps.dbSchema),
     async start() {
       sub = await deps.bus.subscribe({

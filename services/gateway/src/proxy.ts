@@ -37,6 +37,7 @@ export function ownerOf(path: string): 'file-storage' | 'jobconfig' | 'auth' | u
   if (/^\/api\/jobconfigs\/[^/]+\/files(\/|$)/.test(path)) return 'file-storage';
   if (/^\/api\/(jobconfigs|jobs)(\/|$)/.test(path)) return 'jobconfig';
   if (/^\/api\/(login|logout|user|users|account|accounts)(\/|$)/.test(path)) return 'auth';
+  if (/^\/api\/audit(\/|$)/.test(path)) return 'auth';
   return undefined;
 }
 

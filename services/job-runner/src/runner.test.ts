@@ -556,8 +556,11 @@ describe('JobRunner', () => {
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran once');` });
     const req = jobRequest({ entryPoint: 'main.mjs' });
     await h.bus.publish('job.requests', req);
-    await h.bus.publish('job.requests', req);
+    await h.bus.publish('job.requests', req); // while it runs: ignored
     await h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
+    await h.bus.idle();
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FINISHED']);
+    await h.bus.publish('job.requests', req); // after it ran: the outcome again, no second run
     const second = await h.next(
       (p) =>
         p.jobId === req.jobId &&
@@ -1211,6 +1214,24 @@ describe('JobRunner leases', () => {
     // The log in storage is the next attempt's now: this runner wrote no ending to it.
     expect((await readText(h.storage, req.logKey)) ?? '').not.toMatch(/job FAILED|stopping the job/);
     expect(await fs.readdir(h.workDir)).not.toContain(`${req.jobId}-1`);
+  });
+
+  it('lets a request go once its claim is answered, so the next request of the partition starts meanwhile', async () => {
+    const h = await createHarness({ slots: 2 });
+    await h.putPackage({ 'main.mjs': NEVER_ENDS });
+    const first = jobRequest({ entryPoint: 'main.mjs' });
+    let second = jobRequest({ entryPoint: 'main.mjs' });
+    while (partitionFor(second.jobId, 4) !== partitionFor(first.jobId, 4))
+      second = jobRequest({ entryPoint: 'main.mjs' });
+    await h.bus.publish('job.requests', first);
+    await h.bus.publish('job.requests', second);
+    // Both run at once although one partition delivers them one after the other.
+    await h.next((p) => p.jobId === first.jobId && p.status === 'RUNNING');
+    await h.next((p) => p.jobId === second.jobId && p.status === 'RUNNING');
+    expect(h.runner.activeJobs).toBe(2);
+    await h.bus.publish('job.cancel', cancel(first));
+    await h.bus.publish('job.cancel', cancel(second));
+    await h.next((p) => p.jobId === second.jobId && p.status === 'FAILED');
   });
 
   it('hands back at once the requests still waiting for a slot when it stops', async () => {

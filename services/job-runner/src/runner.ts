@@ -132,6 +132,8 @@ interface ActiveJob {
   claim: Claim | undefined;
   /** jobconfig's answer to the claim, once sent: the job prepares meanwhile and runs only once granted. */
   answer: Promise<ClaimAnswer> | undefined;
+  /** Lets the request's message go (called once jobconfig answered the claim). */
+  answered: () => void;
   /** Set once jobconfig granted the lease: from then on the runner heartbeats for the attempt. */
   granted: boolean;
 }
@@ -144,6 +146,8 @@ const REMEMBERED_OUTCOMES = 1000;
 /** Attempt directories of warm executors: `warm-<uuid>` (job attempts use `<jobId>-<attempt>`). */
 const WARM_DIR_PREFIX = 'warm-';
 const TERMINAL_PUBLISH_ATTEMPTS = 3;
+/** How long a granted job's outcome is retried while the bus fails (ms). */
+const PERSISTENT_PUBLISH_MS = 5 * 60_000;
 
 /** Where the compiled executor is: next to the compiled runner, or in dist/ when running from sources. */
 export function defaultExecutorPath(): string {
@@ -368,6 +372,7 @@ export class JobRunner {
       hinted: new Set(),
       claim: undefined,
       answer: undefined,
+      answered: () => undefined,
       granted: false,
     };
     this.active.set(key, job);
@@ -376,7 +381,14 @@ export class JobRunner {
       this.handling.delete(done);
     });
     this.handling.add(done);
-    await done;
+    // The request is let go of once jobconfig answered the claim: from then on the lease, not the
+    // bus's redelivery, looks after the job (jobconfig re-queues it if this runner dies). Holding the
+    // message for the whole job would keep kafkajs from fetching other partitions meanwhile.
+    const answered = new Promise<void>((resolve) => (job.answered = resolve));
+    await Promise.race([done, answered]);
+    done.catch((err: unknown) =>
+      logger.error({ err }, 'the job ended with an error after its request was let go'),
+    );
   }
 
   private async take(job: ActiveJob): Promise<void> {
@@ -396,7 +408,8 @@ export class JobRunner {
       const progress = await this.execute(job);
       if (!progress) return;
       if (progress.status !== 'RELEASED') this.remember(job.key, progress);
-      await this.publishTerminal(progress);
+      // Its request is gone from the bus: the outcome must get out (a Kafka outage delays it).
+      await this.publishTerminal(progress, job.granted ? PERSISTENT_PUBLISH_MS : 0);
     } finally {
       release();
     }
@@ -439,16 +452,27 @@ export class JobRunner {
       }
       if (job.claim) timer = setTimeout(() => void send(), retryMs);
     };
-    try {
-      await this.deps.bus.publish('job.progress', this.progress(job.req, 'INITIALIZING'));
-    } catch (err) {
-      job.claim = undefined;
-      throw err;
+    // The request stays in hand until the claim is out: while the bus fails it is tried again (the
+    // runner stopping gives up, leaving the request to the group's next member).
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.deps.bus.publish('job.progress', this.progress(job.req, 'INITIALIZING'));
+        break;
+      } catch (err) {
+        if (this.isStopping) {
+          job.claim = undefined;
+          throw err;
+        }
+        if (tries === 1 || tries % 20 === 0)
+          job.logger.warn({ err, tries }, 'could not send the claim; trying again');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(tries, 6))));
+      }
     }
     this.handover.signal.addEventListener('abort', onHandover, { once: true });
     if (this.handover.signal.aborted) onHandover();
     timer = setTimeout(() => void send(), retryMs);
     const settled = answer.then((a) => {
+      job.answered();
       clearTimeout(timer);
       this.handover.signal.removeEventListener('abort', onHandover);
       job.claim = undefined;
@@ -950,15 +974,22 @@ export class JobRunner {
     };
   }
 
-  private async publishTerminal(p: JobProgress): Promise<void> {
+  /**
+   * Publishes a final report, retrying: a few times, or for up to `persistMs` (backing off to 5 s)
+   * when nothing else would report it again (the request's message was let go).
+   */
+  private async publishTerminal(p: JobProgress, persistMs = 0): Promise<void> {
+    const until = Date.now() + persistMs;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.deps.bus.publish('job.progress', p);
+        if (attempt > 1) this.logger.info({ jobId: p.jobId, attempt }, 'outcome reported');
         return;
       } catch (err) {
-        if (attempt >= TERMINAL_PUBLISH_ATTEMPTS) throw err;
-        this.logger.warn({ err, jobId: p.jobId, attempt }, 'could not report the outcome; retrying');
-        await new Promise((r) => setTimeout(r, 250 * attempt));
+        if (attempt >= TERMINAL_PUBLISH_ATTEMPTS && Date.now() >= until) throw err;
+        if (attempt === 1 || attempt % 10 === 0)
+          this.logger.warn({ err, jobId: p.jobId, attempt }, 'could not report the outcome; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
       }
     }
   }

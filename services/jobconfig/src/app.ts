@@ -1,10 +1,11 @@
 import type { FileCatalogPort } from '@im/contracts';
-import { migrateLatest, type Knex } from '@im/db';
-import { createServiceApp, refuseInactiveUsers } from '@im/http-kit';
+import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
+import { Auditor, auditTrail, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
 import express, { type Express, type RequestHandler, type Router } from 'express';
+import { JOBCONFIG_AUDIT_RULES } from './audit.rules';
 import { JobConfigRepository } from './job-config.repository';
 import { jobConfigRoutes } from './job-config.routes';
 import { JobConfigService } from './job-config.service';
@@ -66,7 +67,15 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const jobRepo = new JobRepository(deps.db);
   const configRepo = new JobConfigRepository(deps.db);
   const userStates = new UserStateRepository(deps.db);
-  const configs = new JobConfigService(configRepo, jobRepo, deps.files, deps.bus, logger, Date.now, userStates);
+  const configs = new JobConfigService(
+    configRepo,
+    jobRepo,
+    deps.files,
+    deps.bus,
+    logger,
+    Date.now,
+    userStates,
+  );
   // A deactivated user's still-valid access token is refused as soon as user.changes says so.
   const authenticate = refuseInactiveUsers(deps.authenticate, (id) => userStates.isInactive(id));
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
@@ -84,6 +93,9 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   });
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const router = express.Router();
+  // Changes to configurations, schedules, macros and jobs go to the audit trail (best effort).
+  const auditor = new Auditor((e) => deps.bus.publish('audit.events', e), logger, 'jobconfig');
+  router.use(auditTrail(auditor, JOBCONFIG_AUDIT_RULES));
   router.use(jobConfigRoutes({ configs, schedules, authenticate, ...opt }));
   router.use(macroRoutes({ macros, authenticate, ...opt }));
   router.use(scheduleRoutes({ schedules, authenticate, ...opt }));
@@ -116,12 +128,15 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         // Partitions in parallel (each in order): one job's reports stay ordered, jobs do not wait on each other.
         concurrency: PROGRESS_CONCURRENCY,
         handler: (p) => jobs.onProgress(p),
+        // A database outage delays reports; they never go to the dead-letter topic for it.
+        isTransient: isDatabaseUnavailable,
       });
       heartbeats = await deps.bus.subscribe({
         groupId: 'jobconfig.heartbeats',
         topic: 'job.heartbeats',
         concurrency: PROGRESS_CONCURRENCY,
         handler: (hb) => jobs.onHeartbeat(hb),
+        isTransient: isDatabaseUnavailable,
       });
       // Deactivated users: their tokens and runs are refused, their waiting jobs cancelled.
       userChanges = await deps.bus.subscribe({

@@ -282,7 +282,7 @@ describe('JobService leases', () => {
     await reaper.tick(); // back: the lease is renewed, not expired
     expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
     expect((await jobs.reload(job.id))?.leaseExpiresAt).toBeGreaterThan(now + LEASE_MS);
-    now += LEASE_MS + 10_001; // and still no heartbeat: now the runner is lost
+    now += LEASE_MS + 20_001; // and still no heartbeat: now the runner is lost
     await reaper.tick();
     expect(await jobs.reload(job.id)).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
   });

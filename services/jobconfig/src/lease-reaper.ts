@@ -2,7 +2,7 @@ import type { Logger } from '@im/logging';
 import type { JobService } from './job.service';
 
 /** Time after the event bus returns for consumers to rejoin before leases can run out again. */
-const BUS_RECOVERY_SLACK_MS = 10_000;
+const BUS_RECOVERY_SLACK_MS = 20_000;
 const BUS_CHECK_TIMEOUT_MS = 2_000;
 
 export interface LeaseReaperOptions {

@@ -112,6 +112,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   // Jobs left over from the previous run: a fresh in-process runner owns nothing yet.
   fs.rmSync(dir('work'), { recursive: true, force: true });
   await runner.start();
+  await auth.startAudit();
   await files.start();
   await jobconfig.start();
   await jobconfig.jobs.recoverAfterRestart();
@@ -138,6 +139,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   shutdown.register('drain', 'consumers', async () => {
     await jobconfig.stop();
     await files.stop();
+    await auth.stopAudit();
   });
   shutdown.register('close-clients', 'bus', () => bus.close());
   shutdown.register('close-clients', 'databases', async () => {

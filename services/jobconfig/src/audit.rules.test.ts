@@ -1,0 +1,92 @@
+import type { AuditEvent, FileCatalogPort, Principal } from '@im/contracts';
+import { createDb, type Knex } from '@im/db';
+import { silentLogger } from '@im/logging';
+import { InProcessEventBus } from '@im/messaging';
+import { waitFor } from '@im/testing';
+import type { RequestHandler } from 'express';
+import request from 'supertest';
+import { createApp } from './app';
+
+const alice = { id: '1', name: 'alice', roles: ['user'], accountId: '1' } as Principal;
+const authenticate: RequestHandler = (req, _res, next) => {
+  req.principal = alice;
+  next();
+};
+const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+const SECRET = 'S3cr3t-Value-Never-Audited';
+
+describe('jobconfig audit trail', () => {
+  let db: Knex;
+  let bus: InProcessEventBus;
+  let app: ReturnType<typeof createApp>['app'];
+  const events: AuditEvent[] = [];
+
+  beforeEach(async () => {
+    db = createDb({ client: 'sqlite', filename: ':memory:' });
+    bus = new InProcessEventBus(silentLogger());
+    events.length = 0;
+    await bus.subscribe({
+      groupId: 'test',
+      topic: 'audit.events',
+      handler: async (e) => void events.push(e),
+    });
+    const built = createApp({
+      db,
+      logger: silentLogger(),
+      bus,
+      storage: undefined as never,
+      files,
+      authenticate,
+      scheduler: { enabled: false },
+    });
+    app = built.app;
+    await built.module.migrate();
+  });
+  afterEach(async () => {
+    await bus.close();
+    await db.destroy();
+  });
+
+  it('records configuration, macro and job changes with who and what, never a secret', async () => {
+    const created = await request(app)
+      .post('/api/jobconfigs')
+      .send({
+        name: 'nightly',
+        active: true,
+        runtimeConfig: { macros: [{ key: 'DB_PASSWORD', value: SECRET, secure: true }] },
+      })
+      .expect(201);
+    const id = String(created.body.id);
+    await request(app)
+      .post(`/api/jobconfigs/${id}/macros`)
+      .send({ key: 'API_KEY', value: SECRET, secure: true })
+      .expect(201);
+    await request(app)
+      .put(`/api/jobconfigs/${id}/macros/API_KEY`)
+      .send({ value: `${SECRET}-2`, secure: true })
+      .expect(200);
+    await request(app).delete(`/api/jobconfigs/${id}/macros/API_KEY`).expect(204);
+    await request(app)
+      .patch(`/api/jobconfigs/${id}`)
+      .send({ runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' } })
+      .expect(200);
+    const job = await request(app).post(`/api/jobconfigs/${id}/jobs`).send({}).expect(202);
+    await waitFor(async () => events.length >= 6 || undefined, { timeoutMs: 5000, what: 'six audit events' });
+    expect(events.map((e) => [e.action, e.resource, e.outcome])).toEqual([
+      ['jobconfig.created', { type: 'jobconfig', id }, 'success'],
+      ['macro.created', { type: 'macro', id: `${id}/API_KEY` }, 'success'],
+      ['macro.updated', { type: 'macro', id: `${id}/API_KEY` }, 'success'],
+      ['macro.deleted', { type: 'macro', id: `${id}/API_KEY` }, 'success'],
+      ['jobconfig.updated', { type: 'jobconfig', id }, 'success'],
+      ['job.submitted', { type: 'job', id: job.body.id }, 'success'],
+    ]);
+    expect(events[0]).toMatchObject({
+      actor: { id: '1', name: 'alice' },
+      accountId: '1',
+      service: 'jobconfig',
+      details: { name: 'nightly', active: true },
+    });
+    expect(events[1]!.details).toEqual({ jobConfigId: id, name: 'API_KEY', secure: true });
+    expect(JSON.stringify(events)).not.toContain(SECRET);
+  });
+});
