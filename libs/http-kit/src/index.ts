@@ -1,6 +1,7 @@
 export * from './app';
 export * from './audit';
 export * from './auth';
+export * from './jwks';
 export * from './active-users';
 export * from './json-body';
 export * from './links';

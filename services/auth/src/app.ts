@@ -27,7 +27,8 @@ export interface AuthDeps {
   dbSchema?: string;
   logger: Logger;
   settings: AuthSettings;
-  jwtPublicKey: string;
+  /** Unused: the auth service verifies its own tokens against its own JWKS (kept for older callers). */
+  jwtPublicKey?: string;
   publicBaseUrl?: string;
   /** Shared authenticator (standalone); built from the public key when absent. */
   authenticate?: RequestHandler;
@@ -58,7 +59,7 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   const accounts = new AccountService(deps.db, logger, Date.now, publish);
   // A deactivated user's access token stops working here at once (this service holds the users).
   const authenticate = refuseInactiveUsers(
-    deps.authenticate ?? createAuthenticator(deps.jwtPublicKey),
+    deps.authenticate ?? createAuthenticator({ jwks: service.keys.jwks }),
     (id) => service.isInactive(id),
   );
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};

@@ -1,4 +1,4 @@
-import { httpEnv, jwtPublicKeyEnv, kafkaEnv, kafkaOptions, parseEnv, pemFrom, envInt, runMain } from '@im/config';
+import { httpEnv, kafkaEnv, kafkaOptions, parseEnv, pemFrom, pemsFrom, envInt, runMain } from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { serve } from '@im/http-kit';
@@ -10,17 +10,25 @@ import { createApp, createAuthModule } from './app';
 /** The auth service's environment (see services/auth/README.md). */
 const AuthEnv = dbEnvSchema('auth').extend({
   ...httpEnv(8081),
-  ...jwtPublicKeyEnv,
   ...kafkaEnv,
-  /** PEM of the RS256 key that signs access tokens (or AUTH_JWT_PRIVATE_KEY_FILE). */
+  /** PEM of the key that signs access tokens, RSA (RS256) or EC P-256 (ES256) (or AUTH_JWT_PRIVATE_KEY_FILE). */
   AUTH_JWT_PRIVATE_KEY: z.string().optional(),
   AUTH_JWT_PRIVATE_KEY_FILE: z.string().optional(),
+  /** Public-key PEMs the JWKS lists besides the signing key's, during a rotation (or _FILE). */
+  AUTH_JWT_PREVIOUS_PUBLIC_KEYS: z.string().optional(),
+  AUTH_JWT_PREVIOUS_PUBLIC_KEYS_FILE: z.string().optional(),
   /** Password of the first administrator, used only while there are no users; generated when unset. */
   AUTH_ADMIN_PASSWORD: Password.optional(),
-  AUTH_ACCESS_TOKEN_TTL: envInt(3600, 60),
+  /** Access-token lifetime, seconds (`expires_in`). */
+  AUTH_ACCESS_TOKEN_TTL: envInt(36000, 60),
   AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
   AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
   AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+  /** Failed logins from one client address within AUTH_IP_WINDOW_SECONDS before it is refused (429), per replica. */
+  AUTH_IP_MAX_FAILED_LOGINS: envInt(20, 1),
+  AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
+  /** How long such an address is refused, seconds. */
+  AUTH_IP_LOCKOUT_SECONDS: envInt(900, 1),
 });
 
 async function main(): Promise<void> {
@@ -34,13 +42,21 @@ async function main(): Promise<void> {
     bus,
     dbSchema: env.DB_SCHEMA,
     logger,
-    jwtPublicKey: pemFrom(env.AUTH_JWT_PUBLIC_KEY, env.AUTH_JWT_PUBLIC_KEY_FILE, 'AUTH_JWT_PUBLIC_KEY'),
     settings: {
       jwtPrivateKey: pemFrom(env.AUTH_JWT_PRIVATE_KEY, env.AUTH_JWT_PRIVATE_KEY_FILE, 'AUTH_JWT_PRIVATE_KEY'),
+      jwtPreviousPublicKeys: pemsFrom(
+        env.AUTH_JWT_PREVIOUS_PUBLIC_KEYS,
+        env.AUTH_JWT_PREVIOUS_PUBLIC_KEYS_FILE,
+      ),
       accessTokenTtlSeconds: env.AUTH_ACCESS_TOKEN_TTL,
       refreshTokenTtlSeconds: env.AUTH_REFRESH_TOKEN_TTL,
       maxFailedLogins: env.AUTH_MAX_FAILED_LOGINS,
       lockoutSeconds: env.AUTH_LOCKOUT_SECONDS,
+      ipThrottle: {
+        maxFailures: env.AUTH_IP_MAX_FAILED_LOGINS,
+        windowSeconds: env.AUTH_IP_WINDOW_SECONDS,
+        lockoutSeconds: env.AUTH_IP_LOCKOUT_SECONDS,
+      },
     },
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
   };

@@ -37,6 +37,7 @@ export function ownerOf(path: string): 'file-storage' | 'jobconfig' | 'auth' | u
   if (/^\/api\/jobconfigs\/[^/]+\/files(\/|$)/.test(path)) return 'file-storage';
   if (/^\/api\/(jobconfigs|jobs)(\/|$)/.test(path)) return 'jobconfig';
   if (/^\/api\/(login|logout|user|users|account|accounts)(\/|$)/.test(path)) return 'auth';
+  if (path === '/api/.well-known/jwks.json') return 'auth';
   if (/^\/api\/audit(\/|$)/.test(path)) return 'auth';
   return undefined;
 }
@@ -57,7 +58,9 @@ export function proxyRouter(
     for (const [k, v] of Object.entries(req.headers))
       if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     headers['x-request-id'] = req.requestId;
-    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
+    // The last entry is the client as this gateway determined it (its trust-proxy setting), which is
+    // what the services read with `trust proxy: 1` (the auth service throttles logins per client).
+    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.ip ?? req.socket.remoteAddress]
       .filter(Boolean)
       .join(', ');
     headers['x-forwarded-proto'] = req.protocol;
