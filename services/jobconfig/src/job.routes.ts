@@ -76,6 +76,8 @@ export function jobRoutes({
   r.get('/api/jobconfigs/:id/jobs', async (req, res) => {
     const { id } = parse(JobConfigIdParams, req.params, 'params');
     const q = parse(JobListQuery, req.query, 'query');
+    // Someone else's configuration does not exist for the caller: 404, not an empty list.
+    await jobs.assertConfigAccess(principalOf(req), id);
     res.json(await listJobs(req, { ...filterOf(q), jobConfigId: id }, q));
   });
 

@@ -214,6 +214,11 @@ export class JobService {
     return job;
   }
 
+  /** Resolves when the caller may use the configuration; a 404 otherwise (its jobs do not exist for them). */
+  async assertConfigAccess(principal: Principal, jobConfigId: string): Promise<void> {
+    await this.configs.getFor(principal, jobConfigId);
+  }
+
   async list(principal: Principal, filter: JobFilter, req: PageRequest): Promise<PageResult<JobRecord>> {
     return this.jobs.page(
       {
