@@ -126,7 +126,11 @@ export function createAuthenticator(source: TokenVerification | string): Request
           ? claims.roles.filter((r) => Role.safeParse(r).success)
           : [];
         // A token without an account (issued before accounts existed) is refused: log in again.
-        if (typeof claims.sub !== 'string' || typeof claims.name !== 'string' || typeof claims.acc !== 'string')
+        if (
+          typeof claims.sub !== 'string' ||
+          typeof claims.name !== 'string' ||
+          typeof claims.acc !== 'string'
+        )
           return done(null, false);
         const principal: Principal = {
           id: claims.sub,
@@ -153,7 +157,7 @@ export function createAuthenticator(source: TokenVerification | string): Request
           if ((info as { isEndpointUnavailable?: boolean } | undefined)?.isEndpointUnavailable)
             return next(
               new UnavailableError(
-                'The access token cannot be checked now: the auth service\'s key set is unreachable; try again shortly.',
+                "The access token cannot be checked now: the auth service's key set is unreachable; try again shortly.",
               ),
             );
           const message = info instanceof Error ? info.message : '';
