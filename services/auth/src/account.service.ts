@@ -1,8 +1,4 @@
-import {
-  DEFAULT_ACCOUNT_ID,
-  type CreateAccountRequest,
-  type Principal,
-} from '@im/contracts';
+import { DEFAULT_ACCOUNT_ID, type CreateAccountRequest, type Principal } from '@im/contracts';
 import type { Knex } from '@im/db';
 import { ConflictError, ForbiddenError, NotFoundError, UnavailableError } from '@im/errors';
 import type { Logger } from '@im/logging';

@@ -9,9 +9,8 @@ export class UserStateRepository {
   constructor(private readonly db: Knex) {}
 
   async isInactive(userId: string): Promise<boolean> {
-    const row = (await this.db('user_states').where({ user_id: userId }).first('active')) as
-      | { active: boolean | number }
-      | undefined;
+    const row = (await this.db('user_states').where({ user_id: userId }).first()) as
+      { active: boolean | number } | undefined;
     return row !== undefined && !row.active;
   }
 

@@ -1,0 +1,138 @@
+import type { FileCatalogPort, Principal, UserChanged } from '@im/contracts';
+import { createDb, type Knex } from '@im/db';
+import { silentLogger } from '@im/logging';
+import { InProcessEventBus } from '@im/messaging';
+import { waitFor } from '@im/testing';
+import type { RequestHandler } from 'express';
+import request from 'supertest';
+import { createApp, type JobConfigModule } from './app';
+import { UserStateRepository } from './user-state.repository';
+
+const users: Record<string, Principal> = {
+  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
+  root: { id: '2', name: 'root', roles: ['admin'], accountId: '1' },
+  // The admin of another account: nothing of account 1 exists for them.
+  other: { id: '3', name: 'other', roles: ['admin'], accountId: '2' },
+};
+/** The caller is the user named by the X-Test-User header (alice by default). */
+const authenticate: RequestHandler = (req, _res, next) => {
+  req.principal = users[req.get('x-test-user') ?? 'alice'];
+  next();
+};
+const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+
+describe('accounts and deactivated users in jobconfig', () => {
+  let db: Knex;
+  let bus: InProcessEventBus;
+  let app: ReturnType<typeof createApp>['app'];
+  let mod: JobConfigModule;
+  let id: string;
+
+  beforeEach(async () => {
+    db = createDb({ client: 'sqlite', filename: ':memory:' });
+    bus = new InProcessEventBus(silentLogger());
+    const built = createApp({
+      db,
+      logger: silentLogger(),
+      bus,
+      storage: undefined as never,
+      files,
+      authenticate,
+      scheduler: { enabled: false },
+    });
+    app = built.app;
+    mod = built.module;
+    await mod.migrate();
+    await mod.start();
+    const alice = users.alice as Principal;
+    id = (await mod.configs.create(alice, { name: 'alice config', blocking: true })).id;
+    await mod.configs.patch(alice, id, {
+      runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' },
+    });
+  });
+
+  afterEach(async () => {
+    await mod.stop();
+    await bus.close();
+    await db.destroy();
+  });
+
+  const as = (who: string) => ({
+    get: (p: string) => request(app).get(p).set('x-test-user', who),
+    post: (p: string) => request(app).post(p).set('x-test-user', who).send({}),
+  });
+
+  it("keeps a configuration and its jobs in its owner's account: another account's admin gets 404s and empty lists", async () => {
+    const job = (await as('alice').post(`/api/jobconfigs/${id}/jobs`)).body.id as string;
+    expect((await mod.configs.findById(id))?.accountId).toBe('1');
+    expect((await as('root').get(`/api/jobconfigs/${id}`)).status).toBe(200);
+    expect((await as('root').get(`/api/jobs/${job}`)).status).toBe(200);
+    for (const p of [`/api/jobconfigs/${id}`, `/api/jobconfigs/${id}/jobs`, `/api/jobs/${job}`])
+      expect((await as('other').get(p)).status).toBe(404);
+    expect((await as('other').post(`/api/jobconfigs/${id}/jobs`)).status).toBe(404);
+    expect((await as('other').get('/api/jobconfigs')).body.totalRecords).toBe(0);
+    expect((await as('other').get('/api/jobs')).body.totalRecords).toBe(0);
+    await expect(mod.configs.assertAccess(users.other as Principal, id)).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+
+  it("on a user's deactivation cancels their waiting jobs, refuses their runs and their token", async () => {
+    const first = (await as('alice').post(`/api/jobconfigs/${id}/jobs`)).body;
+    const second = (await as('alice').post(`/api/jobconfigs/${id}/jobs`)).body;
+    expect([first.status, second.status]).toEqual(['QUEUED', 'SEQUENCED']);
+    const change: UserChanged = {
+      userId: '1',
+      accountId: '1',
+      name: 'alice',
+      active: false,
+      roles: ['user'],
+      change: 'updated',
+      changedBy: { id: '2', name: 'root' },
+      occurredAt: new Date().toISOString(),
+    };
+    await bus.publish('user.changes', change);
+    await waitFor(
+      async () => {
+        const jobs = await Promise.all([first.id, second.id].map((j: string) => mod.jobs.reload(j)));
+        return jobs.every((j) => j?.status === 'CANCELLED') ? jobs : undefined;
+      },
+      { what: "alice's waiting jobs to be cancelled" },
+    );
+    expect((await mod.jobs.reload(first.id))?.stoppedBy).toEqual({ id: '2', name: 'root' });
+    expect((await as('alice').get('/api/jobconfigs')).status).toBe(401);
+    await expect(mod.configs.assertAccess(users.alice as Principal, id)).rejects.toMatchObject({
+      status: 401,
+    });
+    const refused = await as('root').post(`/api/jobconfigs/${id}/jobs`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('OWNER_INACTIVE');
+    expect(await mod.configs.ownerInactive((await mod.configs.findById(id))!)).toBe(true);
+
+    // An older record (a redelivery) does not undo a newer one; a newer activation does.
+    const states = new UserStateRepository(db);
+    await states.apply({ userId: '1', accountId: '1', active: true, at: 0 });
+    expect(await states.isInactive('1')).toBe(true);
+    await bus.publish('user.changes', {
+      ...change,
+      active: true,
+      occurredAt: new Date(Date.now() + 1000).toISOString(),
+    });
+    await waitFor(
+      async () => ((await as('alice').get('/api/jobconfigs')).status === 200 ? true : undefined),
+      {
+        what: 'alice to be active again',
+      },
+    );
+    expect((await as('alice').post(`/api/jobconfigs/${id}/jobs`)).status).toBe(202);
+  });
+
+  it("skips the scheduled ticks of a deactivated owner's configuration", async () => {
+    await mod.schedules.put(users.alice as Principal, id, { type: 'interval', intervalFrequency: 'PT1M' });
+    await db('schedules').update({ next_fire_at: Date.now() - 1000 });
+    await new UserStateRepository(db).apply({ userId: '1', accountId: '1', active: false, at: Date.now() });
+    const pass = await mod.scheduler.tick();
+    expect(pass).toMatchObject({ fired: [], skipped: 1 });
+    expect((await as('root').get(`/api/jobconfigs/${id}/jobs`)).body.totalRecords).toBe(0);
+  });
+});
