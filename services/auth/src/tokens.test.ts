@@ -5,6 +5,7 @@ import {
   JWT_AUDIENCE,
   JWT_ISSUER,
   principalOf,
+  type JsonWebKeySet,
   publicJwk,
 } from '@im/http-kit';
 import { silentLogger } from '@im/logging';
@@ -231,6 +232,37 @@ describe('access tokens verified against the JWKS, and refresh-token families', 
     expect((await whoami(tokenD, svc)).status).toBe(200);
     jest.restoreAllMocks();
     startAuth(keyB.privateKey, [keyA.publicKey]);
+  });
+
+  it('signs ES256 with an EC P-256 key; a service accepts only the algorithm it is configured for', async () => {
+    const ec = generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const ecAuth = createApp(deps(ec.privateKey, []));
+    const jwks = (await request(ecAuth).get('/api/.well-known/jwks.json')).body as JsonWebKeySet;
+    expect(jwks.keys).toEqual([
+      expect.objectContaining({ kty: 'EC', crv: 'P-256', alg: 'ES256', kid: kidOf(ec.publicKey) }),
+    ]);
+    const t = await request(ecAuth).post('/api/login').send({ username: 'admin', password: PASSWORD });
+    expect(
+      JSON.parse(Buffer.from((t.body.access_token as string).split('.')[0]!, 'base64url').toString()),
+    ).toMatchObject({
+      alg: 'ES256',
+    });
+    const verifier = (algorithm: 'RS256' | 'ES256') => {
+      const r = express.Router();
+      r.get('/api/whoami', createAuthenticator({ jwks, algorithm }), (_req, res) => {
+        res.end();
+      });
+      return createServiceApp({ logger: silentLogger(), readiness: {} }, r);
+    };
+    expect((await whoami(t.body.access_token as string, verifier('ES256'))).status).toBe(200);
+    expect((await whoami(t.body.access_token as string, verifier('RS256'))).status).toBe(401);
+    expect(() => createApp(deps(ec.privateKey, [keyA.publicKey]))).toThrow(
+      /previous public key .* is RS256 but the signing key is ES256/,
+    );
   });
 
   it('answers 503, not 401, while the JWKS cannot be fetched', async () => {
