@@ -266,9 +266,11 @@ describe('JobService leases', () => {
     expect((await jobs.reload(job.id))?.reason).toBe('runner-lost');
   });
 
-  it('expires no lease while the event bus is down, and gives every lease a fresh term when it returns', async () => {
+  it('expires no lease while the event bus is down, nor after it returns until heartbeats flow again', async () => {
     const job = await submit();
+    const other = await submit();
     await report(job.id, 'INITIALIZING', 'runner-a');
+    await report(other.id, 'INITIALIZING', 'runner-b');
     let busUp = false;
     const reaper = new LeaseReaper(jobs, silentLogger(), {
       busCheck: async () => {
@@ -279,12 +281,23 @@ describe('JobService leases', () => {
     await reaper.tick();
     expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
     busUp = true;
-    await reaper.tick(); // back: the lease is renewed, not expired
+    for (let i = 0; i < 3; i++) {
+      now += LEASE_MS * 2; // the bus is back but the heartbeats' consumer is still rejoining
+      await reaper.tick();
+      expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
+    }
+    // Heartbeats flow again: runner-b's arrives, runner-a (gone meanwhile) stays silent.
+    await jobs.onHeartbeat({
+      runnerId: 'runner-b',
+      jobs: [{ jobId: other.id, attempt: 1 }],
+      occurredAt: new Date(now).toISOString(),
+    });
+    await reaper.tick(); // leases run normally again, from a full term
     expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
-    expect((await jobs.reload(job.id))?.leaseExpiresAt).toBeGreaterThan(now + LEASE_MS);
-    now += LEASE_MS + 20_001; // and still no heartbeat: now the runner is lost
+    now += LEASE_MS + 1;
     await reaper.tick();
     expect(await jobs.reload(job.id)).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
+    expect((await jobs.reload(other.id))?.status).toBe('FAILED'); // runner-b did not beat again either
   });
 
   it('moves the lost job of a blocking configuration out of the way of the next one', async () => {

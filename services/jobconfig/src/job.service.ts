@@ -413,8 +413,12 @@ export class JobService {
     }
   }
 
+  /** Heartbeats handled since start (the lease reaper watches them flow again after a bus outage). */
+  heartbeatsHandled = 0;
+
   /** Renews the leases a heartbeat names; a runner still working on an attempt it lost is told to stop. */
   async onHeartbeat(hb: RunnerHeartbeat): Promise<void> {
+    this.heartbeatsHandled++;
     const renewed = await this.jobs.renewLeases(hb.runnerId, hb.jobs, this.now() + this.leaseMs);
     const lost = hb.jobs.filter((j) => !renewed.has(attemptKey(j.jobId, j.attempt)));
     if (lost.length === 0) return;
@@ -452,8 +456,8 @@ export class JobService {
   }
 
   /**
-   * After the event bus was unreachable (no heartbeat could arrive), every lease gets a fresh term
-   * plus `slackMs` for consumers to rejoin: runners are not blamed for the broker's outage.
+   * While heartbeats cannot arrive (the event bus is or was just down), every lease gets a fresh term
+   * plus `slackMs`: runners are not blamed for the broker's outage.
    */
   async extendLeases(slackMs: number): Promise<number> {
     return this.jobs.extendLeases(this.now() + this.leaseMs + slackMs);

@@ -1,8 +1,11 @@
 import type { Logger } from '@im/logging';
 import type { JobService } from './job.service';
 
-/** Time after the event bus returns for consumers to rejoin before leases can run out again. */
-const BUS_RECOVERY_SLACK_MS = 20_000;
+/**
+ * After the event bus returns, leases are kept from running out until heartbeats flow again (the
+ * first one handled), or at most this long: consumers may need a while to rejoin their groups.
+ */
+const BUS_RECOVERY_MAX_MS = 60_000;
 const BUS_CHECK_TIMEOUT_MS = 2_000;
 
 export interface LeaseReaperOptions {
@@ -25,10 +28,15 @@ export class LeaseReaper {
   private running: Promise<void> | undefined;
   private failing = false;
   private busDown = false;
+  /** While recovering from a bus outage: until when, and the heartbeat count it started at. */
+  private recovering: { until: number; beats: number } | undefined;
   private readonly intervalMs: number;
 
   constructor(
-    private readonly jobs: Pick<JobService, 'reapExpiredLeases' | 'extendLeases' | 'leaseMs'>,
+    private readonly jobs: Pick<
+      JobService,
+      'reapExpiredLeases' | 'extendLeases' | 'leaseMs' | 'heartbeatsHandled'
+    >,
     private readonly logger: Logger,
     private readonly options: LeaseReaperOptions = {},
   ) {
@@ -83,9 +91,25 @@ export class LeaseReaper {
         return;
       }
       if (this.busDown) {
-        const extended = await this.jobs.extendLeases(BUS_RECOVERY_SLACK_MS);
         this.busDown = false;
-        this.logger.info({ extended }, 'the event bus answers again; running leases renewed');
+        this.recovering = { until: Date.now() + BUS_RECOVERY_MAX_MS, beats: this.jobs.heartbeatsHandled };
+        this.logger.warn('the event bus answers again; leases are kept until heartbeats arrive again');
+      }
+      if (this.recovering) {
+        const flowing = this.jobs.heartbeatsHandled > this.recovering.beats;
+        if (!flowing && Date.now() < this.recovering.until) {
+          await this.jobs.extendLeases(0);
+          return;
+        }
+        this.logger.warn(
+          { heartbeatsFlowing: flowing },
+          flowing
+            ? 'heartbeats arrive again; leases run normally'
+            : 'no heartbeat since the bus returned; leases run normally',
+        );
+        this.recovering = undefined;
+        // One full lease from here for every runner to be heard.
+        await this.jobs.extendLeases(0);
         return;
       }
       const r = await this.jobs.reapExpiredLeases();
