@@ -114,6 +114,7 @@ export const AccountName = z
   .trim()
   .min(1)
   .max(128)
+  // eslint-disable-next-line no-control-regex
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'may not hold control characters');
 
 export const CreateAccountRequest = z
