@@ -8,14 +8,14 @@ import {
   refuseInactiveUsers,
 } from '@im/http-kit';
 import type { Logger } from '@im/logging';
-import type { EventBus, Subscription } from '@im/messaging';
+import type { EventBus } from '@im/messaging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { accountRoutes } from './account.routes';
 import { AccountService } from './account.service';
 import { AuditRepository } from './audit.repository';
 import { auditRoutes } from './audit.routes';
 import { AUTH_AUDIT_RULES } from './audit.rules';
-import { startAuditStore } from './audit.store';
+import { keepAuditStore } from './audit.store';
 import { authMigrations } from './auth.migrations';
 import { authRoutes } from './auth.routes';
 import { AuthService, type AuthSettings } from './auth.service';
@@ -45,7 +45,10 @@ export interface AuthModule {
   migrate(): Promise<string[]>;
   /** The stored audit trail (GET /api/audit). */
   audit: AuditRepository;
-  /** Starts storing the audit events of every service (needs the bus); stopAudit() stops it. */
+  /**
+   * Starts storing the audit events of every service (needs the bus; never fails: while the bus is
+   * unreachable it keeps retrying in the background); stopAudit() stops it.
+   */
   startAudit(groupId?: string): Promise<void>;
   stopAudit(): Promise<void>;
 }
@@ -65,7 +68,7 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const audit = new AuditRepository(deps.db);
   const auditor = new Auditor(bus ? (e) => bus.publish('audit.events', e) : undefined, logger, 'auth');
-  let auditSub: Subscription | undefined;
+  let auditStore: ReturnType<typeof keepAuditStore> | undefined;
   const router = express.Router();
   router.use(auditTrail(auditor, AUTH_AUDIT_RULES));
   router.use(auditRoutes({ audit, authenticate, ...opt }));
@@ -78,11 +81,13 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
     migrate: () => migrateLatest(deps.db, authMigrations, deps.dbSchema),
     audit,
     async startAudit(groupId) {
-      if (bus && !auditSub) auditSub = await startAuditStore(bus, audit, logger, groupId);
+      if (!bus || auditStore) return;
+      auditStore = keepAuditStore(bus, audit, logger, groupId ? { groupId } : {});
+      await auditStore.ready;
     },
     async stopAudit() {
-      await auditSub?.close();
-      auditSub = undefined;
+      await auditStore?.close();
+      auditStore = undefined;
     },
   };
 }

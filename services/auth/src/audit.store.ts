@@ -25,3 +25,42 @@ export async function startAuditStore(
     },
   });
 }
+
+/**
+ * Keeps the audit store subscribed without making the auth service depend on the bus to start:
+ * logging in must work while Kafka is down. The first attempt is awaited; when it fails it is
+ * retried every `retryMs` in the background until it succeeds or `close()` is called.
+ */
+export function keepAuditStore(
+  bus: EventBus,
+  repo: AuditRepository,
+  logger: Logger,
+  options: { groupId?: string; retryMs?: number } = {},
+): { ready: Promise<void>; close(): Promise<void> } {
+  let sub: Subscription | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const attempt = async (): Promise<void> => {
+    try {
+      const s = await startAuditStore(bus, repo, logger, options.groupId);
+      if (closed) await s.close();
+      else sub = s;
+    } catch (err) {
+      if (closed) return;
+      logger.error(
+        { err, retryInMs: options.retryMs ?? 5000 },
+        'could not subscribe to the audit events; retrying (events wait on the topic meanwhile)',
+      );
+      timer = setTimeout(() => void attempt(), options.retryMs ?? 5000);
+      timer.unref();
+    }
+  };
+  return {
+    ready: attempt(),
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await sub?.close();
+    },
+  };
+}
