@@ -235,10 +235,7 @@ export class JobService {
    * way) are cancelled, stopped by the administrator who deactivated them. Jobs already running run
    * to their end. Runs again until nothing waits (a job may move concurrently).
    */
-  async cancelWaitingJobsOf(
-    ownerId: string,
-    by: { id: string; name: string },
-  ): Promise<number> {
+  async cancelWaitingJobsOf(ownerId: string, by: { id: string; name: string }): Promise<number> {
     let cancelled = 0;
     for (let pass = 0; pass < 5; pass++) {
       const waiting = [
