@@ -23,6 +23,9 @@ import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
 import { UserStateRepository } from './user-state.repository';
 
+/** A deactivation older than this (replayed) no longer cancels the user's waiting jobs. */
+const USER_CHANGE_CANCELS_WITHIN_MS = 60 * 60_000;
+
 /** Partitions of job.progress handled at once by one jobconfig instance. */
 const PROGRESS_CONCURRENCY = 8;
 
@@ -142,14 +145,14 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       userChanges = await deps.bus.subscribe({
         groupId: 'jobconfig.user-changes',
         topic: 'user.changes',
+        // A new group reads the retained history: the projection misses no deactivation.
+        fromBeginning: true,
         handler: async (u) => {
-          await userStates.apply({
-            userId: u.userId,
-            accountId: u.accountId,
-            active: u.active,
-            at: Date.parse(u.occurredAt) || Date.now(),
-          });
-          if (!u.active)
+          const at = Date.parse(u.occurredAt) || Date.now();
+          await userStates.apply({ userId: u.userId, accountId: u.accountId, active: u.active, at });
+          // A record replayed from long ago (a new group) only updates the projection: the user may
+          // have been activated again since, and their waiting jobs are not its business.
+          if (!u.active && Date.now() - at < USER_CHANGE_CANCELS_WITHIN_MS)
             await jobs.cancelWaitingJobsOf(u.userId, u.changedBy ?? { id: u.userId, name: u.name });
         },
       });
