@@ -8,6 +8,7 @@ export default tseslint.config(
       '**/node_modules/**',
       'data/**',
       '.infra/**',
+      '.tools/**',
       'coverage/**',
       'test-results/**',
       'charts/**',
