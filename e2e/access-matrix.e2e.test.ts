@@ -1,6 +1,6 @@
 import { buildSamplePackage, buildZip, waitFor } from '@im/testing';
 import { client, type Api, type ApiResponse } from './http';
-import { standaloneDriver, type PlatformDriver } from './platforms';
+import { distributedDriver, standaloneDriver, type PlatformDriver } from './platforms';
 
 /**
  * The access-control matrix, generated from the OpenAPI document the platform serves: every operation
@@ -260,8 +260,15 @@ const RULES: Record<string, RouteRule> = {
   },
 };
 
-describe('access-control matrix (standalone)', () => {
-  const driver: PlatformDriver = standaloneDriver();
+/**
+ * Both forms: standalone answers from one process; distributed goes through the gateway to each service,
+ * and file-storage asks jobconfig over internal HTTP with the caller's token.
+ */
+describe.each([
+  ['standalone', standaloneDriver],
+  ['distributed', distributedDriver],
+] as const)('access-control matrix, %s', (_name, makeDriver) => {
+  const driver: PlatformDriver = makeDriver();
   let api: Api;
   let ctx: Ctx;
   let doc: { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
