@@ -37,9 +37,21 @@ export class AccountRepository {
   async insert(name: string, now: number): Promise<AccountRecord | undefined> {
     const key = name.toLowerCase();
     if (await this.db('accounts').where({ name_key: key }).first()) return undefined;
-    const [row] = (await this.db('accounts')
-      .insert({ name, name_key: key, created_at: now, updated_at: now })
-      .returning('*')) as AccountRow[];
-    return row ? toRecord(row) : undefined;
+    try {
+      const [row] = (await this.db('accounts')
+        .insert({ name, name_key: key, created_at: now, updated_at: now })
+        .returning('*')) as AccountRow[];
+      return row ? toRecord(row) : undefined;
+    } catch (err) {
+      // Two creations of one name at once: the unique index decides, the loser gets a 409 too.
+      if (isUniqueViolation(err)) return undefined;
+      throw err;
+    }
   }
+}
+
+/** PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE. */
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
