@@ -65,7 +65,19 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     bearerFormat: 'JWT',
   });
   const secured = [{ [bearer.name]: [] }];
-  const route = (c: RouteConfig, open = false) => r.registerPath(open ? c : { ...c, security: secured });
+  // Answers any operation can give besides its own: a body over the limit, bad query or body input,
+  // the rate limit.
+  const common = (c: RouteConfig) => ({
+    ...(c.request?.body || c.request?.query ? { 400: std[400] } : {}),
+    ...(c.request?.body ? { 413: problem('The body is larger than the limit.') } : {}),
+    429: problem('Too many requests; retry after the seconds of the `Retry-After` header.'),
+  });
+  const route = (c: RouteConfig, open = false) =>
+    r.registerPath({
+      ...c,
+      responses: { ...common(c), ...c.responses },
+      ...(open ? {} : { security: secured }),
+    });
 
   // Product and auth
   route(
@@ -400,6 +412,7 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     },
     responses: {
       201: json(FileResource, 'Stored.'),
+      200: json(FileResource, 'Replaced: a file with this key was attached already.'),
       ...std,
       413: problem('Larger than the configured limit.'),
     },
@@ -411,8 +424,9 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     request: { params: FileParams },
     responses: {
       200: {
-        description: 'The bytes, streamed, with Content-Length and ETag.',
-        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+        description:
+          'The bytes, streamed, with Content-Length and ETag, in the content type they were stored with.',
+        content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } },
       },
       ...std,
     },
@@ -504,13 +518,44 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
   });
 
   const generator = new OpenApiGeneratorV31(r.definitions);
-  return generator.generateDocument({
-    openapi: '3.1.0',
-    info: {
-      title: 'integration-manager API',
-      version: info.version,
-      description: 'The public REST API of integration-manager; it follows the Integration Manager API.',
-    },
-    servers: [{ url: info.serverUrl }],
-  });
+  return nullableRefs(
+    generator.generateDocument({
+      openapi: '3.1.0',
+      info: {
+        title: 'integration-manager API',
+        version: info.version,
+        description: 'The public REST API of integration-manager; it follows the Integration Manager API.',
+      },
+      servers: [{ url: info.serverUrl }],
+    }),
+  );
+}
+
+/**
+ * zod-to-openapi writes a nullable reference (`ResourceRef.nullable()`) as `allOf: [{ $ref },
+ * { type: ['object', 'null'] }]`, which no `null` satisfies (allOf needs the referenced object too):
+ * found by schemathesis. Rewritten as `anyOf: [{ $ref }, { type: 'null' }]`.
+ */
+function nullableRefs<T>(doc: T): T {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (node === null || typeof node !== 'object') return node;
+    const o = node as Record<string, unknown>;
+    const all = o.allOf;
+    if (Array.isArray(all) && all.length === 2) {
+      const [ref, rest] = all as [Record<string, unknown>, Record<string, unknown>];
+      const types = rest?.type;
+      if (
+        typeof ref?.$ref === 'string' &&
+        Array.isArray(types) &&
+        types.includes('null') &&
+        Object.keys(rest).length === 1
+      ) {
+        const { allOf: _allOf, ...others } = o;
+        return { ...others, anyOf: [ref, { type: 'null' }] };
+      }
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, walk(v)]));
+  };
+  return walk(doc) as T;
 }
