@@ -11,7 +11,7 @@ describe('keepAuditStore', () => {
     const bus = {
       subscribe: async (): Promise<Subscription> => {
         if (++calls < 3) throw new Error('ECONNREFUSED');
-        return { close: async () => void closed.push('sub') } as Subscription;
+        return { close: async () => void closed.push('sub') };
       },
     } as unknown as EventBus;
     const store = keepAuditStore(bus, {} as AuditRepository, silentLogger(), { retryMs: 10 });
