@@ -56,7 +56,10 @@ describe('jobconfig repositories on PostgreSQL', () => {
       tags: ['t'],
       ownerId: '1',
     });
-    const page = await configs.page({ accountId: '1', ownerId: '1' }, { page: 0, size: 1, sortby: 'name', direction: 'asc' });
+    const page = await configs.page(
+      { accountId: '1', ownerId: '1' },
+      { page: 0, size: 1, sortby: 'name', direction: 'asc' },
+    );
     expect(page.total).toBe(2);
     expect(page.rows.map((r) => r.id)).toEqual([b.id]);
   });

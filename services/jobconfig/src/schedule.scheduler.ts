@@ -117,7 +117,13 @@ export class Scheduler {
       }
       if (!c || !c.active || !c.packageName || !c.entryPoint || ownerInactive) {
         this.logger.warn(
-          { ...log, active: c?.active, packageName: c?.packageName, entryPoint: c?.entryPoint, ownerInactive },
+          {
+            ...log,
+            active: c?.active,
+            packageName: c?.packageName,
+            entryPoint: c?.entryPoint,
+            ownerInactive,
+          },
           'scheduled configuration is inactive, has no package or entry point, or its owner is deactivated; tick skipped',
         );
         return 'skipped' as const;
