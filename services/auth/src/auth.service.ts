@@ -319,7 +319,10 @@ export class AuthService {
       });
     } catch (err) {
       this.logger.error({ err, userId: user.id }, 'could not publish the user change; rolled it back');
-      throw new UnavailableError('The change could not be announced to the other services; try again shortly.', err);
+      throw new UnavailableError(
+        'The change could not be announced to the other services; try again shortly.',
+        err,
+      );
     }
   }
 

@@ -33,11 +33,7 @@ export class JobConfigService {
    */
   async getFor(principal: Principal, id: string): Promise<JobConfigRecord> {
     const c = await this.configs.findById(id);
-    if (
-      !c ||
-      c.accountId !== principal.accountId ||
-      (c.ownerId !== principal.id && !isAdmin(principal))
-    ) {
+    if (!c || c.accountId !== principal.accountId || (c.ownerId !== principal.id && !isAdmin(principal))) {
       throw new NotFoundError(`There is no job configuration ${id}. List yours with GET /api/jobconfigs.`);
     }
     return c;
