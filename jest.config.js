@@ -14,8 +14,9 @@ const libs = [
   'messaging',
   'lifecycle',
   'testing',
+  'client',
 ];
-const services = ['gateway', 'auth', 'jobconfig', 'file-storage', 'job-runner', 'standalone'];
+const services = ['gateway', 'auth', 'jobconfig', 'file-storage', 'job-runner', 'standalone', 'imctl'];
 
 const moduleNameMapper = Object.fromEntries([
   ...libs.map((l) => [`^@im/${l}$`, `<rootDir>/libs/${l}/src`]),

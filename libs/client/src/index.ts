@@ -1,0 +1,3 @@
+export * from './client';
+export * from './problem.error';
+export * from './types';

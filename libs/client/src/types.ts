@@ -1,0 +1,72 @@
+import type {
+  CreateUserRequest as CreateUserRequestSchema,
+  JobConfigInput as JobConfigInputSchema,
+  JobConfigPatch as JobConfigPatchSchema,
+  JobStatus,
+  RunRequest as RunRequestSchema,
+  UpdateUserRequest as UpdateUserRequestSchema,
+  z,
+} from '@im/contracts';
+
+// Response types are the contract's own (z.infer of the schemas the server validates with); request
+// types are the schemas' input side, so fields with server defaults stay optional.
+export type {
+  EntryPoints,
+  FileResource,
+  Job,
+  JobConfig,
+  JobStatus,
+  ListPage,
+  Problem,
+  ProductInfo,
+  TokenResponse,
+  User,
+} from '@im/contracts';
+
+export type JobConfigInput = z.input<typeof JobConfigInputSchema>;
+export type JobConfigPatch = z.input<typeof JobConfigPatchSchema>;
+export type RunRequest = z.input<typeof RunRequestSchema>;
+export type CreateUserRequest = z.input<typeof CreateUserRequestSchema>;
+export type UpdateUserRequest = z.input<typeof UpdateUserRequestSchema>;
+
+/** Paging of every list: `offset` is the zero-based page number. */
+export interface ListParams {
+  offset?: number;
+  size?: number;
+  sortby?: string;
+  direction?: string;
+}
+
+export interface JobListParams extends ListParams {
+  jobconfigid?: string;
+  /** One status or several. */
+  status?: JobStatus | JobStatus[];
+  startdate?: string;
+  enddate?: string;
+}
+
+/** The session a client holds: kept by the caller (the CLI writes it to its config file). */
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  /** When the access token expires, epoch milliseconds. */
+  expiresAt: number;
+}
+
+/** Bytes sent so far of `total` (undefined when the size is not known). */
+export type ProgressCallback = (sent: number, total: number | undefined) => void;
+
+export interface UploadOptions {
+  /** The size in bytes, for progress and Content-Length-less streams. */
+  size?: number;
+  contentType?: string;
+  onProgress?: ProgressCallback;
+}
+
+export interface Download {
+  /** The bytes, streamed; read it to the end or cancel it. */
+  body: ReadableStream<Uint8Array>;
+  size: number | undefined;
+  contentType: string | undefined;
+  etag: string | undefined;
+}
