@@ -96,6 +96,7 @@ const newConfig = async (c: Ctx, name = c.unique('cfg')) =>
 
 const RULES: Record<string, RouteRule> = {
   'GET /product/info': { rule: 'public' },
+  'GET /.well-known/jwks.json': { rule: 'public' },
   'POST /login': {
     rule: 'public',
     body: () => json({ username: 'u1', password: 'u1-password-123' }),

@@ -91,6 +91,35 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
   );
   route(
     {
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tags: ['auth'],
+      description:
+        'The public keys access tokens are signed with (RFC 7517): the current key first, then keys still valid during a rotation. Cacheable.',
+      responses: {
+        200: json(
+          z
+            .object({
+              keys: z.array(
+                z
+                  .object({
+                    kty: z.string(),
+                    kid: z.string(),
+                    use: z.string().optional(),
+                    alg: z.string().optional(),
+                  })
+                  .catchall(z.unknown()),
+              ),
+            })
+            .openapi('JsonWebKeySet'),
+          'The key set.',
+        ),
+      },
+    },
+    true,
+  );
+  route(
+    {
       method: 'post',
       path: '/login',
       tags: ['auth'],
