@@ -1,0 +1,248 @@
+import { buildSamplePackage } from '@im/testing';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { standaloneDriver, type PlatformDriver } from './platforms';
+
+/**
+ * imctl, the built CLI (services/imctl/dist/main.js), run as a user runs it against the standalone
+ * platform: the quick start (login, a configuration, the sample package uploaded with progress, run
+ * --wait), its errors and exit codes, and the session refreshing itself. HOME and XDG_CONFIG_HOME
+ * point into a temp dir, so the config file is the test's own.
+ */
+const MAIN = path.resolve(__dirname, '..', 'services', 'imctl', 'dist', 'main.js');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('imctl against the standalone platform', () => {
+  const driver: PlatformDriver = standaloneDriver();
+  let home: string;
+  let configFile: string;
+  let pkgPath: string;
+  let configId: string;
+  let jobId: string;
+
+  const imctl = (args: string[], input = ''): Promise<Result> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [MAIN, ...args], {
+        cwd: home,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: home,
+          XDG_CONFIG_HOME: path.join(home, 'xdg'),
+          IMCTL_POLL_MS: '200',
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(input);
+    });
+  const ok = async (args: string[], input?: string): Promise<Result> => {
+    const r = await imctl(args, input);
+    if (r.code !== 0) throw new Error(`imctl ${args.join(' ')} exited ${r.code}:\n${r.stderr}`);
+    return r;
+  };
+  const readConfig = () => JSON.parse(fs.readFileSync(configFile, 'utf8'));
+
+  beforeAll(async () => {
+    if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'imctl-e2e-'));
+    configFile = path.join(home, 'xdg', 'imctl', 'config.json');
+    pkgPath = path.join(home, 'samplePackage.djar');
+    fs.writeFileSync(pkgPath, buildSamplePackage());
+    await driver.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await driver.stop();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it('says it is not logged in before login, with exit code 4', async () => {
+    const r = await imctl(['jobconfigs', 'list']);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('imctl: not logged in');
+    expect(r.stderr).toContain('imctl login');
+  });
+
+  it('refuses a wrong password with the problem code and exit code 4', async () => {
+    const r = await imctl(
+      ['login', '--url', driver.url(), '--username', 'admin', '--password-stdin'],
+      'not-the-password\n',
+    );
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^imctl: 401 BAD_CREDENTIALS: /);
+    expect(fs.existsSync(configFile)).toBe(false);
+  });
+
+  it('logs in with --password-stdin and keeps the session in a 0600 config file', async () => {
+    const r = await ok(
+      ['login', '--url', driver.url(), '--username', 'admin', '--password-stdin'],
+      `${driver.adminPassword}\n`,
+    );
+    expect(r.stderr).toContain('Logged in');
+    expect(fs.statSync(configFile).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.dirname(configFile)).mode & 0o777).toBe(0o700);
+    const config = readConfig();
+    expect(config).toEqual({
+      url: `${driver.url()}/api`,
+      username: 'admin',
+      accessToken: expect.any(String),
+      refreshToken: expect.any(String),
+      expiresAt: expect.any(String),
+    });
+    expect(Date.parse(config.expiresAt)).toBeGreaterThan(Date.now());
+    // The password is neither kept nor echoed.
+    expect(fs.readFileSync(configFile, 'utf8')).not.toContain(driver.adminPassword);
+    expect(r.stdout + r.stderr).not.toContain(driver.adminPassword);
+    expect(r.stdout + r.stderr).not.toContain(config.accessToken);
+  });
+
+  it('creates, lists and gets a configuration (json and table output)', async () => {
+    const created = JSON.parse(
+      (
+        await ok([
+          'jobconfigs',
+          'create',
+          '--name',
+          'cli config',
+          '--description',
+          'from imctl',
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    );
+    expect(created).toMatchObject({ name: 'cli config', description: 'from imctl', active: true });
+    configId = created.id;
+
+    const list = JSON.parse((await ok(['jobconfigs', 'list', '--output', 'json'])).stdout);
+    expect(list.items.map((c: { id: string }) => c.id)).toContain(configId);
+
+    const table = (await ok(['jobconfigs', 'list'])).stdout.split('\n');
+    expect(table[0]).toMatch(/^ID\s+NAME\s+ACTIVE\s+PACKAGE\s+ENTRY POINT\s+LAST MODIFIED$/);
+    expect(table.some((l) => new RegExp(`^${configId}\\s+cli config\\s+true`).test(l))).toBe(true);
+
+    const got = JSON.parse((await ok(['jobconfigs', 'get', configId, '-o', 'json'])).stdout);
+    expect(got).toEqual(created);
+    expect((await ok(['jobconfigs', 'get', configId])).stdout).toMatch(/^name:\s+cli config$/m);
+  });
+
+  it('uploads the sample package showing its progress, and lists it', async () => {
+    const r = await ok(['files', 'upload', configId, pkgPath, '-o', 'json']);
+    // stderr is not a terminal here: progress comes as percentage lines.
+    expect(r.stderr).toMatch(/^upload samplePackage\.djar: 0% \(0 B of .+\)$/m);
+    expect(r.stderr).toMatch(/^upload samplePackage\.djar: 100% \(.+ of .+\)$/m);
+    const file = JSON.parse(r.stdout);
+    expect(file).toMatchObject({ name: 'samplePackage.djar', metadata: { size: fs.statSync(pkgPath).size } });
+
+    const files = JSON.parse((await ok(['files', 'list', configId, '-o', 'json'])).stdout);
+    expect(files.items.map((f: { name: string }) => f.name)).toEqual(['samplePackage.djar']);
+
+    const entryPoints = await ok(['jobconfigs', 'entrypoints', configId, 'samplePackage.djar']);
+    expect(entryPoints.stdout.split('\n')).toContain('integrateXYZ.process');
+
+    await ok(['files', 'download', configId, 'samplePackage.djar', '--out', path.join(home, 'copy.djar')]);
+    expect(fs.readFileSync(path.join(home, 'copy.djar')).equals(fs.readFileSync(pkgPath))).toBe(true);
+  });
+
+  it('points the configuration at the package and its entry point', async () => {
+    const updated = JSON.parse(
+      (
+        await ok([
+          'jobconfigs',
+          'update',
+          configId,
+          '--package',
+          'samplePackage.djar',
+          '--entry-point',
+          'integrateXYZ.process',
+          '-o',
+          'json',
+        ])
+      ).stdout,
+    );
+    expect(updated.runtimeConfig).toMatchObject({
+      packageName: 'samplePackage.djar',
+      entryPoint: 'integrateXYZ.process',
+    });
+    // PATCH: the other fields stay.
+    expect(updated).toMatchObject({ name: 'cli config', description: 'from imctl' });
+  });
+
+  it('runs it with --wait: exit 0 on FINISHED, the status changes on stderr', async () => {
+    const r = await ok(['run', configId, '--wait', '-o', 'json']);
+    const job = JSON.parse(r.stdout);
+    expect(job.status).toBe('FINISHED');
+    expect(r.stderr).toMatch(new RegExp(`^job ${job.id}: FINISHED$`, 'm'));
+    jobId = job.id;
+
+    const log = await ok(['jobs', 'log', jobId]);
+    expect(log.stdout.length).toBeGreaterThan(0);
+    const jobs = JSON.parse((await ok(['jobs', 'list', '--config', configId, '-o', 'json'])).stdout);
+    expect(jobs.items.map((j: { id: string }) => j.id)).toContain(jobId);
+    expect((await ok(['jobs', 'get', jobId])).stdout).toMatch(/^status:\s+FINISHED$/m);
+  });
+
+  it('runs it with --follow: the log on stdout, then the final status', async () => {
+    const r = await ok(['run', configId, '--follow']);
+    expect(r.stdout.length).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^job [0-9a-f-]{36} FINISHED, return code 0/m);
+  });
+
+  it('reports a problem answer as one line with its code, and exit code 3', async () => {
+    const r = await imctl(['jobconfigs', 'get', '999999']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^imctl: 404 NOT_FOUND: .+/);
+    expect(r.stdout).toBe('');
+
+    const invalid = await imctl(['jobconfigs', 'update', configId, '--name', '   ']);
+    expect(invalid.code).toBe(3);
+    expect(invalid.stderr).toMatch(/^imctl: 400 VALIDATION_FAILED: .+\n {2}- name: must not be empty$/m);
+
+    const usage = await imctl(['jobconfigs', 'frobnicate']);
+    expect(usage.code).toBe(64);
+  });
+
+  it('refreshes an expired access token by itself and keeps the new session', async () => {
+    const before = readConfig();
+    fs.writeFileSync(
+      configFile,
+      JSON.stringify({ ...before, expiresAt: new Date(Date.now() - 60_000).toISOString() }),
+    );
+    await ok(['jobconfigs', 'get', configId]);
+    const after = readConfig();
+    expect(after.accessToken).not.toBe(before.accessToken);
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    expect(Date.parse(after.expiresAt)).toBeGreaterThan(Date.now());
+    expect(fs.statSync(configFile).mode & 0o777).toBe(0o600);
+
+    // A token the server refuses (here: not a token at all) is refreshed on its 401 too.
+    fs.writeFileSync(configFile, JSON.stringify({ ...after, accessToken: 'expired.or.revoked' }));
+    await ok(['jobconfigs', 'get', configId]);
+    expect(readConfig().accessToken).not.toBe('expired.or.revoked');
+  });
+
+  it('lists users for the admin, prints completion scripts, and logs out', async () => {
+    const users = JSON.parse((await ok(['users', 'list', '-o', 'json'])).stdout);
+    expect(users.items.map((u: { name: string }) => u.name)).toContain('admin');
+
+    const bash = (await ok(['completion', 'bash'])).stdout;
+    expect(bash).toContain('complete -o filenames -F _imctl imctl');
+    expect(bash).toContain('jobconfigs|jc)');
+    expect((await ok(['completion', 'zsh'])).stdout).toContain('bashcompinit');
+
+    await ok(['logout']);
+    expect(fs.existsSync(configFile)).toBe(false);
+    expect((await imctl(['jobs', 'list'])).code).toBe(4);
+  });
+});
