@@ -18,8 +18,10 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
         .join('\n');
       if (subs.length === 0) {
         const words = c.name() === 'completion' ? 'bash zsh' : '';
-        return `    ${c.name()})
-      if [[ $COMP_CWORD -eq 2 && "$cur" != -* && -n "${words}" ]]; then COMPREPLY=( $(compgen -W "${words}" -- "$cur") ); return; fi
+        const first = words
+          ? `\n      if [[ $COMP_CWORD -eq 2 && "$cur" != -* ]]; then COMPREPLY=( $(compgen -W "${words}" -- "$cur") ); return; fi`
+          : '';
+        return `    ${c.name()})${first}
       opts="${[...flagsOf(c), ...globalFlags].join(' ')}" ;;`;
       }
       return `    ${c.name()}${c
