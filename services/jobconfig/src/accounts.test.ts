@@ -1,49 +1,21 @@
-import type { FileCatalogPort, Principal, UserChanged } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
+import type { Principal, UserChanged } from '@im/contracts';
 import { waitFor } from '@im/testing';
-import type { RequestHandler } from 'express';
 import request from 'supertest';
-import { createApp, type JobConfigModule } from './app';
 import { UserStateRepository } from './user-state.repository';
-
-const users: Record<string, Principal> = {
-  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
-  root: { id: '2', name: 'root', roles: ['admin'], accountId: '1' },
-  // The admin of another account: nothing of account 1 exists for them.
-  other: { id: '3', name: 'other', roles: ['admin'], accountId: '2' },
-};
-/** The caller is the user named by the X-Test-User header (alice by default). */
-const authenticate: RequestHandler = (req, _res, next) => {
-  req.principal = users[req.get('x-test-user') ?? 'alice'];
-  next();
-};
-const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+import type { JobConfigModule } from './app';
+import { routeHarness, testUsers as users, type RouteHarness } from './routes.test-support';
 
 describe('accounts and deactivated users in jobconfig', () => {
-  let db: Knex;
-  let bus: InProcessEventBus;
-  let app: ReturnType<typeof createApp>['app'];
+  let h: RouteHarness;
+  let app: RouteHarness['app'];
   let mod: JobConfigModule;
+  let db: RouteHarness['db'];
+  let bus: RouteHarness['bus'];
   let id: string;
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
-    const built = createApp({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: undefined as never,
-      files,
-      authenticate,
-      scheduler: { enabled: false },
-    });
-    app = built.app;
-    mod = built.module;
-    await mod.migrate();
-    await mod.start();
+    h = await routeHarness({ start: true });
+    ({ app, mod, db, bus } = h);
     const alice = users.alice as Principal;
     id = (await mod.configs.create(alice, { name: 'alice config', blocking: true })).id;
     await mod.configs.patch(alice, id, {
@@ -51,11 +23,7 @@ describe('accounts and deactivated users in jobconfig', () => {
     });
   });
 
-  afterEach(async () => {
-    await mod.stop();
-    await bus.close();
-    await db.destroy();
-  });
+  afterEach(() => h.close());
 
   const as = (who: string) => ({
     get: (p: string) => request(app).get(p).set('x-test-user', who),
@@ -128,7 +96,7 @@ describe('accounts and deactivated users in jobconfig', () => {
   });
 
   it("skips the scheduled ticks of a deactivated owner's configuration", async () => {
-    await mod.schedules.put(users.alice as Principal, id, { type: 'interval', intervalFrequency: 'PT1M' });
+    await mod.schedules.put(users.alice, id, { type: 'interval', intervalFrequency: 'PT1M' });
     await db('schedules').update({ next_fire_at: Date.now() - 1000 });
     await new UserStateRepository(db).apply({ userId: '1', accountId: '1', active: false, at: Date.now() });
     const pass = await mod.scheduler.tick();

@@ -1,51 +1,26 @@
-import type { AuditEvent, FileCatalogPort, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
+import type { AuditEvent } from '@im/contracts';
 import { waitFor } from '@im/testing';
-import type { RequestHandler } from 'express';
 import request from 'supertest';
-import { createApp } from './app';
+import { routeHarness, type RouteHarness } from './routes.test-support';
 
-const alice = { id: '1', name: 'alice', roles: ['user'], accountId: '1' } as Principal;
-const authenticate: RequestHandler = (req, _res, next) => {
-  req.principal = alice;
-  next();
-};
-const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
 const SECRET = 'S3cr3t-Value-Never-Audited';
 
 describe('jobconfig audit trail', () => {
-  let db: Knex;
-  let bus: InProcessEventBus;
-  let app: ReturnType<typeof createApp>['app'];
+  let h: RouteHarness;
+  let app: RouteHarness['app'];
   const events: AuditEvent[] = [];
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
     events.length = 0;
-    await bus.subscribe({
-      groupId: 'test',
-      topic: 'audit.events',
-      handler: async (e) => void events.push(e),
+    h = await routeHarness({
+      before: (bus) =>
+        bus
+          .subscribe({ groupId: 'test', topic: 'audit.events', handler: async (e) => void events.push(e) })
+          .then(() => undefined),
     });
-    const built = createApp({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: undefined as never,
-      files,
-      authenticate,
-      scheduler: { enabled: false },
-    });
-    app = built.app;
-    await built.module.migrate();
+    ({ app } = h);
   });
-  afterEach(async () => {
-    await bus.close();
-    await db.destroy();
-  });
+  afterEach(() => h.close());
 
   it('records configuration, macro and job changes with who and what, never a secret', async () => {
     const created = await request(app)

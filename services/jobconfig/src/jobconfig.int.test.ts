@@ -45,6 +45,37 @@ describe('jobconfig repositories on PostgreSQL', () => {
     updatedBy: { id: '1', name: 'admin' },
   });
 
+  /** A QUEUED job of configuration `c`, as JobService.submit writes it. */
+  const jobOf = (c: { id: string; name: string; maxAttempts: number }): Omit<JobRecord, 'eventSeq'> => ({
+    id: randomUUID(),
+    jobConfigId: c.id,
+    jobConfigName: c.name,
+    accountId: '1',
+    ownerId: '1',
+    status: 'QUEUED',
+    reason: null,
+    attempt: 1,
+    returnCode: null,
+    currentStep: null,
+    packageName: 'p.djar',
+    entryPoint: 'x.process',
+    packageArtifactOverride: false,
+    logLevel: 'INFO',
+    timeoutMinutes: 0,
+    runMacros: [],
+    tags: [],
+    submittedBy: { id: '1', name: 'admin' },
+    stoppedBy: null,
+    scheduledAt: 1,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: 1,
+    runnerId: null,
+    leaseExpiresAt: null,
+    maxAttempts: c.maxAttempts,
+    handovers: 0,
+  });
+
   it('stores configurations with numeric ids and pages them with sorting', async () => {
     const a = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('b-config'));
     const b = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('a-config'));
@@ -66,35 +97,7 @@ describe('jobconfig repositories on PostgreSQL', () => {
 
   it('moves a job only from the status it is in (compare-and-set), numbering events', async () => {
     const c = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('jobs'));
-    const job: Omit<JobRecord, 'eventSeq'> = {
-      id: randomUUID(),
-      jobConfigId: c.id,
-      jobConfigName: c.name,
-      accountId: '1',
-      ownerId: '1',
-      status: 'QUEUED',
-      reason: null,
-      attempt: 1,
-      returnCode: null,
-      currentStep: null,
-      packageName: 'p.djar',
-      entryPoint: 'x.process',
-      packageArtifactOverride: false,
-      logLevel: 'INFO',
-      timeoutMinutes: 0,
-      runMacros: [],
-      tags: [],
-      submittedBy: { id: '1', name: 'admin' },
-      stoppedBy: null,
-      scheduledAt: 1,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: 1,
-      runnerId: null,
-      leaseExpiresAt: null,
-      maxAttempts: c.maxAttempts,
-      handovers: 0,
-    };
+    const job = jobOf(c);
     await jobs.insert(job);
     const [first, second] = await Promise.all([
       jobs.transition(job.id, 'QUEUED', 'INITIALIZING', { startedAt: 5 }, 5),
@@ -109,34 +112,7 @@ describe('jobconfig repositories on PostgreSQL', () => {
 
   it('renews only the leases a runner holds, and finds the ones that ran out', async () => {
     const c = await configs.insert({ id: '1', name: 'admin', accountId: '1' }, writeOf('leases'));
-    const base = {
-      jobConfigId: c.id,
-      jobConfigName: c.name,
-      accountId: '1',
-      ownerId: '1',
-      status: 'QUEUED' as const,
-      reason: null,
-      attempt: 1,
-      returnCode: null,
-      currentStep: null,
-      packageName: 'p.djar',
-      entryPoint: 'x.process',
-      packageArtifactOverride: false,
-      logLevel: 'INFO' as const,
-      timeoutMinutes: 0,
-      runMacros: [],
-      tags: [],
-      submittedBy: { id: '1', name: 'admin' },
-      stoppedBy: null,
-      scheduledAt: 1,
-      startedAt: null,
-      finishedAt: null,
-      updatedAt: 1,
-      runnerId: null,
-      leaseExpiresAt: null,
-      maxAttempts: c.maxAttempts,
-      handovers: 0,
-    };
+    const base = jobOf(c);
     const [a, b] = [randomUUID(), randomUUID()];
     for (const id of [a, b]) {
       await jobs.insert({ ...base, id });

@@ -1,59 +1,32 @@
-import type { FileCatalogPort, JobConfigChanged, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
-import type { RequestHandler } from 'express';
+import type { JobConfigChanged } from '@im/contracts';
 import request from 'supertest';
-import { createApp, type JobConfigModule } from './app';
-
-const users: Record<string, Principal> = {
-  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
-  bob: { id: '2', name: 'bob', roles: ['user'], accountId: '1' },
-  root: { id: '3', name: 'root', roles: ['admin'], accountId: '1' },
-};
-/** The caller is the user named by the X-Test-User header (alice by default). */
-const authenticate: RequestHandler = (req, _res, next) => {
-  req.principal = users[req.get('x-test-user') ?? 'alice'];
-  next();
-};
-const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+import type { JobConfigModule } from './app';
+import { routeHarness, testUsers as users, type RouteHarness } from './routes.test-support';
 
 describe('macro routes', () => {
-  let db: Knex;
-  let bus: InProcessEventBus;
-  let app: ReturnType<typeof createApp>['app'];
+  let h: RouteHarness;
+  let app: RouteHarness['app'];
   let mod: JobConfigModule;
   let id: string;
   const changes: JobConfigChanged[] = [];
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
     changes.length = 0;
-    await bus.subscribe({
-      groupId: 'test',
-      topic: 'jobconfig.changes',
-      handler: async (c) => void changes.push(c),
+    h = await routeHarness({
+      before: (bus) =>
+        bus
+          .subscribe({
+            groupId: 'test',
+            topic: 'jobconfig.changes',
+            handler: async (c) => void changes.push(c),
+          })
+          .then(() => undefined),
     });
-    const built = createApp({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: undefined as never,
-      files,
-      authenticate,
-      publicBaseUrl: 'http://im.test',
-    });
-    app = built.app;
-    mod = built.module;
-    await mod.migrate();
-    id = (await mod.configs.create(users.alice as Principal, { name: 'alice config' })).id;
+    ({ app, mod } = h);
+    id = (await mod.configs.create(users.alice, { name: 'alice config' })).id;
   });
 
-  afterEach(async () => {
-    await bus.close();
-    await db.destroy();
-  });
+  afterEach(() => h.close());
 
   const base = () => `/api/jobconfigs/${id}/macros`;
   const stored = async (key: string) => (await mod.configs.findById(id))?.macros.find((m) => m.key === key);

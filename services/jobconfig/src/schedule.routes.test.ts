@@ -1,53 +1,20 @@
-import type { FileCatalogPort, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
-import type { RequestHandler } from 'express';
 import request from 'supertest';
-import { createApp, type JobConfigModule } from './app';
-
-const users: Record<string, Principal> = {
-  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
-  bob: { id: '2', name: 'bob', roles: ['user'], accountId: '1' },
-  root: { id: '3', name: 'root', roles: ['admin'], accountId: '1' },
-};
-/** The caller is the user named by the X-Test-User header (alice by default). */
-const authenticate: RequestHandler = (req, _res, next) => {
-  req.principal = users[req.get('x-test-user') ?? 'alice'];
-  next();
-};
-const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+import type { JobConfigModule } from './app';
+import { routeHarness, testUsers as users, type RouteHarness } from './routes.test-support';
 
 describe('schedule routes', () => {
-  let db: Knex;
-  let bus: InProcessEventBus;
-  let app: ReturnType<typeof createApp>['app'];
+  let h: RouteHarness;
+  let app: RouteHarness['app'];
   let mod: JobConfigModule;
   let id: string;
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
-    const built = createApp({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: undefined as never,
-      files,
-      authenticate,
-      publicBaseUrl: 'http://im.test',
-      scheduler: { enabled: false },
-    });
-    app = built.app;
-    mod = built.module;
-    await mod.migrate();
-    id = (await mod.configs.create(users.alice as Principal, { name: 'alice config' })).id;
+    h = await routeHarness();
+    ({ app, mod } = h);
+    id = (await mod.configs.create(users.alice, { name: 'alice config' })).id;
   });
 
-  afterEach(async () => {
-    await bus.close();
-    await db.destroy();
-  });
+  afterEach(() => h.close());
 
   const base = () => `/api/jobconfigs/${id}/schedule`;
   const berlin = {
@@ -89,7 +56,7 @@ describe('schedule routes', () => {
   });
 
   it('lists configurations with their next fire time, null without a schedule', async () => {
-    const other = (await mod.configs.create(users.alice as Principal, { name: 'no schedule' })).id;
+    const other = (await mod.configs.create(users.alice, { name: 'no schedule' })).id;
     await request(app)
       .put(base())
       .send({ type: 'interval', intervalFrequency: 'pt90m', misfirePolicy: 'skip' })
@@ -183,8 +150,8 @@ describe('schedule routes', () => {
 
   it('deleting the configuration deletes its schedule', async () => {
     await request(app).put(base()).send(berlin).expect(200);
-    expect(await db('schedules').count({ n: '*' }).first()).toEqual({ n: 1 });
+    expect(await h.db('schedules').count({ n: '*' }).first()).toEqual({ n: 1 });
     await request(app).delete(`/api/jobconfigs/${id}`).expect(204);
-    expect(await db('schedules').count({ n: '*' }).first()).toEqual({ n: 0 });
+    expect(await h.db('schedules').count({ n: '*' }).first()).toEqual({ n: 0 });
   });
 });

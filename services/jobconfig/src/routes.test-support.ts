@@ -1,0 +1,67 @@
+import type { FileCatalogPort, Principal } from '@im/contracts';
+import { createDb, type Knex } from '@im/db';
+import { silentLogger } from '@im/logging';
+import { InProcessEventBus } from '@im/messaging';
+import type { RequestHandler } from 'express';
+import { createApp, type JobConfigModule } from './app';
+
+/** Test callers: the one named by the X-Test-User header (`alice` by default) makes each request. */
+export const testUsers = {
+  alice: { id: '1', name: 'alice', roles: ['user'], accountId: '1' },
+  bob: { id: '2', name: 'bob', roles: ['user'], accountId: '1' },
+  root: { id: '3', name: 'root', roles: ['admin'], accountId: '1' },
+  // The admin of another account: nothing of account 1 exists for them.
+  other: { id: '4', name: 'other', roles: ['admin'], accountId: '2' },
+} satisfies Record<string, Principal>;
+
+const authenticate: RequestHandler = (req, _res, next) => {
+  req.principal = testUsers[(req.get('x-test-user') ?? 'alice') as keyof typeof testUsers];
+  next();
+};
+
+/** A file catalog double: every package is attached and has one entry point. */
+const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
+
+export interface RouteHarness {
+  db: Knex;
+  bus: InProcessEventBus;
+  app: ReturnType<typeof createApp>['app'];
+  mod: JobConfigModule;
+  close(): Promise<void>;
+}
+
+/**
+ * The jobconfig app on in-memory SQLite and the in-process bus, migrated, with the scheduler off.
+ * `before` runs on the bus before the app exists (subscribe there to see what the app publishes);
+ * `start` also starts the module's consumers and outbox relay.
+ */
+export async function routeHarness(
+  options: { start?: boolean; before?: (bus: InProcessEventBus) => Promise<void> } = {},
+): Promise<RouteHarness> {
+  const db = createDb({ client: 'sqlite', filename: ':memory:' });
+  const bus = new InProcessEventBus(silentLogger());
+  await options.before?.(bus);
+  const { app, module: mod } = createApp({
+    db,
+    logger: silentLogger(),
+    bus,
+    storage: undefined as never,
+    files,
+    authenticate,
+    publicBaseUrl: 'http://im.test',
+    scheduler: { enabled: false },
+  });
+  await mod.migrate();
+  if (options.start) await mod.start();
+  return {
+    db,
+    bus,
+    app,
+    mod,
+    async close() {
+      if (options.start) await mod.stop();
+      await bus.close();
+      await db.destroy();
+    },
+  };
+}
