@@ -19,6 +19,64 @@ interface Result {
   stderr: string;
 }
 
+/** The shell block of the README's "The CLI" section. */
+function readmeCliBlock(): string {
+  const readme = fs.readFileSync(path.resolve(__dirname, '..', 'README.md'), 'utf8');
+  const section = readme.split(/^## The CLI$/m)[1];
+  const block = section ? /```bash\n([\s\S]*?)```/.exec(section) : null;
+  if (!block?.[1]) throw new Error('README.md has no bash block under "## The CLI"');
+  return block[1];
+}
+
+describe("the README's five imctl commands", () => {
+  const driver: PlatformDriver = standaloneDriver();
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'imctl-readme-'));
+    // The reader's working tree: the sample package where `npm run package:example` puts it.
+    fs.mkdirSync(path.join(dir, 'examples', 'sample-package', 'build'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'examples', 'sample-package', 'build', 'samplePackage.djar'),
+      buildSamplePackage(),
+    );
+    await driver.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await driver.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('run as written (on a fresh platform, its URL put in) and end with the job FINISHED', async () => {
+    // Only the platform's URL differs from the README; the login prompt's answer comes from IMCTL_PASSWORD.
+    const script = `imctl() { node ${JSON.stringify(MAIN)} "$@"; }\n${readmeCliBlock().replaceAll('http://127.0.0.1:8080', driver.url())}`;
+    const r = await new Promise<Result>((resolve, reject) => {
+      const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: dir,
+          XDG_CONFIG_HOME: path.join(dir, 'xdg'),
+          IMCTL_PASSWORD: driver.adminPassword,
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end();
+    });
+    if (r.code !== 0)
+      throw new Error(`the README's CLI block failed (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+    expect(r.stdout).toMatch(/^id:\s+1$/m);
+    expect(r.stdout).toContain('[step:greet] starting job');
+    expect(r.stderr).toMatch(/^job [0-9a-f-]{36} FINISHED, return code 0/m);
+  });
+});
+
 describe('imctl against the standalone platform', () => {
   const driver: PlatformDriver = standaloneDriver();
   let home: string;

@@ -117,9 +117,7 @@ export function createProgram(io: CliIo): { program: Command; exitCode: () => nu
         );
     }
   };
-  const done = (cmd: Command, message: string) => {
-    if (format(cmd) === 'table') out(`${message}\n`);
-  };
+  const done = (_cmd: Command, message: string) => err(`${message}\n`);
 
   /** A client on the stored session; its refreshed tokens are written back to the config file. */
   const client = (cmd: Command): ImClient => {

@@ -7,7 +7,7 @@ export interface Column<T> {
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return '-';
-  if (Array.isArray(v)) return v.map(cell).join(',');
+  if (Array.isArray(v)) return v.length === 0 ? '-' : v.map(cell).join(',');
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')
     return String(v);
   return JSON.stringify(v) ?? '-';
