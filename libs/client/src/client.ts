@@ -1,5 +1,6 @@
 import { ProblemError } from './problem.error';
 import type {
+  Account,
   CreateUserRequest,
   Download,
   EntryPoints,
@@ -199,6 +200,9 @@ export class ImClient {
     /** Runs a configuration: the new job (QUEUED, or SEQUENCED behind a blocking one). */
     run: (configId: string, request: RunRequest = {}): Promise<Job> =>
       this.json({ method: 'POST', path: `/jobconfigs/${seg(configId)}/jobs`, json: request }),
+    /** The jobs of one configuration. */
+    listForConfig: (configId: string, params: ListParams = {}): Promise<ListPage<Job>> =>
+      this.json({ method: 'GET', path: `/jobconfigs/${seg(configId)}/jobs`, query: { ...params } }),
     list: (params: JobListParams = {}): Promise<ListPage<Job>> => {
       const { status, ...rest } = params;
       return this.json({
@@ -239,6 +243,11 @@ export class ImClient {
       this.json({ method: 'POST', path: '/users', json: request }),
     update: (id: string, request: UpdateUserRequest): Promise<User> =>
       this.json({ method: 'PUT', path: `/users/${seg(id)}`, json: request }),
+    /** An admin resets a user's password; anyone changes their own with `currentPassword`. */
+    setPassword: (id: string, request: { newPassword: string; currentPassword?: string }): Promise<void> =>
+      this.none({ method: 'POST', path: `/users/${seg(id)}/password`, json: request }),
+    /** The caller's account (tenant). */
+    account: (): Promise<Account> => this.json({ method: 'GET', path: '/account' }),
   };
 
   // ---- plumbing --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import type {
 // Response types are the contract's own (z.infer of the schemas the server validates with); request
 // types are the schemas' input side, so fields with server defaults stay optional.
 export type {
+  Account,
   EntryPoints,
   FileResource,
   Job,
