@@ -1,3 +1,4 @@
+import { ImClient, ProblemError } from '@im/client';
 import { buildSamplePackage } from '@im/testing';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -249,6 +250,43 @@ describe('imctl against the standalone platform', () => {
     const jobs = JSON.parse((await ok(['jobs', 'list', '--config', configId, '-o', 'json'])).stdout);
     expect(jobs.items.map((j: { id: string }) => j.id)).toContain(jobId);
     expect((await ok(['jobs', 'get', jobId])).stdout).toMatch(/^status:\s+FINISHED$/m);
+  });
+
+  it('@im/client works on the session imctl keeps: reads, uploads with progress, streams, and throws problems', async () => {
+    const stored = readConfig();
+    const saved: string[] = [];
+    const c = new ImClient({
+      baseUrl: stored.url,
+      tokens: {
+        accessToken: stored.accessToken,
+        refreshToken: stored.refreshToken,
+        expiresAt: Date.parse(stored.expiresAt),
+      },
+      onTokens: (t) => void saved.push(t?.accessToken ?? ''),
+    });
+    const job = await c.jobs.get(jobId);
+    expect(job).toMatchObject({ id: jobId, status: 'FINISHED', jobConfig: { id: configId } });
+    expect((await c.jobs.listForConfig(configId)).items.map((j) => j.id)).toContain(jobId);
+    expect(await c.jobs.logText(jobId)).toBe((await ok(['jobs', 'log', jobId])).stdout);
+
+    const bytes = new Uint8Array(300_000).map((_, i) => i % 251);
+    const progress: number[] = [];
+    const file = await c.files.upload(configId, 'data.bin', bytes, {
+      onProgress: (sent) => progress.push(sent),
+    });
+    expect(file.metadata.size).toBe(bytes.byteLength);
+    expect(progress[0]).toBe(0);
+    expect(progress.at(-1)).toBe(bytes.byteLength);
+    expect(progress.length).toBeGreaterThan(2);
+    const d = await c.files.download(configId, 'data.bin');
+    expect(d.size).toBe(bytes.byteLength);
+    expect(Buffer.from(await new Response(d.body).arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
+    await c.files.delete(configId, 'data.bin');
+
+    const problem = await c.jobConfigs.update(configId, { name: ' ' }).catch((e: unknown) => e);
+    expect(problem).toBeInstanceOf(ProblemError);
+    expect(problem).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', errors: [{ path: 'name' }] });
+    expect(saved).toEqual([]); // the session was fresh: nothing refreshed
   });
 
   it('runs it with --follow: the log on stdout, then the final status', async () => {
