@@ -13,6 +13,8 @@ import { standaloneDriver, type PlatformDriver } from './platforms';
  * point into a temp dir, so the config file is the test's own.
  */
 const MAIN = path.resolve(__dirname, '..', 'services', 'imctl', 'dist', 'main.js');
+/** What npm links as `imctl` (it loads dist/main.js). */
+const BIN = path.resolve(__dirname, '..', 'services', 'imctl', 'bin', 'imctl.cjs');
 
 interface Result {
   code: number | null;
@@ -51,7 +53,7 @@ describe("the README's five imctl commands", () => {
 
   it('run as written (on a fresh platform, its URL put in) and end with the job FINISHED', async () => {
     // Only the platform's URL differs from the README; the login prompt's answer comes from IMCTL_PASSWORD.
-    const script = `imctl() { node ${JSON.stringify(MAIN)} "$@"; }\n${readmeCliBlock().replaceAll('http://127.0.0.1:8080', driver.url())}`;
+    const script = `imctl() { node ${JSON.stringify(BIN)} "$@"; }\n${readmeCliBlock().replaceAll('http://127.0.0.1:8080', driver.url())}`;
     const r = await new Promise<Result>((resolve, reject) => {
       const child = spawn('bash', ['-euo', 'pipefail', '-c', script], {
         cwd: dir,
@@ -88,7 +90,7 @@ describe('imctl against the standalone platform', () => {
 
   const imctl = (args: string[], input = ''): Promise<Result> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [MAIN, ...args], {
+      const child = spawn(process.execPath, [BIN, ...args], {
         cwd: home,
         env: {
           PATH: process.env.PATH ?? '',
@@ -114,6 +116,7 @@ describe('imctl against the standalone platform', () => {
 
   beforeAll(async () => {
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+    expect(fs.statSync(BIN).mode & 0o111).toBe(0o111); // executable as committed, for npx imctl
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'imctl-e2e-'));
     configFile = path.join(home, 'xdg', 'imctl', 'config.json');
     pkgPath = path.join(home, 'samplePackage.djar');
