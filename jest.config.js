@@ -7,6 +7,7 @@ const libs = [
   'contracts',
   'config',
   'logging',
+  'observability',
   'errors',
   'http-kit',
   'db',

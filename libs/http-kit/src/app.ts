@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { notFoundHandler, problemHandler } from './problem';
 import './request-context';
 import { requestScope } from './request-scope';
+import { metricsRoute, telemetry } from './telemetry';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -189,8 +190,8 @@ export interface ServiceAppOptions {
 }
 
 /**
- * The frame every service's express app shares: request ids, access log, health endpoints, the
- * service's routers, then a problem+json 404 and the one error handler.
+ * The frame every service's express app shares: request ids, a span and a latency observation per
+ * request, access log, health endpoints, `/metrics`, the service's routers, then a problem+json 404 and the one error handler.
  */
 export function createServiceApp(options: ServiceAppOptions, ...routers: Router[]): Express {
   const app = express();
@@ -198,8 +199,10 @@ export function createServiceApp(options: ServiceAppOptions, ...routers: Router[
   app.set('trust proxy', options.trustProxy ?? false);
   app.set('query parser', 'simple');
   app.use(requestId);
+  app.use(telemetry());
   app.use(accessLog(options.logger));
   app.use(healthRoutes(options.readiness));
+  app.use(metricsRoute());
   for (const r of routers) app.use(r);
   app.use(notFoundHandler);
   app.use(problemHandler(options.logger));

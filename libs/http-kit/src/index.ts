@@ -11,3 +11,4 @@ import './request-context';
 export * from './request-scope';
 export * from './internal-client';
 export * from './serve';
+export * from './telemetry';

@@ -1,5 +1,6 @@
 import type { ConfigAccessPort, FileCatalogPort, Principal } from '@im/contracts';
 import { AppError, NotFoundError, UnavailableError } from '@im/errors';
+import { injectTraceHeaders } from '@im/observability';
 import { currentRequestId } from './request-scope';
 
 export interface InternalClientOptions {
@@ -26,6 +27,7 @@ async function call(
   };
   const rid = currentRequestId();
   if (rid) headers['x-request-id'] = rid;
+  injectTraceHeaders(headers);
   const service = new URL(opts.baseUrl).host;
   try {
     return await fetch(`${opts.baseUrl.replace(/\/+$/, '')}${path}`, {

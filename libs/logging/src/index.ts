@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import pino, { type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
@@ -40,6 +41,19 @@ export interface LoggingOptions {
   name?: string;
 }
 
+const NO_IDS = {};
+
+/**
+ * Adds the active trace's `traceId` and `spanId` to a log line written inside a span (a request, a
+ * record's handler, a job), so a line leads to its trace and a trace to its lines.
+ */
+export function traceMixin(): object {
+  const span = trace.getActiveSpan();
+  if (!span) return NO_IDS;
+  const { traceId, spanId } = span.spanContext();
+  return { traceId, spanId };
+}
+
 /** The one root logger of a process; components take `logger.child({ component })`. */
 export function createLogger(options: LoggingOptions = {}): Logger {
   const opts: LoggerOptions = {
@@ -47,6 +61,7 @@ export function createLogger(options: LoggingOptions = {}): Logger {
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: options.name ? { service: options.name } : {},
     timestamp: pino.stdTimeFunctions.isoTime,
+    mixin: traceMixin,
   };
   return pino(opts);
 }

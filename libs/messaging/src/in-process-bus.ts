@@ -1,5 +1,6 @@
 import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
 import type { Logger } from '@im/logging';
+import { consumeInContext, producerHeaders } from '@im/observability';
 import type {
   EventBus,
   MessageHandler,
@@ -98,7 +99,7 @@ export class InProcessEventBus implements EventBus {
     const part = t.partitions[p] as Rec[];
     const offset = (t.base[p] as number) + part.length;
     // Records are stored as JSON, as on the wire: a handler never shares an object with the publisher.
-    part.push({ offset, key, value: JSON.parse(JSON.stringify(value)), headers });
+    part.push({ offset, key, value: JSON.parse(JSON.stringify(value)), headers: producerHeaders(headers) });
     for (const [groupId, g] of t.groups) this.kick(topic, groupId, g, p);
   }
 
@@ -175,7 +176,9 @@ export class InProcessEventBus implements EventBus {
       } else {
         for (let attempt = 1; ; attempt++) {
           try {
-            await member.handler(parsed.data, meta);
+            await consumeInContext(meta.topic, groupId, meta.headers, () =>
+              member.handler(parsed.data, meta),
+            );
             break;
           } catch (err) {
             if (attempt >= this.maxAttempts) {

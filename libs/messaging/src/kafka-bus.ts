@@ -1,5 +1,6 @@
 import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/contracts';
 import type { Logger } from '@im/logging';
+import { consumeInContext, producerHeaders } from '@im/observability';
 import {
   Kafka,
   logLevel,
@@ -175,7 +176,7 @@ export class KafkaEventBus implements EventBus {
     await this.producer.send({
       topic: topicName(topic, this.prefix),
       acks: -1,
-      messages: [{ key, value: JSON.stringify(value), headers }],
+      messages: [{ key, value: JSON.stringify(value), headers: producerHeaders(headers) }],
     });
   }
 
@@ -186,7 +187,7 @@ export class KafkaEventBus implements EventBus {
       const key = (entry.key as (v: unknown) => string)(value);
       return {
         topic: topicName(r.topic, this.prefix),
-        messages: [{ key, value: JSON.stringify(value), headers: r.headers ?? {} }],
+        messages: [{ key, value: JSON.stringify(value), headers: producerHeaders(r.headers ?? {}) }],
       };
     });
     await this.ready();
@@ -295,14 +296,16 @@ export class KafkaEventBus implements EventBus {
         // A long handler (a job) keeps the member alive in its group.
         const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), this.heartbeatMs);
         try {
-          await this.handle(
-            options,
-            parsed.data as TopicMessage<T>,
-            meta,
-            message.key,
-            message.value,
-            headers,
-            isClosed,
+          await consumeInContext(name, options.groupId, headers, () =>
+            this.handle(
+              options,
+              parsed.data as TopicMessage<T>,
+              meta,
+              message.key,
+              message.value,
+              headers,
+              isClosed,
+            ),
           );
         } finally {
           clearInterval(beat);

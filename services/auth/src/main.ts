@@ -4,6 +4,7 @@ import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
+import { initObservability } from '@im/observability';
 import { KafkaEventBus } from '@im/messaging';
 import { createApp, createAuthModule } from './app';
 
@@ -75,6 +76,9 @@ async function main(): Promise<void> {
     );
   }
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
+  const telemetry = initObservability('auth', process.env);
+  shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   // The audit trail of every service (audit.events) is stored here, for GET /api/audit.

@@ -16,6 +16,7 @@ import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { createAuthenticator, httpConfigAccess, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
+import { initObservability } from '@im/observability';
 import { KafkaEventBus } from '@im/messaging';
 import { S3ObjectStorage } from '@im/storage';
 import { createApp } from './app';
@@ -41,6 +42,9 @@ async function main(): Promise<void> {
   const bus = new KafkaEventBus(logger, kafkaOptions(env, 'file-storage'));
   const storage = new S3ObjectStorage(s3Options(env));
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
+  const telemetry = initObservability('file-storage', process.env);
+  shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const { app, module } = createApp({
     db,
     dbSchema: env.DB_SCHEMA,

@@ -3,6 +3,7 @@ import { z } from '@im/contracts';
 import { createAuthenticator, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
+import { initObservability } from '@im/observability';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createApp } from './app';
@@ -40,6 +41,9 @@ async function main(): Promise<void> {
   const env = parseEnv(GatewayEnv, process.env);
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'gateway' });
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
+  // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
+  const telemetry = initObservability('gateway', process.env);
+  shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const app = createApp({
     logger,
     ...hardeningFromEnv(env),

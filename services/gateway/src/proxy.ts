@@ -1,5 +1,6 @@
 import { AppError, UnavailableError } from '@im/errors';
 import type { Logger } from '@im/logging';
+import { injectTraceHeaders } from '@im/observability';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import * as http from 'node:http';
 
@@ -58,6 +59,11 @@ export function proxyRouter(
     for (const [k, v] of Object.entries(req.headers))
       if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     headers['x-request-id'] = req.requestId;
+    // The service continues the gateway's span, not the one the client may have sent.
+    delete headers.traceparent;
+    delete headers.tracestate;
+    injectTraceHeaders(headers);
+    req.routeLabel = `proxy:${owner}`;
     // The last entry is the client as this gateway determined it (its trust-proxy setting), which is
     // what the services read with `trust proxy: 1` (the auth service throttles logins per client).
     headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.ip ?? req.socket.remoteAddress]

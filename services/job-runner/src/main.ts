@@ -1,6 +1,7 @@
 import { runMain } from '@im/config';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
+import { initObservability } from '@im/observability';
 import { KafkaEventBus } from '@im/messaging';
 import { S3ObjectStorage } from '@im/storage';
 import type { Server } from 'node:http';
@@ -15,6 +16,9 @@ async function main(): Promise<void> {
   const storage = new S3ObjectStorage(config.s3);
   // The deadline covers the drain, the SIGTERM→SIGKILL grace of the last jobs and their uploads.
   const shutdown = new ShutdownManager(logger, config.runner.graceMs + config.runner.killGraceMs + 10_000);
+  // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
+  const telemetry = initObservability('job-runner', process.env);
+  shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
 
   const module = createJobRunnerModule({
     bus,

@@ -8,6 +8,17 @@ import type {
 } from '@im/contracts';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
+import {
+  JOB_BUCKETS,
+  ROOT_CONTEXT,
+  SpanKind,
+  context,
+  histogram,
+  inSpan,
+  sampledGauge,
+  trace,
+  tracer,
+} from '@im/observability';
 import type { ObjectStorage } from '@im/storage';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -180,6 +191,13 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
  * progress. The request handler holds its message until the job is over (a slot first, then the
  * job), so the bus's ordering and at-least-once delivery hold; jobId + attempt is the idempotency key.
  */
+const claimSeconds = histogram(
+  'im_runner_claim_seconds',
+  "Time from a runner's claim (INITIALIZING) to jobconfig's answer (the lease granted or refused).",
+  [],
+  JOB_BUCKETS,
+);
+
 export class JobRunner {
   private readonly logger: Logger;
   private readonly slots: Semaphore;
@@ -207,6 +225,7 @@ export class JobRunner {
   /** The shortest lease jobconfig granted (heartbeats come at least three times per lease). */
   private leaseMs = Number.POSITIVE_INFINITY;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly gauges: (() => void)[] = [];
 
   constructor(private readonly deps: JobRunnerDeps) {
     this.logger = deps.logger.child({ component: 'job-runner', runnerId: deps.runnerId });
@@ -261,6 +280,14 @@ export class JobRunner {
     }
     await this.cache.init();
     await this.startWarmExecutors();
+    this.gauges.push(
+      sampledGauge('im_runner_slots', 'Job slots of the runner (JOBS_SLOTS).', undefined, () => ({
+        value: this.slots.size,
+      })),
+      sampledGauge('im_runner_slots_in_use', 'Job slots running a job now.', undefined, () => ({
+        value: this.slots.size - this.slots.available,
+      })),
+    );
     // Lease answers and cancels before requests, so none for a job taken is missed. A group per
     // runner: every runner sees every answer and every cancel, and acts on its own.
     this.leases = await this.deps.bus.subscribe({
@@ -328,6 +355,7 @@ export class JobRunner {
     await this.requestsClosed;
     await Promise.all([this.cancels?.close(), this.leases?.close()]);
     await this.warm?.close();
+    for (const unregister of this.gauges.splice(0)) unregister();
     this.logger.info('job runner stopped');
   }
 
@@ -391,7 +419,23 @@ export class JobRunner {
     );
   }
 
-  private async take(job: ActiveJob): Promise<void> {
+  private take(job: ActiveJob): Promise<void> {
+    // One span per attempt on this runner, in the trace of the job's request (claim, prepare, execute).
+    return inSpan(
+      'job',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'im.job.id': job.req.jobId,
+          'im.job.attempt': job.req.attempt,
+          'im.runner.id': this.deps.runnerId,
+        },
+      },
+      () => this.takeSlot(job),
+    );
+  }
+
+  private async takeSlot(job: ActiveJob): Promise<void> {
     const release = await this.slots.acquire(this.intake.signal);
     if (!release) {
       // Its request was taken from the topic: without this, nobody would run it.
@@ -438,6 +482,26 @@ export class JobRunner {
    * grant starts the heartbeats.
    */
   private async claim(job: ActiveJob): Promise<{ answer: Promise<ClaimAnswer> }> {
+    // The claim's span lasts until jobconfig answers; the INITIALIZING report is sent in it.
+    const span = tracer().startSpan('claim', {
+      attributes: { 'im.job.id': job.req.jobId, 'im.job.attempt': job.req.attempt },
+    });
+    const claimedAt = process.hrtime.bigint();
+    try {
+      const claimed = await context.with(trace.setSpan(context.active(), span), () => this.sendClaim(job));
+      void claimed.answer.then((a) => {
+        claimSeconds.observe(Number(process.hrtime.bigint() - claimedAt) / 1e9);
+        span.setAttribute('im.claim.granted', a.granted);
+        span.end();
+      });
+      return claimed;
+    } catch (err) {
+      span.end();
+      throw err;
+    }
+  }
+
+  private async sendClaim(job: ActiveJob): Promise<{ answer: Promise<ClaimAnswer> }> {
     let resolve!: Claim['resolve'];
     const answer = new Promise<ClaimAnswer>((r) => (resolve = r));
     job.claim = { answer, resolve };
@@ -500,12 +564,15 @@ export class JobRunner {
 
   private scheduleHeartbeat(): void {
     if (this.heartbeatTimer) return;
-    this.heartbeatTimer = setTimeout(() => {
-      this.heartbeatTimer = undefined;
-      void this.beat().finally(() => {
-        if ([...this.active.values()].some((j) => j.granted)) this.scheduleHeartbeat();
-      });
-    }, this.heartbeatEveryMs);
+    // Heartbeats name every job of the runner: they belong to no job's trace.
+    this.heartbeatTimer = context.with(ROOT_CONTEXT, () =>
+      setTimeout(() => {
+        this.heartbeatTimer = undefined;
+        void this.beat().finally(() => {
+          if ([...this.active.values()].some((j) => j.granted)) this.scheduleHeartbeat();
+        });
+      }, this.heartbeatEveryMs),
+    );
   }
 
   private stopHeartbeats(): void {
@@ -704,7 +771,7 @@ export class JobRunner {
     let entryPoint: string;
     let manifest: PackageManifest | null;
     try {
-      ({ entryPoint, manifest } = await this.prepare(job, ws, w));
+      ({ entryPoint, manifest } = await inSpan('prepare', {}, () => this.prepare(job, ws, w)));
     } catch (err) {
       if (job.stopCause) return failed(failureOf(job.stopCause));
       if (!(err instanceof PackageUnusableError)) throw err;
@@ -750,7 +817,9 @@ export class JobRunner {
     }
 
     w('INFO', `starting entry point ${req.entryPoint}`);
-    const exit = await this.runExecutor(job, ws, jobLog);
+    const exit = await inSpan('execute', { attributes: { 'im.job.entry_point': req.entryPoint } }, () =>
+      this.runExecutor(job, ws, jobLog),
+    );
     const returnCode = exit.code ?? (exit.signal ? signalExitCode(exit.signal) : null);
 
     let uploadFailed = false;

@@ -2,6 +2,7 @@ import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
 import { Auditor, auditTrail, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
 import type { Logger } from '@im/logging';
+import { sampledGauge } from '@im/observability';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
 import express, { type Express, type RequestHandler, type Router } from 'express';
@@ -113,6 +114,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   );
   let sub: Subscription | undefined;
   let heartbeats: Subscription | undefined;
+  let gauges: (() => void)[] = [];
   let userChanges: Subscription | undefined;
   return {
     configs,
@@ -158,8 +160,18 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       });
       reaper.start();
       if (deps.scheduler?.enabled ?? true) scheduler.start();
+      // Read when Prometheus scrapes: one grouped count and one count, no timer.
+      gauges = [
+        sampledGauge('im_jobs', 'Jobs not finished yet, by status.', 'status', () =>
+          jobRepo.countUnfinishedByStatus(),
+        ),
+        sampledGauge('im_outbox_backlog', 'Outbox records waiting to be published.', undefined, async () => ({
+          value: await outbox.backlog(),
+        })),
+      ];
     },
     async stop() {
+      for (const unregister of gauges.splice(0)) unregister();
       await scheduler.stop();
       reaper.stop();
       await Promise.all([sub?.close(), heartbeats?.close(), userChanges?.close()]);

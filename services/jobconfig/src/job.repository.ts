@@ -308,6 +308,18 @@ export class JobRepository {
     return rows.map(toRecord);
   }
 
+  /** Jobs not finished yet, by status (the `im_jobs` gauge, read when Prometheus scrapes). */
+  async countUnfinishedByStatus(): Promise<Record<string, number>> {
+    const rows = (await this.db('jobs')
+      .whereIn('status', ['SEQUENCED', 'QUEUED', 'INITIALIZING', 'RUNNING'])
+      .select('status')
+      .count({ n: '*' })
+      .groupBy('status')) as { status: string; n: number | string }[];
+    const out: Record<string, number> = { SEQUENCED: 0, QUEUED: 0, INITIALIZING: 0, RUNNING: 0 };
+    for (const r of rows) out[r.status] = Number(r.n);
+    return out;
+  }
+
   async countUnfinished(jobConfigId: string, trx: Knex = this.db): Promise<number> {
     const row = (await trx('jobs')
       .where({ job_config_id: Number(jobConfigId) })

@@ -22,6 +22,7 @@ import type { OutgoingRecord } from '@im/messaging';
 import { randomUUID } from 'node:crypto';
 import type { JobConfigRecord } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
+import { jobMetrics } from './job.metrics';
 import type { JobFilter, JobRecord, JobRepository, RunMacro, TransitionPatch } from './job.repository';
 import type { Outbox } from './outbox';
 
@@ -162,6 +163,7 @@ export class JobService {
   /** After the commit of {@link submit}: wakes the outbox relay. */
   submitted(job: JobRecord): void {
     this.outbox.nudge();
+    jobMetrics.transitions.inc({ status: job.status });
     this.logger.info({ jobId: job.id, jobConfigId: job.jobConfigId, status: job.status }, 'job submitted');
   }
 
@@ -446,6 +448,7 @@ export class JobService {
     let failed = 0;
     for (const job of await this.jobs.expiredLeases(this.now())) {
       const r = await this.requeueOrFail(job, 'runner-lost');
+      if (r) jobMetrics.leaseExpired.inc();
       if (r === 'QUEUED') requeued++;
       else if (r === 'FAILED') failed++;
     }
@@ -565,6 +568,11 @@ export class JobService {
       return undefined;
     }
     this.outbox.nudge();
+    jobMetrics.transitions.inc({ status: to });
+    if (to === 'INITIALIZING' && job.status === 'QUEUED')
+      jobMetrics.queued.observe(Math.max(0, moved.updatedAt - job.updatedAt) / 1000);
+    if (isTerminal(to) && moved.startedAt !== null && moved.finishedAt !== null)
+      jobMetrics.duration.observe({ status: to }, Math.max(0, moved.finishedAt - moved.startedAt) / 1000);
     this.logger.info({ jobId: job.id, from: job.status, to, reason: moved.reason }, 'job status');
     if (isTerminal(to)) await this.promoteSequenced(moved.jobConfigId);
     return moved;

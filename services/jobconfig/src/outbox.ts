@@ -2,6 +2,7 @@ import { topicCatalog } from '@im/contracts';
 import { isPostgres, type Knex } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { EventBus, OutgoingRecord } from '@im/messaging';
+import { producerHeaders } from '@im/observability';
 
 interface OutboxRow {
   id: number | string;
@@ -51,7 +52,11 @@ export class Outbox {
     this.maxBackoffMs = options.maxBackoffMs ?? 2000;
   }
 
-  /** Writes records in the caller's transaction: they are published once it commits, not before. */
+  /**
+   * Writes records in the caller's transaction: they are published once it commits, not before.
+   * Each keeps the trace context of the caller (`traceparent`), so the relay, which publishes outside
+   * any request, sends the records as part of the trace that wrote them (a job's POST, a report).
+   */
   async add(trx: Knex, records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return;
     const now = Date.now();
@@ -59,7 +64,7 @@ export class Outbox {
       records.map((r) => ({
         topic: r.topic,
         payload: JSON.stringify(r.message),
-        headers: JSON.stringify(r.headers ?? {}),
+        headers: JSON.stringify(producerHeaders(r.headers ?? {})),
         created_at: now,
       })),
     );

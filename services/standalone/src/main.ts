@@ -1,5 +1,6 @@
 import { runMain } from '@im/config';
 import { createLogger } from '@im/logging';
+import { initObservability } from '@im/observability';
 import { loadConfig } from './config';
 import { startPlatform } from './platform';
 
@@ -7,7 +8,10 @@ import { startPlatform } from './platform';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, name: 'standalone' });
+  // One /metrics for the whole process (on its port, outside /api); traces as OTEL_* says.
+  const telemetry = initObservability('integration-manager', process.env);
   const platform = await startPlatform(config, logger);
+  platform.shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   platform.shutdown.installSignalHandlers();
   if (platform.generatedAdminPassword) {
     const line = '='.repeat(72);
