@@ -331,6 +331,33 @@ describe('imctl against the standalone platform', () => {
     expect(readConfig().accessToken).not.toBe('expired.or.revoked');
   });
 
+  it('asks for the password on a terminal (a pty from script(1)) without echoing it', async () => {
+    fs.rmSync(configFile);
+    const command = [process.execPath, BIN, 'login', '--url', driver.url(), '--username', 'admin']
+      .map((a) => JSON.stringify(a))
+      .join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: path.join(home, 'xdg') },
+    });
+    let output = '';
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        output += d;
+        if (output.includes('Password for admin: ')) resolve();
+      });
+      void closed.then(() => reject(new Error(`imctl login ended before asking:\n${output}`)));
+    });
+    child.stdin.write(`${driver.adminPassword}\r`);
+    const code = await closed;
+    child.stdin.end();
+    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('Logged in') });
+    expect(output).not.toContain(driver.adminPassword);
+    expect(fs.statSync(configFile).mode & 0o777).toBe(0o600);
+    await ok(['jobconfigs', 'get', configId]);
+  });
+
   it('lists users for the admin, prints completion scripts, and logs out', async () => {
     const users = JSON.parse((await ok(['users', 'list', '-o', 'json'])).stdout);
     expect(users.items.map((u: { name: string }) => u.name)).toContain('admin');
