@@ -1,0 +1,191 @@
+import type { SpanRecord } from '@im/observability';
+import { buildSamplePackage, startDistributed, waitFor, type DistributedPlatform } from '@im/testing';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { client, type Api } from './http';
+
+/** Every span the processes wrote so far (each appends JSON lines to the one file). */
+function readSpans(file: string): SpanRecord[] {
+  if (!fs.existsSync(file)) return [];
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as SpanRecord);
+}
+
+/** The spans whose parent is not in the trace (a complete trace has exactly one: its root). */
+function orphans(spans: SpanRecord[]): SpanRecord[] {
+  const ids = new Set(spans.map((s) => s.spanId));
+  return spans.filter((s) => !s.parentSpanId || !ids.has(s.parentSpanId));
+}
+
+/** The metric's value on a line of the Prometheus text format that holds every one of `parts`. */
+function sample(text: string, name: string, parts: string[]): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && parts.every((p) => l.includes(p)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/**
+ * Issue #9, observability: one job is one trace from the POST to FINISHED, across the gateway,
+ * jobconfig and the job runner (W3C traceparent over HTTP, Kafka headers and the outbox), and each
+ * service serves its metrics on its own port.
+ */
+describe('observability, distributed', () => {
+  let platform: DistributedPlatform;
+  let api: Api;
+  let spansFile: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'im-spans-'));
+    spansFile = path.join(dir, 'spans.jsonl');
+    platform = await startDistributed({
+      env: { '*': { OTEL_TEST_SPANS_FILE: spansFile }, jobconfig: { LOG_LEVEL: 'info' } },
+    });
+    api = client(platform.url);
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  let jobId: string;
+  let traceId: string;
+
+  it('traces one job as one tree rooted at the gateway, spanning jobconfig and the runner', async () => {
+    const login = await api('POST', '/api/login', {
+      json: { username: 'admin', password: platform.adminPassword },
+    });
+    const token = login.json.access_token as string;
+    const config = await api('POST', '/api/jobconfigs', { token, json: { active: true, name: 'traced' } });
+    const id = config.json.id as string;
+    const form = new FormData();
+    form.append('key', 'samplePackage.djar');
+    form.append('file', new Blob([buildSamplePackage()]), 'samplePackage.djar');
+    expect((await api('POST', `/api/jobconfigs/${id}/files`, { token, body: form })).status).toBe(201);
+    const put = await api('PUT', `/api/jobconfigs/${id}`, {
+      token,
+      json: {
+        active: true,
+        name: 'traced',
+        runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' },
+      },
+    });
+    expect(put.status).toBe(200);
+
+    const run = await api('POST', `/api/jobconfigs/${id}/jobs`, { token });
+    expect(run.status).toBe(202);
+    jobId = run.json.id as string;
+    const job = await waitFor(
+      async () => {
+        const r = await api('GET', `/api/jobs/${jobId}`, { token });
+        return ['FINISHED', 'ERROR', 'FAILED'].includes(r.json.status) ? r.json : undefined;
+      },
+      { timeoutMs: 60_000, what: 'the job to end' },
+    );
+    expect(job.status).toBe('FINISHED');
+
+    // The trace is the one of the gateway's span of the POST (the client sent no traceparent).
+    const root = await waitFor(
+      () =>
+        readSpans(spansFile).find(
+          (s) =>
+            s.service === 'gateway' &&
+            s.attributes['http.request.method'] === 'POST' &&
+            s.attributes['url.path'] === `/api/jobconfigs/${id}/jobs`,
+        ),
+      { timeoutMs: 10_000, what: "the gateway's span of the POST" },
+    );
+    traceId = root.traceId;
+    expect(root.parentSpanId).toBeUndefined();
+
+    // Complete once the runner's span of the attempt ended and jobconfig handled the FINISHED report
+    // (a child of it): then every span of the trace has its parent in the file.
+    const trace = await waitFor(
+      () => {
+        const spans = readSpans(spansFile).filter((s) => s.traceId === traceId);
+        const runnerJob = spans.find((s) => s.service === 'job-runner' && s.name === 'job');
+        if (!runnerJob) return undefined;
+        const handledAfter = spans.some(
+          (s) =>
+            s.service === 'jobconfig' &&
+            s.name.startsWith(`${platform.topicPrefix}job.progress`) &&
+            s.parentSpanId === runnerJob.spanId,
+        );
+        return handledAfter && orphans(spans).length === 1 ? spans : undefined;
+      },
+      { timeoutMs: 20_000, what: 'the whole trace of the job' },
+    );
+
+    expect(orphans(trace).map((s) => s.spanId)).toEqual([root.spanId]);
+    const services = new Set(trace.map((s) => s.service));
+    expect([...services]).toEqual(expect.arrayContaining(['gateway', 'jobconfig', 'job-runner']));
+    const names = (service: string) => trace.filter((s) => s.service === service).map((s) => s.name);
+    expect(names('gateway')).toContain('POST proxy:jobconfig');
+    expect(names('jobconfig')).toContain('POST /api/jobconfigs/:id/jobs');
+    expect(names('job-runner')).toEqual(
+      expect.arrayContaining([
+        `${platform.topicPrefix}job.requests process`,
+        'job',
+        'claim',
+        'prepare',
+        'execute',
+      ]),
+    );
+    // The runner's spans name the job; no span of any service holds a token.
+    expect(trace.find((s) => s.name === 'job')!.attributes['im.job.id']).toBe(jobId);
+    expect(JSON.stringify(trace)).not.toContain(token);
+
+    // Log lines of the job carry its trace id.
+    const jobconfigLines = platform
+      .output('jobconfig')
+      .split('\n')
+      .filter((l) => l.includes(jobId) && l.includes(`"traceId":"${traceId}"`));
+    expect(jobconfigLines.length).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('serves Prometheus metrics on each service port, outside /api and without a token', async () => {
+    const metrics = async (name: string) => {
+      const r = await fetch(`${platform.urls[name]}/metrics`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toContain('text/plain');
+      return r.text();
+    };
+    const jobconfig = await metrics('jobconfig');
+    expect(
+      sample(jobconfig, 'http_request_duration_seconds_count', [
+        'route="/api/jobconfigs/:id/jobs"',
+        'method="POST"',
+        'status="202"',
+      ]),
+    ).toBeGreaterThanOrEqual(1);
+    // Patterns only: no job id or configuration id in any label.
+    expect(jobconfig).not.toContain(jobId);
+    expect(sample(jobconfig, 'im_jobs_total', ['status="FINISHED"'])).toBeGreaterThanOrEqual(1);
+    expect(sample(jobconfig, 'im_job_duration_seconds_count', ['status="FINISHED"'])).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect(sample(jobconfig, 'im_job_queue_seconds_count', [])).toBeGreaterThanOrEqual(1);
+    expect(sample(jobconfig, 'im_jobs', ['status="RUNNING"'])).toBe(0);
+    expect(sample(jobconfig, 'im_outbox_backlog', [])).toBeGreaterThanOrEqual(0);
+    expect(jobconfig).toContain('process_cpu_seconds_total{service="jobconfig"}');
+
+    const runner = await metrics('job-runner-1');
+    expect(sample(runner, 'im_runner_slots', [])).toBeGreaterThanOrEqual(1);
+    expect(sample(runner, 'im_runner_slots_in_use', [])).toBe(0);
+    expect(sample(runner, 'im_runner_claim_seconds_count', [])).toBeGreaterThanOrEqual(1);
+
+    const gateway = await metrics('gateway');
+    expect(
+      sample(gateway, 'http_request_duration_seconds_count', ['route="proxy:jobconfig"', 'method="POST"']),
+    ).toBeGreaterThanOrEqual(1);
+    for (const name of ['auth', 'file-storage'])
+      expect(await metrics(name)).toContain('http_request_duration');
+
+    // Not part of the API: the gateway's /api has no /metrics.
+    expect((await fetch(`${platform.url}/api/metrics`)).status).not.toBe(200);
+  }, 60_000);
+});
