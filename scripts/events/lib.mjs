@@ -14,8 +14,12 @@ export const TOPIC_IDS = [
   'job.requests',
   'job.progress',
   'job.cancel',
+  'job.leases',
+  'job.heartbeats',
   'jobconfig.changes',
   'file.changes',
+  'user.changes',
+  'audit.events',
 ];
 
 export const DEFAULT_TOPIC_PREFIX = 'im.';

@@ -10,7 +10,8 @@ describe('S3 streaming memory', () => {
   it('uploads and downloads 200 MB intact with peak RSS under 150 MB', async () => {
     infraEnv();
     const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(__dirname, '..', 'scripts', 'stream-probe.cjs')], {
+      const probe = path.join(__dirname, '..', 'scripts', 'stream-probe.cjs');
+      const child = spawn(process.execPath, ['--expose-gc', probe], {
         env: { ...process.env, STREAM_PROBE_MB: '200', STREAM_PROBE_PREFIX: `${uniqueName('probe')}/` },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
