@@ -24,7 +24,8 @@ declare module 'express-serve-static-core' {
 /** The express route pattern that served the request (`/api/jobs/:id`), never the raw URL. */
 export function routeOf(req: Request): string {
   const route = req.route as { path?: unknown } | undefined;
-  if (route && route.path !== undefined) return `${req.baseUrl}${String(route.path)}`;
+  if (typeof route?.path === 'string') return `${req.baseUrl}${route.path}`;
+  if (route?.path instanceof RegExp) return `${req.baseUrl}${route.path.source}`;
   return req.routeLabel ?? 'unmatched';
 }
 

@@ -17,6 +17,7 @@ import {
   AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
+  InMemorySpanExporter,
   ParentBasedSampler,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
@@ -129,10 +130,14 @@ let provider: BasicTracerProvider | undefined;
  * (OTLP/HTTP when an endpoint is set, the test file when `OTEL_TEST_SPANS_FILE` is). Without an
  * exporter spans are still made, so trace ids reach the logs and the next service.
  */
-export function initTracing(service: string, env: TracingEnv): { shutdown(): Promise<void> } {
+export function initTracing(
+  service: string,
+  env: TracingEnv,
+  extraProcessors: SpanProcessor[] = [],
+): { shutdown(): Promise<void> } {
   if (env.OTEL_SDK_DISABLED === 'true') return { shutdown: () => Promise.resolve() };
   if (!provider) {
-    const processors: SpanProcessor[] = [];
+    const processors: SpanProcessor[] = [...extraProcessors];
     if (env.OTEL_TEST_SPANS_FILE)
       processors.push(new SimpleSpanProcessor(new FileSpanExporter(env.OTEL_TEST_SPANS_FILE)));
     const endpoint =
@@ -253,3 +258,15 @@ export function consumeInContext<T>(
     fn,
   );
 }
+
+/**
+ * Unit tests: tracing on for this process (once), every finished span kept in memory. Call
+ * `reset()` on the answer between tests.
+ */
+export function initTestTracing(service = 'test'): InMemorySpanExporter {
+  testExporter ??= new InMemorySpanExporter();
+  initTracing(service, {}, [new SimpleSpanProcessor(testExporter)]);
+  return testExporter;
+}
+
+let testExporter: InMemorySpanExporter | undefined;

@@ -310,11 +310,11 @@ export class JobRepository {
 
   /** Jobs not finished yet, by status (the `im_jobs` gauge, read when Prometheus scrapes). */
   async countUnfinishedByStatus(): Promise<Record<string, number>> {
-    const rows = (await this.db('jobs')
+    const rows: { status: string; n: number | string }[] = await this.db('jobs')
       .whereIn('status', ['SEQUENCED', 'QUEUED', 'INITIALIZING', 'RUNNING'])
       .select('status')
       .count({ n: '*' })
-      .groupBy('status')) as { status: string; n: number | string }[];
+      .groupBy('status');
     const out: Record<string, number> = { SEQUENCED: 0, QUEUED: 0, INITIALIZING: 0, RUNNING: 0 };
     for (const r of rows) out[r.status] = Number(r.n);
     return out;
