@@ -325,8 +325,19 @@ describe('imctl against the standalone platform', () => {
     expect(Date.parse(after.expiresAt)).toBeGreaterThan(Date.now());
     expect(fs.statSync(configFile).mode & 0o777).toBe(0o600);
 
+    // Commands run side by side on one expired session: each ends well, whichever refreshed it.
+    fs.writeFileSync(configFile, JSON.stringify({ ...readConfig(), expiresAt: new Date(0).toISOString() }));
+    const parallel = await Promise.all(
+      [1, 2, 3, 4].map(() => imctl(['jobconfigs', 'get', configId, '-o', 'json'])),
+    );
+    expect(parallel.map((r) => ({ code: r.code, stderr: r.stderr }))).toEqual(
+      parallel.map(() => ({ code: 0, stderr: '' })),
+    );
+    await ok(['jobconfigs', 'get', configId]);
+    const afterParallel = readConfig();
+
     // A token the server refuses (here: not a token at all) is refreshed on its 401 too.
-    fs.writeFileSync(configFile, JSON.stringify({ ...after, accessToken: 'expired.or.revoked' }));
+    fs.writeFileSync(configFile, JSON.stringify({ ...afterParallel, accessToken: 'expired.or.revoked' }));
     await ok(['jobconfigs', 'get', configId]);
     expect(readConfig().accessToken).not.toBe('expired.or.revoked');
   });

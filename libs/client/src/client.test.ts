@@ -126,6 +126,55 @@ describe('ImClient', () => {
     expect(f.calls[2]!.headers.authorization).toBe('Bearer a3');
   });
 
+  it('takes a session another process refreshed instead of refreshing again', async () => {
+    const f = fakeFetch(() => json(200, { id: '1' }));
+    const stored: Tokens = { accessToken: 'a9', refreshToken: 'r9', expiresAt: NOW + 3_600_000 };
+    const c = new ImClient({
+      baseUrl: 'http://h',
+      fetch: f.fn,
+      now: () => NOW,
+      tokens: { ...fresh, expiresAt: NOW - 1 },
+      reloadTokens: () => stored,
+    });
+    await c.jobConfigs.get('1');
+    expect(f.calls.map((x) => x.url.pathname)).toEqual(['/api/jobconfigs/1']);
+    expect(f.calls[0]!.headers.authorization).toBe('Bearer a9');
+  });
+
+  it('when its refresh is refused because another process rotated the token, takes the stored session', async () => {
+    let stored: Tokens = { ...fresh, expiresAt: NOW - 1 };
+    const f = fakeFetch(
+      () => {
+        // Another process refreshed in between: the refresh token this one sends was rotated.
+        stored = { accessToken: 'a7', refreshToken: 'r7', expiresAt: NOW + 3_600_000 };
+        return problem(401, 'UNAUTHENTICATED', 'The refresh token is not valid.');
+      },
+      () => json(200, { id: '1' }),
+    );
+    const c = new ImClient({
+      baseUrl: 'http://h',
+      fetch: f.fn,
+      now: () => NOW,
+      tokens: stored,
+      reloadTokens: () => stored,
+    });
+    await c.jobConfigs.get('1');
+    expect(f.calls.map((x) => x.url.pathname)).toEqual(['/api/login/refresh', '/api/jobconfigs/1']);
+    expect(f.calls[1]!.headers.authorization).toBe('Bearer a7');
+  });
+
+  it('reports a refused refresh when nobody rotated the token', async () => {
+    const f = fakeFetch(() => problem(401, 'UNAUTHENTICATED', 'The refresh token is not valid.'));
+    const c = new ImClient({
+      baseUrl: 'http://h',
+      fetch: f.fn,
+      now: () => NOW,
+      tokens: { ...fresh, expiresAt: NOW - 1 },
+      reloadTokens: () => ({ ...fresh, expiresAt: NOW - 1 }),
+    });
+    await expect(c.jobConfigs.get('1')).rejects.toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+  });
+
   it('throws a ProblemError carrying status, code, detail and the field errors', async () => {
     const f = fakeFetch(() =>
       problem(400, 'VALIDATION_FAILED', 'The request body is not valid: name: must not be empty.', {

@@ -28,6 +28,19 @@ export interface ClientOptions {
   tokens?: Tokens;
   /** Called whenever the session changes (login, refresh, logout), to persist it. */
   onTokens?: (tokens: Tokens | undefined) => void | Promise<void>;
+  /**
+   * Reads the session as persisted now. When several processes share one stored session (scripts
+   * running the CLI in parallel), another may have refreshed it, rotating the refresh token this one
+   * holds: before refreshing, and again when a refresh is refused, the client takes a newer stored
+   * session instead.
+   */
+  reloadTokens?: () => Tokens | undefined | Promise<Tokens | undefined>;
+  /**
+   * Runs a refresh under a lock shared with those other processes, so that only one of them rotates
+   * the refresh token (the server revokes a whole session when a rotated refresh token is presented
+   * again); the others then find the newer session with `reloadTokens`.
+   */
+  refreshLock?: <T>(critical: () => Promise<T>) => Promise<T>;
   /** Injected for tests; the global fetch otherwise. */
   fetch?: typeof fetch;
   /** Injected for tests; Date.now otherwise. */
@@ -73,6 +86,8 @@ export class ImClient {
   private readonly now: () => number;
   private readonly margin: number;
   private readonly onTokens: ClientOptions['onTokens'];
+  private readonly reloadTokens: ClientOptions['reloadTokens'];
+  private readonly refreshLock: NonNullable<ClientOptions['refreshLock']>;
   private refreshing: Promise<Tokens> | undefined;
 
   constructor(opts: ClientOptions) {
@@ -82,6 +97,8 @@ export class ImClient {
     this.now = opts.now ?? Date.now;
     this.margin = opts.refreshMarginMs ?? 30_000;
     this.onTokens = opts.onTokens;
+    this.reloadTokens = opts.reloadTokens;
+    this.refreshLock = opts.refreshLock ?? ((critical) => critical());
   }
 
   get session(): Tokens | undefined {
@@ -102,20 +119,45 @@ export class ImClient {
 
   /** Exchanges the refresh token for a new pair (the refresh token rotates). */
   async refresh(): Promise<Tokens> {
-    this.refreshing ??= (async () => {
+    this.refreshing ??= this.refreshLock(async () => {
       const current = this.tokens;
       if (!current) throw notLoggedIn();
-      const t = await this.json<TokenResponse>({
-        method: 'POST',
-        path: '/login/refresh',
-        json: { refresh_token: current.refreshToken },
-        anonymous: true,
-      });
-      return this.setTokens(t);
-    })().finally(() => {
+      const newer = await this.newerStored(current);
+      if (newer && this.usable(newer)) return (this.tokens = newer);
+      try {
+        return await this.exchange(newer ?? current);
+      } catch (e) {
+        // Refused: another process may have rotated the refresh token since we read it.
+        const rotated =
+          e instanceof ProblemError && e.status === 401
+            ? await this.newerStored(newer ?? current)
+            : undefined;
+        if (!rotated) throw e;
+        return this.usable(rotated) ? (this.tokens = rotated) : this.exchange(rotated);
+      }
+    }).finally(() => {
       this.refreshing = undefined;
     });
     return this.refreshing;
+  }
+
+  private async exchange(from: Tokens): Promise<Tokens> {
+    const t = await this.json<TokenResponse>({
+      method: 'POST',
+      path: '/login/refresh',
+      json: { refresh_token: from.refreshToken },
+      anonymous: true,
+    });
+    return this.setTokens(t);
+  }
+
+  private async newerStored(than: Tokens): Promise<Tokens | undefined> {
+    const stored = await this.reloadTokens?.();
+    return stored && stored.refreshToken !== than.refreshToken ? stored : undefined;
+  }
+
+  private usable(t: Tokens): boolean {
+    return t.expiresAt - this.margin > this.now();
   }
 
   /** Revokes the session's refresh tokens on the server and forgets the session. */
@@ -276,7 +318,7 @@ export class ImClient {
   private async send(spec: RequestSpec): Promise<Response> {
     if (!spec.anonymous) {
       if (!this.tokens) throw notLoggedIn();
-      if (this.tokens.expiresAt - this.margin <= this.now()) await this.refresh();
+      if (!this.usable(this.tokens)) await this.refresh();
     }
     let res = await this.fetchOnce(spec);
     const replayable = !(spec.body instanceof ReadableStream);

@@ -141,6 +141,18 @@ export function createProgram(io: CliIo): { program: Command; exitCode: () => nu
       onTokens: (t) => {
         if (t) store.write(toConfig(config.url, config.username, t));
       },
+      // Other imctl processes share the session: one refreshes at a time, the others take its result.
+      refreshLock: (critical) => store.withLock(critical),
+      reloadTokens: () => {
+        const c = safeRead(store);
+        return c
+          ? {
+              accessToken: c.accessToken,
+              refreshToken: c.refreshToken,
+              expiresAt: Date.parse(c.expiresAt) || 0,
+            }
+          : undefined;
+      },
     });
   };
   const listParams = (o: { page?: number; size?: number; sort?: string; direction?: string }) => ({

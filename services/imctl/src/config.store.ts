@@ -50,6 +50,38 @@ export class ConfigStore {
     fs.renameSync(tmp, this.file);
   }
 
+  /**
+   * Runs `critical` holding `<file>.lock` (created exclusively), so that imctl processes running side
+   * by side refresh the shared session one at a time. A lock older than `staleMs` is left over from a
+   * killed process and taken over.
+   */
+  async withLock<T>(
+    critical: () => Promise<T>,
+    { waitMs = 15_000, staleMs = 30_000, pollMs = 25 } = {},
+  ): Promise<T> {
+    const lock = `${this.file}.lock`;
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      try {
+        fs.closeSync(fs.openSync(lock, 'wx', 0o600));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+        if (age > staleMs) fs.rmSync(lock, { force: true });
+        else if (Date.now() > deadline)
+          throw new Error(`${lock} is held by another imctl: remove it if none runs`);
+        else await new Promise((r) => setTimeout(r, pollMs));
+      }
+    }
+    try {
+      return await critical();
+    } finally {
+      fs.rmSync(lock, { force: true });
+    }
+  }
+
   remove(): void {
     fs.rmSync(this.file, { force: true });
   }

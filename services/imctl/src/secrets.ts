@@ -13,8 +13,9 @@ export function promptHidden(io: CliIo, question: string): Promise<string> {
   const { stdin, stderr } = io;
   return new Promise((resolve, reject) => {
     let value = '';
-    stderr.write(question);
+    // Echo off before the question shows, so nothing typed after it is echoed.
     stdin.setRawMode?.(true);
+    stderr.write(question);
     stdin.setEncoding('utf8');
     const finish = () => {
       stdin.off('data', onData);
