@@ -188,6 +188,21 @@ const schema = {
     logLevel: str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
     publicBaseUrl: str({ pattern: '^(https?://[^\\s]+)?$' }),
     internalTimeoutMs: int(100),
+    metrics: obj({ podAnnotations: bool }),
+    tracing: obj({
+      otlpEndpoint: str({ pattern: '^(https?://[^\\s]+)?$' }),
+      sampler: str({
+        enum: [
+          'parentbased_always_on',
+          'parentbased_traceidratio',
+          'traceidratio',
+          'always_on',
+          'always_off',
+          'parentbased_always_off',
+        ],
+      }),
+      samplerArg: str({ pattern: '^(0(\\.[0-9]+)?|1(\\.0+)?)$' }),
+    }),
     gateway: ref('gateway'),
     auth: ref('auth'),
     jobconfig: ref('jobconfig'),

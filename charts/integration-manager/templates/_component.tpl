@@ -80,6 +80,11 @@ spec:
       annotations:
         checksum/config: {{ include "im.configData" . | sha256sum }}
         checksum/secrets: {{ include "im.chartSecrets" $root | sha256sum }}
+        {{- if $root.Values.metrics.podAnnotations }}
+        prometheus.io/scrape: "true"
+        prometheus.io/port: {{ $c.containerPort | toString | quote }}
+        prometheus.io/path: /metrics
+        {{- end }}
         {{- with $c.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}

@@ -190,6 +190,11 @@ Takes dict root, key.
 {{- $key := .key -}}
 HTTP_PORT: {{ $c.containerPort | toString | quote }}
 LOG_LEVEL: {{ $v.logLevel | quote }}
+OTEL_TRACES_SAMPLER: {{ $v.tracing.sampler | quote }}
+OTEL_TRACES_SAMPLER_ARG: {{ $v.tracing.samplerArg | toString | quote }}
+{{- with $v.tracing.otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
 {{- if ne $key "jobRunner" }}
 SHUTDOWN_TIMEOUT_MS: {{ $c.config.shutdownTimeoutMs | int64 | toString | quote }}
 {{- with $v.publicBaseUrl }}
