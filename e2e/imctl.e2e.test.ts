@@ -253,6 +253,9 @@ describe('imctl against the standalone platform', () => {
     const jobs = JSON.parse((await ok(['jobs', 'list', '--config', configId, '-o', 'json'])).stdout);
     expect(jobs.items.map((j: { id: string }) => j.id)).toContain(jobId);
     expect((await ok(['jobs', 'get', jobId])).stdout).toMatch(/^status:\s+FINISHED$/m);
+    const cancel = await ok(['jobs', 'cancel', jobId, '-o', 'json']);
+    expect(JSON.parse(cancel.stdout).status).toBe('FINISHED');
+    expect(cancel.stderr).toContain('had ended already (FINISHED): nothing to cancel');
   });
 
   it('@im/client works on the session imctl keeps: reads, uploads with progress, streams, and throws problems', async () => {
@@ -369,9 +372,35 @@ describe('imctl against the standalone platform', () => {
     await ok(['jobconfigs', 'get', configId]);
   });
 
-  it('lists users for the admin, prints completion scripts, and logs out', async () => {
+  it('manages users, deletes files and configurations, prints completion scripts, and logs out', async () => {
     const users = JSON.parse((await ok(['users', 'list', '-o', 'json'])).stdout);
     expect(users.items.map((u: { name: string }) => u.name)).toContain('admin');
+
+    const bob = JSON.parse(
+      (
+        await ok(
+          ['users', 'create', 'bob', '--full-name', 'Bob B', '--password-stdin', '-o', 'json'],
+          'a-long-secret-phrase-1\n',
+        )
+      ).stdout,
+    );
+    expect(bob).toMatchObject({ name: 'bob', fullName: 'Bob B', roles: ['user'], active: true });
+    const inactive = JSON.parse((await ok(['users', 'update', bob.id, '--inactive', '-o', 'json'])).stdout);
+    expect(inactive.active).toBe(false);
+    expect((await ok(['users', 'get', bob.id])).stdout).toMatch(/^active:\s+false$/m);
+
+    const other = JSON.parse(
+      (await ok(['jobconfigs', 'create', '--name', 'to delete', '-o', 'json'])).stdout,
+    );
+    await ok(['files', 'upload', other.id, pkgPath, '--key', 'x.djar']);
+    expect((await ok(['files', 'delete', other.id, 'x.djar'])).stderr).toContain('Deleted x.djar');
+    expect(JSON.parse((await ok(['files', 'list', other.id, '-o', 'json'])).stdout).items).toEqual([]);
+    await ok(['jobconfigs', 'delete', other.id]);
+    const gone = await imctl(['jobconfigs', 'get', other.id]);
+    expect({ code: gone.code, stderr: gone.stderr }).toEqual({
+      code: 3,
+      stderr: expect.stringMatching(/^imctl: 404 NOT_FOUND: /),
+    });
 
     const bash = (await ok(['completion', 'bash'])).stdout;
     expect(bash).toContain('complete -o filenames -F _imctl imctl');

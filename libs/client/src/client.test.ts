@@ -270,14 +270,14 @@ describe('ImClient', () => {
   it('runs, cancels, and manages users on their routes', async () => {
     const f = fakeFetch(
       () => json(202, { id: 'j1', status: 'QUEUED' }),
-      () => new Response(null, { status: 204 }),
+      () => json(202, { id: 'j1', status: 'CANCELLED' }),
       () => json(201, { id: '5' }),
       () => json(200, { id: '5' }),
       () => new Response(null, { status: 204 }),
     );
     const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
     await c.jobs.run('7', { runtimeConfig: { logLevel: 'DEBUG' } });
-    await c.jobs.cancel('j1');
+    await expect(c.jobs.cancel('j1')).resolves.toMatchObject({ status: 'CANCELLED' });
     await c.users.create({ name: 'bob', password: 'a-long-password-1' });
     await c.users.update('5', { active: false });
     await c.logout();

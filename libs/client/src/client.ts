@@ -254,8 +254,8 @@ export class ImClient {
       });
     },
     get: (id: string): Promise<Job> => this.json({ method: 'GET', path: `/jobs/${seg(id)}` }),
-    /** Cancels a waiting job or stops a running one. */
-    cancel: (id: string): Promise<void> => this.none({ method: 'DELETE', path: `/jobs/${seg(id)}` }),
+    /** Cancels a waiting job (CANCELLED at once) or asks a running one to stop; answers the job. */
+    cancel: (id: string): Promise<Job> => this.json({ method: 'DELETE', path: `/jobs/${seg(id)}` }),
     /** The log as text chunks; with `follow`, the stream lasts until the job ends. */
     log: async (id: string, opts: { follow?: boolean } = {}): Promise<AsyncIterable<string>> => {
       const res = await this.send({

@@ -486,8 +486,12 @@ export function createProgram(io: CliIo): { program: Command; exitCode: () => nu
     .command('cancel <id>')
     .description('cancel a waiting job or stop a running one')
     .action(async (id: string, _o: object, cmd: Command) => {
-      await client(cmd).jobs.cancel(id);
-      done(cmd, `Cancelled job ${id}.`);
+      const j = await client(cmd).jobs.cancel(id);
+      if (j.status === 'CANCELLED') done(cmd, `Cancelled job ${id}.`);
+      else if (TERMINAL.includes(j.status))
+        done(cmd, `Job ${id} had ended already (${j.status}): nothing to cancel.`);
+      else done(cmd, `Asked job ${id} to stop (${j.status}); \`imctl jobs get ${id}\` shows when it has.`);
+      print(cmd, j);
     });
   jobs
     .command('log <id>')
