@@ -489,11 +489,14 @@ export class JobRunner {
     const claimedAt = process.hrtime.bigint();
     try {
       const claimed = await context.with(trace.setSpan(context.active(), span), () => this.sendClaim(job));
-      void claimed.answer.then((a) => {
-        claimSeconds.observe(Number(process.hrtime.bigint() - claimedAt) / 1e9);
-        span.setAttribute('im.claim.granted', a.granted);
-        span.end();
-      });
+      void claimed.answer.then(
+        (a) => {
+          claimSeconds.observe(Number(process.hrtime.bigint() - claimedAt) / 1e9);
+          span.setAttribute('im.claim.granted', a.granted);
+          span.end();
+        },
+        () => span.end(),
+      );
       return claimed;
     } catch (err) {
       span.end();
