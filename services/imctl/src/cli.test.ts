@@ -163,6 +163,14 @@ describe('imctl', () => {
     h.cleanup();
   });
 
+  it('lists the exit codes in its help', async () => {
+    const h = harness([]);
+    expect(await h.run('--help')).toBe(0);
+    expect(h.out()).toContain('Exit codes: 0 done');
+    expect(h.out()).toContain('jobconfigs|jc');
+    h.cleanup();
+  });
+
   it('refuses a usage error with exit code 64', async () => {
     const h = harness([]);
     expect(await h.run('jobconfigs', 'get')).toBe(EXIT.USAGE);

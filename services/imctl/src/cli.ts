@@ -99,6 +99,14 @@ export function createProgram(io: CliIo): { program: Command; exitCode: () => nu
       'the platform, e.g. http://localhost:8080 (default: the one logged in to, or IMCTL_URL)',
     )
     .showHelpAfterError('(imctl --help lists the commands)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done (run --wait/--follow: FINISHED), 1 the job ended ERROR, 2 it ended FAILED or
+CANCELLED, 3 the platform refused the request, 4 not logged in / session expired, 5 platform
+unreachable, 64 wrong usage, 70 unexpected failure.
+Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). Docs: docs/cli.md`,
+    )
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err });
 
