@@ -67,6 +67,12 @@ describe('faults: PostgreSQL restarted while jobs run', () => {
     });
     const downFrom = Date.now();
     await infra('down', 'postgres');
+    // Down until jobconfig's readiness has said so (a restart can be quicker than one probe on a
+    // loaded machine); the assertion below then checks what it said.
+    await waitFor(
+      () => (readiness.some((r) => r.status === 503 && r.database === 'down') ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 100, what: "jobconfig's /readyz to report the database down" },
+    ).catch(() => undefined);
     await infra('up', 'postgres');
     const upAt = Date.now();
     const windowEnd = upAt + RECOVERY_MS;
