@@ -213,7 +213,15 @@ describe('imctl against the standalone platform', () => {
     const entryPoints = await ok(['jobconfigs', 'entrypoints', configId, 'samplePackage.djar']);
     expect(entryPoints.stdout.split('\n')).toContain('integrateXYZ.process');
 
-    await ok(['files', 'download', configId, 'samplePackage.djar', '--out', path.join(home, 'copy.djar')]);
+    const download = await ok([
+      'files',
+      'download',
+      configId,
+      'samplePackage.djar',
+      '--out',
+      path.join(home, 'copy.djar'),
+    ]);
+    expect(download.stderr).toMatch(/^download samplePackage\.djar: 100% /m);
     expect(fs.readFileSync(path.join(home, 'copy.djar')).equals(fs.readFileSync(pkgPath))).toBe(true);
   });
 

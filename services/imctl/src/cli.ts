@@ -13,7 +13,7 @@ import {
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { completionScript } from './completion';
 import { ConfigStore, configPath, type CliConfig } from './config.store';
@@ -360,17 +360,29 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
   );
   files
     .command('download <configId> <key>')
-    .description('download a file (streamed)')
+    .description('download a file (streamed), with progress on stderr')
     .option('-O, --out <path>', 'where to write it (- for stdout; default: ./<key>)')
     .action(async (configId: string, key: string, o: { out?: string }, cmd: Command) => {
       const d = await client(cmd).files.download(configId, key);
       const body = Readable.fromWeb(d.body as Parameters<typeof Readable.fromWeb>[0]);
+      const progress = progressReporter(`download ${key}`, io.stderr);
+      let received = 0;
+      const counted = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length;
+          progress.update(received, d.size);
+          cb(null, chunk);
+        },
+      });
+      progress.update(0, d.size);
       if (o.out === '-') {
-        await pipeline(body, writableOf(io.stdout));
+        await pipeline(body, counted, writableOf(io.stdout));
+        progress.done();
         return;
       }
       const target = path.resolve(io.cwd, o.out ?? key);
-      await pipeline(body, fs.createWriteStream(target));
+      await pipeline(body, counted, fs.createWriteStream(target));
+      progress.done();
       err(`Downloaded ${key} (${formatBytes(fs.statSync(target).size)}) to ${target}.\n`);
     });
   files
