@@ -108,12 +108,15 @@ describe('observability, distributed', () => {
       () => {
         const spans = readSpans(spansFile).filter((s) => s.traceId === traceId);
         const runnerJob = spans.find((s) => s.service === 'job-runner' && s.name === 'job');
-        if (!runnerJob) return undefined;
+        const execute = spans.find((s) => s.service === 'job-runner' && s.name === 'execute');
+        if (!runnerJob || !execute) return undefined;
+        // The final report: sent in the runner's job span after the entry point ended.
         const handledAfter = spans.some(
           (s) =>
             s.service === 'jobconfig' &&
-            s.name.startsWith(`${platform.topicPrefix}job.progress`) &&
-            s.parentSpanId === runnerJob.spanId,
+            s.name === `${platform.topicPrefix}job.progress process` &&
+            s.parentSpanId === runnerJob.spanId &&
+            s.start >= execute.end,
         );
         return handledAfter && orphans(spans).length === 1 ? spans : undefined;
       },
