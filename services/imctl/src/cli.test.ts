@@ -163,6 +163,45 @@ describe('imctl', () => {
     h.cleanup();
   });
 
+  it('run --follow opens the log again when it ends early, without printing a line twice', async () => {
+    const h = harness([
+      () => json(202, job('QUEUED')),
+      () => new Response('line 1\nline 2\n', { status: 200 }), // cut by a proxy while the job runs
+      () => json(200, job('RUNNING')),
+      () => new Response('line 1\nline 2\nline 3\n', { status: 200 }),
+      () => json(200, job('FINISHED', { returnCode: 0 })),
+    ]);
+    h.loggedIn();
+    expect(await h.run('run', '7', '--follow')).toBe(0);
+    expect(h.out()).toBe('line 1\nline 2\nline 3\n');
+    h.cleanup();
+  });
+
+  it('run --follow reads the tail after a dropped connection once the job has ended', async () => {
+    const h = harness([
+      () => json(202, job('QUEUED')),
+      () =>
+        new Response(
+          new ReadableStream({
+            start(ctl) {
+              ctl.enqueue(new TextEncoder().encode('line 1\n'));
+              ctl.error(new TypeError('terminated'));
+            },
+          }),
+          { status: 200 },
+        ),
+      () => json(200, job('ERROR', { returnCode: 3 })),
+      (url) => {
+        expect(url.searchParams.get('follow')).toBeNull();
+        return new Response('line 1\nline 2\n', { status: 200 });
+      },
+    ]);
+    h.loggedIn();
+    expect(await h.run('run', '7', '--follow')).toBe(EXIT.JOB_ERROR);
+    expect(h.out()).toBe('line 1\nline 2\n');
+    h.cleanup();
+  });
+
   it('lists the exit codes in its help', async () => {
     const h = harness([]);
     expect(await h.run('--help')).toBe(0);

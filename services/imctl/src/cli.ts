@@ -424,8 +424,39 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
         return EXIT.INTERNAL;
     }
   };
-  const followLog = async (c: ImClient, id: string) => {
-    for await (const chunk of await c.jobs.log(id, { follow: true })) out(chunk);
+  /**
+   * Streams the log until the job ends; answers the ended job. A stream that ends or drops while the
+   * job still runs (a proxy's timeout, the server's one-hour cap) is opened again, and what was
+   * printed already is skipped (the log only grows).
+   */
+  const followLog = async (c: ImClient, id: string): Promise<Job> => {
+    let printed = 0;
+    const print = async (follow: boolean) => {
+      let seen = 0;
+      for await (const chunk of await c.jobs.log(id, { follow })) {
+        const fresh = chunk.slice(Math.max(0, printed - seen));
+        seen += chunk.length;
+        if (fresh) {
+          out(fresh);
+          printed += fresh.length;
+        }
+      }
+    };
+    for (;;) {
+      let dropped = false;
+      try {
+        await print(true);
+      } catch (e) {
+        if (e instanceof ProblemError) throw e;
+        dropped = true;
+      }
+      const job = await c.jobs.get(id);
+      if (TERMINAL.includes(job.status)) {
+        if (dropped) await print(false); // the tail written after the connection dropped
+        return job;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
   };
   const summary = (j: Job) =>
     `job ${j.id} ${j.status}${j.reason ? ` (${j.reason})` : ''}${j.returnCode === null ? '' : `, return code ${j.returnCode}`}${j.duration === null ? '' : `, ${(j.duration / 1000).toFixed(1)} s`}\n`;
@@ -463,8 +494,7 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
         });
         if (o.follow) {
           err(`job ${job.id}: ${job.status}\n`);
-          await followLog(c, job.id);
-          const ended = await waitForEnd(c, await c.jobs.get(job.id), true);
+          const ended = await followLog(c, job.id);
           if (format(cmd) === 'json') out(formatJson(ended));
           err(summary(ended));
           exitCode = endedCode(ended.status);
@@ -518,7 +548,9 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
     .description("print a job's log")
     .option('--follow', 'keep streaming until the job ends')
     .action(async (id: string, o: { follow?: boolean }, cmd: Command) => {
-      for await (const chunk of await client(cmd).jobs.log(id, { follow: o.follow === true })) out(chunk);
+      const c = client(cmd);
+      if (o.follow) await followLog(c, id);
+      else for await (const chunk of await c.jobs.log(id)) out(chunk);
     });
 
   // ---- users (administrators) --------------------------------------------------------------------
