@@ -1,6 +1,9 @@
 import type { SpanRecord } from '@im/observability';
 import { buildSamplePackage, startDistributed, waitFor, type DistributedPlatform } from '@im/testing';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { client, type Api } from './http';
@@ -191,4 +194,41 @@ describe('observability, distributed', () => {
     // Not part of the API: the gateway's /api has no /metrics.
     expect((await fetch(`${platform.url}/api/metrics`)).status).not.toBe(200);
   }, 60_000);
+});
+
+/** The OTLP/HTTP exporter, from the built library in a real node process (jest's VM cannot load it). */
+describe('OTLP export', () => {
+  it('exports spans to an OTLP/HTTP collector when OTEL_EXPORTER_OTLP_ENDPOINT is set (built library, real node)', async () => {
+    const received: { url: string | undefined; body: string }[] = [];
+    const collector = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        received.push({ url: req.url, body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const { port } = collector.address() as AddressInfo;
+    try {
+      const lib = path.resolve(__dirname, '..', 'libs', 'observability', 'dist');
+      const script = `
+        const o = require(${JSON.stringify(lib)});
+        const t = o.initObservability('otlp-probe', process.env);
+        o.inSpan('exported work', {}, async () => undefined).then(() => t.shutdown());`;
+      const child = await new Promise<number | null>((resolve) => {
+        const r = spawn(process.execPath, ['-e', script], {
+          env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` },
+          stdio: 'inherit',
+        });
+        r.on('exit', resolve);
+      });
+      expect(child).toBe(0);
+      expect(received.map((r) => r.url)).toEqual(['/v1/traces']);
+      expect(received[0]!.body).toContain('exported work');
+      expect(received[0]!.body).toContain('otlp-probe');
+    } finally {
+      collector.close();
+    }
+  }, 30_000);
 });
