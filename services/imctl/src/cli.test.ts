@@ -202,6 +202,26 @@ describe('imctl', () => {
     h.cleanup();
   });
 
+  it('prints a list as a table, and says when there are more pages', async () => {
+    const users = [
+      { id: '1', name: 'admin', roles: ['admin'], active: true, email: null, fullName: 'Administrator' },
+    ];
+    const h = harness([
+      (url) => {
+        expect(url.searchParams.get('offset')).toBe('1');
+        expect(url.searchParams.get('size')).toBe('1');
+        return json(200, { totalRecords: 3, totalPages: 3, size: 1, pageNumber: 1, items: users, links: {} });
+      },
+    ]);
+    h.loggedIn();
+    expect(await h.run('users', 'list', '--page', '1', '--size', '1')).toBe(0);
+    expect(h.out()).toBe(
+      'ID  NAME   ROLES  ACTIVE  EMAIL  FULL NAME\n1   admin  admin  true    -      Administrator\n',
+    );
+    expect(h.err()).toBe('page 2 of 3 (3 in all): --page <n> (from 0) for the others\n');
+    h.cleanup();
+  });
+
   it('lists the exit codes in its help', async () => {
     const h = harness([]);
     expect(await h.run('--help')).toBe(0);

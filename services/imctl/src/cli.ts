@@ -121,7 +121,7 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
       out(formatTable(page.items, columns));
       if (page.totalPages > 1)
         err(
-          `page ${page.pageNumber} of ${page.totalPages} (${page.totalRecords} in all): --page to see others\n`,
+          `page ${page.pageNumber + 1} of ${page.totalPages} (${page.totalRecords} in all): --page <n> (from 0) for the others\n`,
         );
     }
   };
