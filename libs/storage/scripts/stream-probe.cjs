@@ -14,7 +14,7 @@ const { pipeline } = require('node:stream/promises');
 const { S3ObjectStorage } = require('@im/storage');
 
 async function main() {
-  const collector = typeof global.gc === 'function' ? setInterval(() => global.gc(), 100) : undefined;
+  const collector = typeof globalThis.gc === 'function' ? setInterval(() => globalThis.gc(), 100) : undefined;
   const mb = Number(process.env.STREAM_PROBE_MB || 200);
   const dir = mkdtempSync(join(tmpdir(), 'im-probe-'));
   const file = join(dir, 'big.bin');
