@@ -80,6 +80,13 @@ export default tseslint.config(
     },
   },
   {
+    // The web console (React in the browser): typed by its own tsconfig (DOM, JSX, bundler resolution).
+    files: ['services/console/src/**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: { project: './services/console/tsconfig.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

@@ -2,6 +2,7 @@ import type { ProductInfo } from '@im/contracts';
 import { createServiceApp, type Readiness } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
+import { consoleRoutes } from './console';
 import { docsRoutes } from './docs.routes';
 import { hardening, type HardeningOptions } from './hardening';
 
@@ -30,6 +31,8 @@ export interface GatewayDeps {
    * default; behind an ingress, its hop count or address ranges (GATEWAY_TRUST_PROXY).
    */
   trustProxy?: boolean | number | string;
+  /** The web console's build to serve at /ui (services/console/dist by default; see console.ts). */
+  consoleDir?: string;
 }
 
 /** Refuses requests without a valid token before they reach a service, except on public paths. */
@@ -48,6 +51,7 @@ export function createApp(deps: GatewayDeps): Express {
   for (const u of deps.upstreams) api.use(u);
   return createServiceApp(
     { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? 'loopback' },
+    consoleRoutes(deps.logger, deps.consoleDir),
     api,
   );
 }
