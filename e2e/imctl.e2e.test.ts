@@ -261,6 +261,10 @@ describe('imctl against the standalone platform', () => {
     const jobs = JSON.parse((await ok(['jobs', 'list', '--config', configId, '-o', 'json'])).stdout);
     expect(jobs.items.map((j: { id: string }) => j.id)).toContain(jobId);
     expect((await ok(['jobs', 'get', jobId])).stdout).toMatch(/^status:\s+FINISHED$/m);
+    const outputs = await ok(['jobs', 'output', jobId]);
+    expect(outputs.stdout).toMatch(/^NAME\s+SIZE\s+LAST MODIFIED\nsummary\.json\s+\d+\s+\S+\n$/);
+    const summary = JSON.parse((await ok(['jobs', 'output', jobId, 'summary.json', '-O', '-'])).stdout);
+    expect(summary).toEqual(expect.any(Object));
     const cancel = await ok(['jobs', 'cancel', jobId, '-o', 'json']);
     expect(JSON.parse(cancel.stdout).status).toBe('FINISHED');
     expect(cancel.stderr).toContain('had ended already (FINISHED): nothing to cancel');

@@ -10,6 +10,7 @@ import type {
   JobConfigInput,
   JobConfigPatch,
   JobListParams,
+  JobOutputFile,
   ListPage,
   ListParams,
   ProductInfo,
@@ -221,17 +222,8 @@ export class ImClient {
         headers: { 'content-type': opts.contentType ?? 'application/octet-stream' },
       });
     },
-    download: async (configId: string, key: string): Promise<Download> => {
-      const res = await this.send({ method: 'GET', path: `/jobconfigs/${seg(configId)}/files/${seg(key)}` });
-      if (!res.body) throw new Error('the download answered no body');
-      const len = res.headers.get('content-length');
-      return {
-        body: res.body,
-        size: len === null ? undefined : Number(len),
-        contentType: res.headers.get('content-type') ?? undefined,
-        etag: res.headers.get('etag') ?? undefined,
-      };
-    },
+    download: async (configId: string, key: string): Promise<Download> =>
+      toDownload(await this.send({ method: 'GET', path: `/jobconfigs/${seg(configId)}/files/${seg(key)}` })),
     delete: (configId: string, key: string): Promise<void> =>
       this.none({ method: 'DELETE', path: `/jobconfigs/${seg(configId)}/files/${seg(key)}` }),
   };
@@ -265,6 +257,12 @@ export class ImClient {
       });
       return textChunks(res);
     },
+    /** The files the job wrote to its output directory (`GET /jobs/{id}/out/files`). */
+    outputFiles: (id: string): Promise<ListPage<JobOutputFile>> =>
+      this.json({ method: 'GET', path: `/jobs/${seg(id)}/out/files` }),
+    /** One output file of the job, streamed. */
+    downloadOutput: async (id: string, key: string): Promise<Download> =>
+      toDownload(await this.send({ method: 'GET', path: `/jobs/${seg(id)}/out/files/${seg(key)}` })),
     /** The whole log as one string (not following). */
     logText: async (id: string): Promise<string> => {
       let s = '';
@@ -353,6 +351,17 @@ export class ImClient {
     }
     return this.fetchFn(url, init);
   }
+}
+
+function toDownload(res: Response): Download {
+  if (!res.body) throw new Error('the download answered no body');
+  const len = res.headers.get('content-length');
+  return {
+    body: res.body,
+    size: len === null ? undefined : Number(len),
+    contentType: res.headers.get('content-type') ?? undefined,
+    etag: res.headers.get('etag') ?? undefined,
+  };
 }
 
 function notLoggedIn(): ProblemError {

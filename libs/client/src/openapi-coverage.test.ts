@@ -22,6 +22,9 @@ const NOT_COVERED = [
   'post /jobconfigs/{id}/files',
 ];
 
+/** Served (docs/api.md) but missing from the OpenAPI document; the client calls them all the same. */
+const NOT_IN_THE_DOCUMENT = ['get /jobs/{id}/out/files', 'get /jobs/{id}/out/files/{key}'];
+
 describe('the client and the OpenAPI document', () => {
   const doc = buildOpenApiDocument({ version: 'test', serverUrl: 'http://localhost/api' }) as unknown as {
     paths: Record<string, Record<string, unknown>>;
@@ -29,7 +32,8 @@ describe('the client and the OpenAPI document', () => {
   const operations = Object.entries(doc.paths).flatMap(([p, ops]) =>
     Object.keys(ops).map((m) => `${m} ${p}`),
   );
-  const templates = Object.keys(doc.paths).map((p) => ({
+  const paths = [...Object.keys(doc.paths), ...NOT_IN_THE_DOCUMENT.map((o) => o.split(' ')[1]!)];
+  const templates = paths.map((p) => ({
     p,
     re: new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`),
   }));
@@ -68,6 +72,8 @@ describe('the client and the OpenAPI document', () => {
     await c.jobs.get('j');
     await c.jobs.cancel('j');
     await c.jobs.logText('j');
+    await c.jobs.outputFiles('j');
+    await c.jobs.downloadOutput('j', 'summary.json');
     await c.users.me();
     await c.users.list();
     await c.users.get('1');
@@ -80,9 +86,11 @@ describe('the client and the OpenAPI document', () => {
     return hit;
   }
 
-  it('makes only requests the document describes', async () => {
+  it('makes only requests the document describes (or that are listed as missing from it)', async () => {
     const hit = await exercise();
-    for (const h of hit) expect(operations).toContain(h);
+    for (const h of hit) expect([...operations, ...NOT_IN_THE_DOCUMENT]).toContain(h);
+    // Once the document has them, they leave the list.
+    for (const o of NOT_IN_THE_DOCUMENT) expect(operations).not.toContain(o);
   });
 
   it('covers every operation but those listed as not covered yet', async () => {

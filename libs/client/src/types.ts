@@ -64,6 +64,13 @@ export interface UploadOptions {
   onProgress?: ProgressCallback;
 }
 
+/** A file a job wrote to its output directory. */
+export interface JobOutputFile {
+  name: string;
+  href: string;
+  metadata: { size: number; lastModified: string };
+}
+
 export interface Download {
   /** The bytes, streamed; read it to the end or cancel it. */
   body: ReadableStream<Uint8Array>;

@@ -1,8 +1,10 @@
 import {
   ImClient,
   ProblemError,
+  type Download,
   type FileResource,
   type Job,
+  type JobOutputFile,
   type JobConfig,
   type JobConfigPatch,
   type JobStatus,
@@ -64,6 +66,11 @@ const fileColumns: Column<FileResource>[] = [
   { header: 'TYPE', value: (f) => f.metadata.contentType },
   { header: 'LAST MODIFIED', value: (f) => f.metadata.lastModified },
   { header: 'SHA256', value: (f) => f.metadata.sha256.slice(0, 12) },
+];
+const outputColumns: Column<JobOutputFile>[] = [
+  { header: 'NAME', value: (f) => f.name },
+  { header: 'SIZE', value: (f) => f.metadata.size },
+  { header: 'LAST MODIFIED', value: (f) => f.metadata.lastModified },
 ];
 const userColumns: Column<User>[] = [
   { header: 'ID', value: (u) => u.id },
@@ -327,6 +334,30 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
 
   // ---- files -------------------------------------------------------------------------------------
 
+  /** Writes a download to ./<key>, to `out`, or to stdout (`-`), with progress on stderr. */
+  const save = async (d: Download, key: string, out: string | undefined) => {
+    const body = Readable.fromWeb(d.body as Parameters<typeof Readable.fromWeb>[0]);
+    const progress = progressReporter(`download ${key}`, io.stderr);
+    let received = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        received += chunk.length;
+        progress.update(received, d.size);
+        cb(null, chunk);
+      },
+    });
+    progress.update(0, d.size);
+    if (out === '-') {
+      await pipeline(body, counted, writableOf(io.stdout));
+      progress.done();
+      return;
+    }
+    const target = path.resolve(io.cwd, out ?? key);
+    await pipeline(body, counted, fs.createWriteStream(target));
+    progress.done();
+    err(`Downloaded ${key} (${formatBytes(fs.statSync(target).size)}) to ${target}.\n`);
+  };
+
   const files = program.command('files').description("a configuration's files");
   files
     .command('upload <configId> <path>')
@@ -362,29 +393,9 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
     .command('download <configId> <key>')
     .description('download a file (streamed), with progress on stderr')
     .option('-O, --out <path>', 'where to write it (- for stdout; default: ./<key>)')
-    .action(async (configId: string, key: string, o: { out?: string }, cmd: Command) => {
-      const d = await client(cmd).files.download(configId, key);
-      const body = Readable.fromWeb(d.body as Parameters<typeof Readable.fromWeb>[0]);
-      const progress = progressReporter(`download ${key}`, io.stderr);
-      let received = 0;
-      const counted = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          received += chunk.length;
-          progress.update(received, d.size);
-          cb(null, chunk);
-        },
-      });
-      progress.update(0, d.size);
-      if (o.out === '-') {
-        await pipeline(body, counted, writableOf(io.stdout));
-        progress.done();
-        return;
-      }
-      const target = path.resolve(io.cwd, o.out ?? key);
-      await pipeline(body, counted, fs.createWriteStream(target));
-      progress.done();
-      err(`Downloaded ${key} (${formatBytes(fs.statSync(target).size)}) to ${target}.\n`);
-    });
+    .action(async (configId: string, key: string, o: { out?: string }, cmd: Command) =>
+      save(await client(cmd).files.download(configId, key), key, o.out),
+    );
   files
     .command('delete <configId> <key>')
     .description('delete a file')
@@ -551,6 +562,16 @@ Config: $XDG_CONFIG_HOME/imctl/config.json (else ~/.config/imctl/config.json). D
       const c = client(cmd);
       if (o.follow) await followLog(c, id);
       else for await (const chunk of await c.jobs.log(id)) out(chunk);
+    });
+
+  jobs
+    .command('output <id> [file]')
+    .description('list the files the job wrote to its output directory, or download one')
+    .option('-O, --out <path>', 'where to write the file (- for stdout; default: ./<file>)')
+    .action(async (id: string, file: string | undefined, o: { out?: string }, cmd: Command) => {
+      const c = client(cmd);
+      if (file !== undefined) return save(await c.jobs.downloadOutput(id, file), file, o.out);
+      printList(cmd, await c.jobs.outputFiles(id), outputColumns);
     });
 
   // ---- users (administrators) --------------------------------------------------------------------
