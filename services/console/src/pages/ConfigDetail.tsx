@@ -31,7 +31,7 @@ export function ConfigDetail({ id }: { id: string }) {
   const [entryPoints, setEntryPoints] = useState<string[]>([]);
   const [status, setStatus] = useState('');
   const [error, setError] = useState<string>();
-  const [progress, setProgress] = useState<{ name: string; loaded: number; total: number }>();
+  const [progress, setProgress] = useState<{ name: string; loaded: number; total: number; done?: boolean }>();
   const [dragOver, setDragOver] = useState(false);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -129,12 +129,13 @@ export function ConfigDetail({ id }: { id: string }) {
       setProgress({ name: file.name, loaded: 0, total: file.size });
       try {
         await upload(id, file, (loaded, total) => setProgress({ name: file.name, loaded, total }));
+        setProgress({ name: file.name, loaded: file.size, total: file.size, done: true });
         setStatus(`Uploaded ${file.name}.`);
       } catch (err) {
+        setProgress(undefined);
         fail(err);
       }
     }
-    setProgress(undefined);
     if (fileInput.current) fileInput.current.value = '';
     await loadFiles();
   };
@@ -160,7 +161,8 @@ export function ConfigDetail({ id }: { id: string }) {
     );
   }
 
-  const pct = progress && progress.total > 0 ? Math.round((progress.loaded / progress.total) * 100) : 0;
+  const pct =
+    progress && progress.total > 0 ? Math.min(100, Math.round((progress.loaded / progress.total) * 100)) : 0;
 
   return (
     <>
@@ -325,9 +327,9 @@ export function ConfigDetail({ id }: { id: string }) {
           {progress && (
             <div className="progress">
               <label htmlFor="upload-progress">
-                Uploading {progress.name}: {pct}%
+                {progress.done ? 'Uploaded' : 'Uploading'} {progress.name}: {progress.done ? 100 : pct}%
               </label>
-              <progress id="upload-progress" max={100} value={pct}>
+              <progress id="upload-progress" max={100} value={progress.done ? 100 : pct}>
                 {pct}%
               </progress>
             </div>
