@@ -66,6 +66,24 @@ if (wantsInfra) {
   phase('infrastructure up');
 }
 
+// The web console's browser test (e2e/console.e2e.test.ts) drives Debian's Chromium through
+// playwright-core, which cannot download a browser of its own here. Installed when missing; when that
+// fails, the console test fails and says why (it never skips).
+if (!existsSync('/usr/bin/chromium')) {
+  say("installing Debian's chromium for the console's browser test (apt-get)...");
+  const asRoot = process.getuid?.() === 0;
+  const apt = (args) =>
+    run(asRoot ? 'apt-get' : 'sudo', asRoot ? args : ['-n', 'apt-get', ...args], {
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  const ok =
+    apt(['update']).status === 0 &&
+    apt(['install', '-y', '--no-install-recommends', 'chromium']).status === 0 &&
+    existsSync('/usr/bin/chromium');
+  say(ok ? 'chromium installed.' : 'chromium could not be installed: the console test will fail.');
+  phase('chromium install');
+}
+
 mkdirSync(join(root, 'test-results'), { recursive: true });
 const resultFile = join(root, 'test-results', 'jest.json');
 say(`running jest ${extra.join(' ')}`.trim());
