@@ -24,14 +24,14 @@ if (!existsSync(join(root, 'node_modules', '.package-lock.json'))) {
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
-/** Newest mtime of the TypeScript sources, to rebuild when they changed since the last build. */
+/** Newest mtime of the TypeScript sources (and the console's styles), to rebuild when they changed since the last build. */
 function newestSource(dir) {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'node_modules' || e.name === 'dist') continue;
     const p = join(dir, e.name);
     if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    else if (/\.(ts|tsx|css)$/.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
   }
   return newest;
 }
@@ -39,6 +39,7 @@ const entry = join(root, 'services', 'standalone', 'dist', 'main.js');
 const stamp = join(root, 'node_modules', '.im-build-stamp');
 const stale =
   !existsSync(entry) ||
+  !existsSync(join(root, 'services', 'console', 'dist', 'index.html')) ||
   !existsSync(stamp) ||
   Math.max(newestSource(join(root, 'libs')), newestSource(join(root, 'services'))) > statSync(stamp).mtimeMs;
 if (stale) {
