@@ -249,6 +249,8 @@ const RULES: Record<string, RouteRule> = {
   'POST /jobconfigs/{id}/jobs': { rule: 'owned', params: config },
   'GET /jobconfigs/{id}/jobs': { rule: 'owned', params: config },
   'GET /jobs': { rule: 'owned-list', listed: (c) => c.ids.job },
+  // A stream of the caller's own jobs' changes; maxSeconds ends it so the answer can be read whole.
+  'GET /jobs/events': { rule: 'any-user', query: () => '?maxSeconds=1' },
   'GET /jobs/{id}': { rule: 'owned', params: job },
   // Cancelling a finished job changes nothing: the same job serves every caller.
   'DELETE /jobs/{id}': { rule: 'owned', params: job },

@@ -145,6 +145,8 @@ describe('the web console, quick start in a browser', () => {
     await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
     jobId = new URL(page.url()).searchParams.get('highlight') ?? '';
     expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
+    // The table follows the job over server-sent events (GET /api/jobs/events), not by polling.
+    await page.getByTestId('live-mode').filter({ hasText: 'Live' }).waitFor();
     await shot('job-queued');
     await page
       .locator(`tr[data-job-id="${jobId}"] [data-testid=job-status]`)

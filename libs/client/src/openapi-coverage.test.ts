@@ -20,6 +20,8 @@ const NOT_COVERED = [
   'post /jobconfigs/{id}/schedule',
   'delete /jobconfigs/{id}/schedule',
   'post /jobconfigs/{id}/files',
+  // Server-sent events for the web console's jobs table (services/console).
+  'get /jobs/events',
 ];
 
 /** Served (docs/api.md) but missing from the OpenAPI document; the client calls them all the same. */

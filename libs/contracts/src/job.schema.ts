@@ -109,6 +109,21 @@ export type JobListQuery = z.infer<typeof JobListQuery>;
 
 export const JobIdParams = z.object({ id: Uuid });
 
+/** GET /api/jobs/events: the caller's job status changes as server-sent events. */
+export const JobEventsQuery = z.object({
+  maxSeconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(3600)
+    .openapi({ description: 'End the stream after this many seconds (EventSource reconnects by itself).' }),
+  access_token: z.string().optional().openapi({
+    description:
+      'The access token, for clients that cannot set the Authorization header (EventSource); the gateway moves it into the header and drops it from the URL.',
+  }),
+});
+
 export const LogQuery = z.object({
   follow: z
     .enum(['true', 'false'])

@@ -28,7 +28,7 @@ import {
 } from './jobconfig.schema';
 import { FileList, FileResource } from './file.schema';
 import { ScheduleRequest, ScheduleResponse } from './schedule.schema';
-import { Job, JobList, JobListQuery, RunRequest } from './job.schema';
+import { Job, JobEventsQuery, JobList, JobListQuery, RunRequest } from './job.schema';
 import { Uuid } from './common.schema';
 import { z } from './zod';
 
@@ -531,6 +531,22 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     tags: ['jobs'],
     request: { params: JobIdParam },
     responses: { 202: json(Job, 'Cancelled (QUEUED) or being stopped (running).'), ...std },
+  });
+  route({
+    method: 'get',
+    path: '/jobs/events',
+    tags: ['jobs'],
+    request: { query: JobEventsQuery },
+    responses: {
+      200: {
+        description:
+          'A text/event-stream: first an `event: job` for each of the 50 newest jobs the caller may see, then one for ' +
+          'every status change of those and of new jobs (`data` is the job as GET /jobs/{id} returns it), and a ' +
+          'comment line every 15 s. It ends after maxSeconds or when the server shuts down.',
+        content: { 'text/event-stream': { schema: z.string() } },
+      },
+      ...std,
+    },
   });
   route({
     method: 'get',

@@ -44,6 +44,9 @@ export function setTokens(t: Tokens | undefined): void {
 
 export const isLoggedIn = (): boolean => tokens !== undefined;
 
+/** For EventSource, which cannot set headers: the token goes in the query of /api/jobs/events only. */
+export const accessToken = (): string | undefined => tokens?.access_token;
+
 export function onAuthChange(l: () => void): () => void {
   listeners.add(l);
   return () => listeners.delete(l);

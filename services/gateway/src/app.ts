@@ -4,6 +4,7 @@ import type { Logger } from '@im/logging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { consoleRoutes } from './console';
 import { docsRoutes } from './docs.routes';
+import { eventStreamAuth } from './event-stream';
 import { hardening, type HardeningOptions } from './hardening';
 
 /** Paths anyone may call: logging in, product info and the API's documentation. */
@@ -45,6 +46,8 @@ export function edgeAuth(authenticate: RequestHandler): RequestHandler {
 
 export function createApp(deps: GatewayDeps): Express {
   const api = express.Router();
+  // GET /api/jobs/events may carry its token in the query (EventSource); moved to the header first.
+  api.use(eventStreamAuth());
   api.use(hardening(deps.hardening));
   api.use(docsRoutes(deps.info, deps.publicBaseUrl));
   api.use(edgeAuth(deps.authenticate));

@@ -11,6 +11,7 @@ import { JobConfigRepository } from './job-config.repository';
 import { jobConfigRoutes } from './job-config.routes';
 import { JobConfigService } from './job-config.service';
 import { jobconfigMigrations } from './jobconfig.migrations';
+import { JobEventStreams } from './job-events';
 import { JobRepository } from './job.repository';
 import { jobRoutes } from './job.routes';
 import { JobService } from './job.service';
@@ -103,6 +104,9 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   router.use(jobConfigRoutes({ configs, schedules, authenticate, ...opt }));
   router.use(macroRoutes({ macros, authenticate, ...opt }));
   router.use(scheduleRoutes({ schedules, authenticate, ...opt }));
+  // Before jobRoutes: /api/jobs/events is not a job id.
+  const jobEvents = new JobEventStreams(jobs, logger.child({ component: 'job-events' }));
+  router.use(jobEvents.routes(authenticate, deps.publicBaseUrl));
   router.use(
     jobRoutes({
       jobs,
@@ -171,6 +175,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       ];
     },
     async stop() {
+      jobEvents.close();
       for (const unregister of gauges.splice(0)) unregister();
       await scheduler.stop();
       reaper.stop();
