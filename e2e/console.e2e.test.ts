@@ -95,9 +95,11 @@ describe('the web console, quick start in a browser', () => {
     // A real drop event with a DataTransfer holding the package, as a drag from the desktop makes it.
     const dataTransfer = await page.evaluateHandle(
       ({ b64, name }) => {
-        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const dt = new DataTransfer();
-        dt.items.add(new File([bytes], name, { type: 'application/octet-stream' }));
+        // Runs in the page: the browser's DataTransfer and File (this file is typed without the DOM).
+        const w = globalThis as any;
+        const bytes = Uint8Array.from(w.atob(b64) as string, (c) => c.charCodeAt(0));
+        const dt = new w.DataTransfer();
+        dt.items.add(new w.File([bytes], name, { type: 'application/octet-stream' }));
         return dt;
       },
       { b64: pkg.toString('base64'), name: 'samplePackage.djar' },
