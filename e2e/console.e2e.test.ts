@@ -1,8 +1,9 @@
-import { buildSamplePackage } from '@im/testing';
+import { buildSamplePackage, buildZip } from '@im/testing';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { client } from './http';
 import { standaloneDriver } from './platforms';
 
 /**
@@ -75,7 +76,7 @@ describe('the web console, quick start in a browser', () => {
     await shot('login-refused');
 
     await page.getByLabel('Password').fill(driver.adminPassword);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByLabel('Password').press('Enter'); // the keyboard submits the form
     await page.getByRole('heading', { level: 1, name: 'Configurations' }).waitFor();
     await page.getByText('Signed in as admin').waitFor();
     await shot('logged-in');
@@ -168,6 +169,53 @@ describe('the web console, quick start in a browser', () => {
     await log.filter({ hasText: 'read 3 customers (2 active)' }).waitFor();
     expect(await log.textContent()).not.toContain('s3cret-value');
     await shot('job-log');
+  });
+
+  it('follows the log of a running job as it is written', async () => {
+    // A package that writes a line, works for a few seconds, then writes another (set up over the API).
+    const api = client(driver.url());
+    const login = await api('POST', '/api/login', {
+      json: { username: 'admin', password: driver.adminPassword },
+    });
+    const token: string = login.json.access_token;
+    const ticker = await buildZip({
+      'ticker.mjs': `export default async function ({ logger }) {
+        logger.info('first tick');
+        await new Promise((r) => setTimeout(r, 4000));
+        logger.info('second tick');
+      }`,
+    });
+    const c = await api('POST', '/api/jobconfigs', { token, json: { name: 'ticker', active: true } });
+    await api('POST', `/api/jobconfigs/${c.json.id}/files?key=ticker.djar`, {
+      token,
+      body: ticker,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    const patched = await api('PATCH', `/api/jobconfigs/${c.json.id}`, {
+      token,
+      json: { runtimeConfig: { packageName: 'ticker.djar', entryPoint: 'ticker.mjs' } },
+    });
+    expect(patched.status).toBe(200);
+
+    await page.goto(url(`/ui/configs/${c.json.id}`));
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
+    const id = new URL(page.url()).searchParams.get('highlight') ?? '';
+    // Keyboard only from here: focus the job's link and press Enter.
+    await page.getByRole('link', { name: `Log of job ${id}` }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: `Job ${id.slice(0, 8)}` }).waitFor();
+    const log = page.getByTestId('job-log');
+    await log.filter({ hasText: 'first tick' }).waitFor();
+    // The first line is there while the job still runs and before the second is written.
+    expect(await log.textContent()).not.toContain('second tick');
+    expect(await page.getByText('(following)').isVisible()).toBe(true);
+    await shot('log-following');
+    await log.filter({ hasText: 'second tick' }).waitFor();
+    await page.getByTestId('job-detail-status').filter({ hasText: 'FINISHED' }).waitFor();
+    // The stream ended with the job: the viewer no longer says it is following.
+    await page.getByText('(following)').waitFor({ state: 'hidden' });
+    await shot('log-followed-to-the-end');
   });
 
   it('shows administrators the users page', async () => {
