@@ -161,7 +161,7 @@ describe('the web console, quick start in a browser', () => {
   });
 
   it('6. opens the log viewer and sees the log lines', async () => {
-    await page.getByRole('link', { name: `Log of job ${jobId}` }).click();
+    await page.getByRole('link', { name: `log of job ${jobId}` }).click();
     await page.getByRole('heading', { level: 1, name: `Job ${jobId.slice(0, 8)}` }).waitFor();
     await page.getByTestId('job-detail-status').filter({ hasText: 'FINISHED' }).waitFor();
     const log = page.getByTestId('job-log');
@@ -202,7 +202,7 @@ describe('the web console, quick start in a browser', () => {
     await page.getByRole('heading', { level: 1, name: 'Jobs' }).waitFor();
     const id = new URL(page.url()).searchParams.get('highlight') ?? '';
     // Keyboard only from here: focus the job's link and press Enter.
-    await page.getByRole('link', { name: `Log of job ${id}` }).focus();
+    await page.getByRole('link', { name: `log of job ${id}` }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { level: 1, name: `Job ${id.slice(0, 8)}` }).waitFor();
     const log = page.getByTestId('job-log');

@@ -108,8 +108,10 @@ export function JobList() {
             {jobs.map((j) => (
               <tr key={j.id} className={j.id === highlight ? 'highlight' : undefined} data-job-id={j.id}>
                 <td>
-                  <Link to={`/jobs/${j.id}`} aria-label={`Log of job ${j.id}`}>
+                  {/* The visible short id starts the link's name (label in name), the rest is for screen readers. */}
+                  <Link to={`/jobs/${j.id}`}>
                     {j.id.slice(0, 8)}
+                    <span className="visually-hidden">: log of job {j.id}</span>
                   </Link>
                 </td>
                 <td>{j.jobConfig.name}</td>
