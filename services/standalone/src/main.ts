@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   }
   logger.info({ url: platform.url, dataDir: config.dataDir }, 'integration-manager is ready');
   process.stdout.write(
-    `integration-manager is running at ${platform.url}/api (API docs: ${platform.url}/api/docs; data: ${config.dataDir})\n`,
+    `integration-manager is running at ${platform.url}/api (API docs: ${platform.url}/api/docs; web console: ${platform.url}/ui; data: ${config.dataDir})\n`,
   );
 }
 
