@@ -1,57 +1,20 @@
-import type { ConfigAccessPort, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { NotFoundError } from '@im/errors';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
-import { LocalObjectStorage } from '@im/storage';
 import { buildZip } from '@im/testing';
-import type { RequestHandler } from 'express';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import request from 'supertest';
-import { createApp } from './app';
-
-const alice: Principal = { id: '1', name: 'alice', roles: ['user'], accountId: '1' };
-/** Test double for the two ports: the caller is alice; configuration 7 is hers, nothing else exists. */
-const authenticate: RequestHandler = (req, _res, next) => {
-  req.principal = alice;
-  next();
-};
-const access: ConfigAccessPort = {
-  assertAccess: async (_p, id) => {
-    if (id !== '7') throw new NotFoundError(`There is no job configuration ${id}.`);
-  },
-};
+import { fileRoutesHarness, type FileRoutesHarness } from './routes.test-support';
 
 describe('file routes', () => {
-  let db: Knex;
+  let h: FileRoutesHarness;
+  let app: FileRoutesHarness['app'];
   let root: string;
-  let app: ReturnType<typeof createApp>['app'];
-  let bus: InProcessEventBus;
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'im-files-'));
-    bus = new InProcessEventBus(silentLogger());
-    const built = createApp({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: await LocalObjectStorage.open(root),
-      access,
-      authenticate,
-      maxBytes: 1024,
-    });
-    await built.module.migrate();
-    app = built.app;
+    h = await fileRoutesHarness(1024);
+    ({ app, root } = h);
   });
 
-  afterEach(async () => {
-    await bus.close();
-    await db.destroy();
-    fs.rmSync(root, { recursive: true, force: true });
-  });
+  afterEach(() => h.close());
 
   const objects = () =>
     fs
