@@ -1,3 +1,4 @@
+import { ImClient } from '@im/client';
 import type { SpanRecord } from '@im/observability';
 import { buildSamplePackage, startDistributed, waitFor, type DistributedPlatform } from '@im/testing';
 import { spawn } from 'node:child_process';
@@ -6,7 +7,6 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { client, type Api } from './http';
 
 /** Every span the processes wrote so far (each appends JSON lines to the one file). */
 function readSpans(file: string): SpanRecord[] {
@@ -37,7 +37,6 @@ function sample(text: string, name: string, parts: string[]): number | undefined
  */
 describe('observability, distributed', () => {
   let platform: DistributedPlatform;
-  let api: Api;
   let spansFile: string;
   let dir: string;
 
@@ -47,7 +46,6 @@ describe('observability, distributed', () => {
     platform = await startDistributed({
       env: { '*': { OTEL_TEST_SPANS_FILE: spansFile }, jobconfig: { LOG_LEVEL: 'info' } },
     });
-    api = client(platform.url);
   }, 120_000);
 
   afterAll(async () => {
@@ -59,33 +57,22 @@ describe('observability, distributed', () => {
   let traceId: string;
 
   it('traces one job as one tree rooted at the gateway, spanning jobconfig and the runner', async () => {
-    const login = await api('POST', '/api/login', {
-      json: { username: 'admin', password: platform.adminPassword },
+    // The flow through the typed client (@im/client), as a TypeScript integration would do it.
+    const im = new ImClient({ baseUrl: platform.url });
+    const token = (await im.login('admin', platform.adminPassword)).accessToken;
+    const { id } = await im.jobConfigs.create({ active: true, name: 'traced' });
+    const stored = await im.files.upload(id, 'samplePackage.djar', new Uint8Array(buildSamplePackage()));
+    expect(stored.name).toBe('samplePackage.djar');
+    await im.jobConfigs.replace(id, {
+      active: true,
+      name: 'traced',
+      runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' },
     });
-    const token = login.json.access_token as string;
-    const config = await api('POST', '/api/jobconfigs', { token, json: { active: true, name: 'traced' } });
-    const id = config.json.id as string;
-    const form = new FormData();
-    form.append('key', 'samplePackage.djar');
-    form.append('file', new Blob([buildSamplePackage()]), 'samplePackage.djar');
-    expect((await api('POST', `/api/jobconfigs/${id}/files`, { token, body: form })).status).toBe(201);
-    const put = await api('PUT', `/api/jobconfigs/${id}`, {
-      token,
-      json: {
-        active: true,
-        name: 'traced',
-        runtimeConfig: { packageName: 'samplePackage.djar', entryPoint: 'integrateXYZ.process' },
-      },
-    });
-    expect(put.status).toBe(200);
-
-    const run = await api('POST', `/api/jobconfigs/${id}/jobs`, { token });
-    expect(run.status).toBe(202);
-    jobId = run.json.id as string;
+    jobId = (await im.jobs.run(id)).id;
     const job = await waitFor(
       async () => {
-        const r = await api('GET', `/api/jobs/${jobId}`, { token });
-        return ['FINISHED', 'ERROR', 'FAILED'].includes(r.json.status) ? r.json : undefined;
+        const j = await im.jobs.get(jobId);
+        return ['FINISHED', 'ERROR', 'FAILED'].includes(j.status) ? j : undefined;
       },
       { timeoutMs: 60_000, what: 'the job to end' },
     );
