@@ -1,25 +1,9 @@
-import { buildZip, type ZipEntrySpec } from '@im/testing';
+import { buildZip, patchZipNames, type ZipEntrySpec } from '@im/testing';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PackageUnusableError } from './package-unusable.error';
 import { unpackPackage, unsafePathReason } from './package.unpacker';
-
-/** yazl refuses unsafe names, so tests write a same-length placeholder and patch the bytes. */
-function patchNames(zip: Buffer, from: string, to: string): Buffer {
-  if (from.length !== to.length) throw new Error('names must have the same length');
-  const out = Buffer.from(zip);
-  const needle = Buffer.from(from);
-  let at = out.indexOf(needle);
-  let n = 0;
-  while (at >= 0) {
-    Buffer.from(to).copy(out, at);
-    n++;
-    at = out.indexOf(needle, at + needle.length);
-  }
-  if (n === 0) throw new Error(`placeholder ${from} not found`);
-  return out;
-}
 
 describe('unpackPackage', () => {
   let dir: string;
@@ -39,7 +23,7 @@ describe('unpackPackage', () => {
     patch?: [string, string],
   ): Promise<string> {
     let buf = await buildZip(entries);
-    if (patch) buf = patchNames(buf, patch[0], patch[1]);
+    if (patch) buf = patchZipNames(buf, patch[0], patch[1]);
     const file = path.join(dir, 'pkg.djar');
     await fs.writeFile(file, buf);
     return file;

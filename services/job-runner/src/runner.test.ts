@@ -2,7 +2,7 @@ import type { JobCancelRequested, JobProgress, JobRequested } from '@im/contract
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus, partitionFor } from '@im/messaging';
 import { LocalObjectStorage, type ObjectStorage } from '@im/storage';
-import { buildZip, waitFor, type ZipEntrySpec } from '@im/testing';
+import { buildZip, patchZipNames, waitFor, type ZipEntrySpec } from '@im/testing';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -46,18 +46,6 @@ async function readText(storage: ObjectStorage, key: string): Promise<string | n
   const chunks: Buffer[] = [];
   for await (const c of obj.body) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** yazl refuses unsafe names, so the test writes a same-length placeholder and patches the bytes. */
-function patchName(zip: Buffer, from: string, to: string): Buffer {
-  const out = Buffer.from(zip);
-  let at = out.indexOf(from);
-  if (at < 0) throw new Error(`placeholder ${from} not found`);
-  while (at >= 0) {
-    out.write(to, at);
-    at = out.indexOf(from, at + from.length);
-  }
-  return out;
 }
 
 async function listTree(root: string): Promise<string[]> {
@@ -422,7 +410,7 @@ describe('JobRunner', () => {
 
   it('refuses a zip-slip entry: FAILED package-unusable, nothing written outside, never RUNNING', async () => {
     const h = await createHarness();
-    const zip = patchName(
+    const zip = patchZipNames(
       await buildZip({ 'main.process': 'steps: []', 'xx/evil.txt': 'pwned' }),
       'xx/evil.txt',
       '../evil.txt',
