@@ -9,7 +9,7 @@
 //   IM_TEST_FAULTS=skip npm test          skip the fault-injection suite (e2e/faults, run last)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -164,8 +164,26 @@ for (const [name, s] of timings) say(`${name.padEnd(30)} ${s.toFixed(1)} s`);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+/** Names every failed test (and suite that failed to run) with the first line of its error. */
+const failures = [];
+function collectFailures(r) {
+  for (const suite of r.testResults ?? []) {
+    const file = relative(root, suite.name ?? '');
+    const broken = (suite.assertionResults ?? []).filter((t) => t.status === 'failed');
+    for (const t of broken) failures.push(`${file} > ${t.fullName}: ${firstLine(t.failureMessages?.[0])}`);
+    if (suite.status === 'failed' && broken.length === 0)
+      failures.push(`${file}: ${firstLine(suite.message)}`);
+  }
+}
+function firstLine(text) {
+  // eslint-disable-next-line no-control-regex
+  const plain = String(text ?? '').replace(/\u001b\[[0-9;]*m/g, '');
+  const line = plain.split('\n').find((l) => l.trim() && !/^\s*●/.test(l)) ?? '';
+  return line.trim().slice(0, 200);
+}
 try {
   const r = JSON.parse(readFileSync(resultFile, 'utf8'));
+  collectFailures(r);
   passed = r.numPassedTests;
   failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
   skipped = r.numPendingTests + r.numTodoTests;
@@ -173,12 +191,17 @@ try {
   failed = Math.max(failed, 1);
 }
 for (const r of faultResults) {
+  collectFailures(r);
   passed += r.numPassedTests ?? 0;
   failed += (r.numFailedTests ?? 0) + (r.numRuntimeErrorTestSuites ?? 0);
   skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 const benchFailed = bench.filter((b) => b.code !== 0);
-for (const b of benchFailed) say(`benchmark smoke run failed: bench/${b.name} (${b.code})`);
+for (const b of benchFailed) failures.push(`bench/${b.name}: the smoke run failed (${b.code})`);
+if (failures.length > 0) {
+  say(`failed (${failures.length}); the full messages are above and in test-results/*.json:`);
+  for (const f of failures) process.stdout.write(`  ✕ ${f}\n`);
+}
 passed += bench.length - benchFailed.length;
 failed += benchFailed.length;
 process.stdout.write(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);

@@ -4,10 +4,13 @@ import * as path from 'node:path';
 
 /**
  * A 200 MB file streamed up to the real S3 server and back in a process of its own, whose peak
- * resident memory must stay under 150 MB: nothing on the path holds a file whole.
+ * resident memory may grow by less than half the file (100 MB) over its peak after a 4 MB warm-up
+ * round trip: nothing on the path holds a file whole (that alone would add 200 MB). Measured: 30-40 MB
+ * (parts in flight), up to ~60 MB on a loaded machine. The growth, not the absolute peak, is bounded:
+ * that ranges from ~110 MB to ~180 MB with the machine and its load.
  */
 describe('S3 streaming memory', () => {
-  it('uploads and downloads 200 MB intact with peak RSS under 150 MB', async () => {
+  it('uploads and downloads 200 MB intact, its peak RSS growing by less than half the file', async () => {
     infraEnv();
     const out = await new Promise<string>((resolve, reject) => {
       const probe = path.join(__dirname, '..', 'scripts', 'stream-probe.cjs');
@@ -28,11 +31,15 @@ describe('S3 streaming memory', () => {
       uploaded: number;
       sha256Up: string;
       sha256Down: string;
+      baselineRssMb: number;
       maxRssMb: number;
     };
+    process.stdout.write(
+      `S3 round trip peak RSS: after warm-up ${r.baselineRssMb} MB, after 200 MB ${r.maxRssMb} MB\n`,
+    );
     expect(r.size).toBe(200 * 1024 * 1024);
     expect(r.uploaded).toBe(r.size);
     expect(r.sha256Down).toBe(r.sha256Up);
-    expect(r.maxRssMb).toBeLessThan(150);
+    expect(r.maxRssMb - r.baselineRssMb).toBeLessThan(100);
   }, 180_000);
 });
