@@ -1222,6 +1222,46 @@ describe('JobRunner leases', () => {
     await h.next((p) => p.jobId === second.jobId && p.status === 'FAILED');
   });
 
+  it('retries its RUNNING report while the bus fails, then runs the job (an outage delays it, never fails it)', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    const publish = h.bus.publish.bind(h.bus);
+    let refused = 0;
+    h.bus.publish = (async (topic: string, value: unknown) => {
+      if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING' && refused < 3) {
+        refused++;
+        throw new Error('KafkaJSConnectionError: broker down');
+      }
+      return publish(topic as never, value as never);
+    }) as typeof h.bus.publish;
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
+    expect(refused).toBe(3);
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FINISHED']);
+    expect(await readText(h.storage, req.logKey)).toMatch(/ran/);
+  });
+
+  it('stops retrying its RUNNING report when the job is cancelled meanwhile: FAILED stopped-by-user, never run', async () => {
+    const h = await createHarness();
+    await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    const publish = h.bus.publish.bind(h.bus);
+    let refused = 0;
+    h.bus.publish = (async (topic: string, value: unknown) => {
+      if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING') {
+        refused++;
+        throw new Error('KafkaJSConnectionError: broker down');
+      }
+      return publish(topic as never, value as never);
+    }) as typeof h.bus.publish;
+    const req = jobRequest({ entryPoint: 'main.mjs' });
+    const done = h.run(req);
+    await waitFor(() => (refused >= 2 ? true : undefined), { what: 'two refused RUNNING reports' });
+    await h.bus.publish('job.cancel', cancel(req));
+    expect(await done).toMatchObject({ status: 'FAILED', reason: 'stopped-by-user' });
+    expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'FAILED']);
+    expect(await readText(h.storage, req.logKey)).not.toMatch(/ran/);
+  });
+
   it('hands back at once the requests still waiting for a slot when it stops', async () => {
     const h = await createHarness({ slots: 1 });
     await h.putPackage({ 'main.mjs': NEVER_ENDS });

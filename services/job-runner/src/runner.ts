@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   ACCESS_DENIED,
   executorCode,
@@ -157,7 +158,7 @@ const REMEMBERED_OUTCOMES = 1000;
 /** Attempt directories of warm executors: `warm-<uuid>` (job attempts use `<jobId>-<attempt>`). */
 const WARM_DIR_PREFIX = 'warm-';
 const TERMINAL_PUBLISH_ATTEMPTS = 3;
-/** How long a granted job's outcome is retried while the bus fails (ms). */
+/** How long a granted job's RUNNING report and outcome are retried while the bus fails (ms). */
 const PERSISTENT_PUBLISH_MS = 5 * 60_000;
 
 /** Where the compiled executor is: next to the compiled runner, or in dist/ when running from sources. */
@@ -372,7 +373,7 @@ export class JobRunner {
         { status: known.status },
         'request for an attempt this runner already ran; its outcome is reported again',
       );
-      await this.publishTerminal(known);
+      await this.publishRetrying(known);
       return;
     }
     if (this.cancelledEarly.has(key)) {
@@ -381,7 +382,7 @@ export class JobRunner {
     }
     if (this.isStopping) {
       logger.info('runner is stopping; handing the request back');
-      await this.publishTerminal(this.progress(req, 'RELEASED'));
+      await this.publishRetrying(this.progress(req, 'RELEASED'));
       return;
     }
     const job: ActiveJob = {
@@ -440,7 +441,7 @@ export class JobRunner {
     if (!release) {
       // Its request was taken from the topic: without this, nobody would run it.
       job.logger.info('runner stopping before the job got a slot; handing the request back');
-      await this.publishTerminal(this.progress(job.req, 'RELEASED'));
+      await this.publishRetrying(this.progress(job.req, 'RELEASED'));
       return;
     }
     try {
@@ -453,7 +454,7 @@ export class JobRunner {
       if (!progress) return;
       if (progress.status !== 'RELEASED') this.remember(job.key, progress);
       // Its request is gone from the bus: the outcome must get out (a Kafka outage delays it).
-      await this.publishTerminal(progress, job.granted ? PERSISTENT_PUBLISH_MS : 0);
+      await this.publishRetrying(progress, job.granted ? PERSISTENT_PUBLISH_MS : 0);
     } finally {
       release();
     }
@@ -812,8 +813,10 @@ export class JobRunner {
     job.logger.info('job started');
     if (job.stopCause) return failed(failureOf(job.stopCause));
     try {
-      await this.deps.bus.publish('job.progress', this.progress(req, 'RUNNING'));
+      // Retried like the outcome (a Kafka outage delays the job, it does not fail it); a stop ends it.
+      await this.publishRetrying(this.progress(req, 'RUNNING'), PERSISTENT_PUBLISH_MS, job.abort.signal);
     } catch (err) {
+      if (job.stopCause) return failed(failureOf(job.stopCause));
       job.logger.error({ err }, 'could not report RUNNING');
       w('SEVERE', 'the runner could not report the job as running; the entry point was not started');
       return failed('internal-error');
@@ -1047,21 +1050,26 @@ export class JobRunner {
   }
 
   /**
-   * Publishes a final report, retrying: a few times, or for up to `persistMs` (backing off to 5 s)
-   * when nothing else would report it again (the request's message was let go).
+   * Publishes a report, retrying: a few times, or for up to `persistMs` (backing off to 5 s) when
+   * nothing else would report it again (the request's message was let go). `signal` ends the wait.
    */
-  private async publishTerminal(p: JobProgress, persistMs = 0): Promise<void> {
+  private async publishRetrying(p: JobProgress, persistMs = 0, signal?: AbortSignal): Promise<void> {
     const until = Date.now() + persistMs;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.deps.bus.publish('job.progress', p);
-        if (attempt > 1) this.logger.info({ jobId: p.jobId, attempt }, 'outcome reported');
+        if (attempt > 1) this.logger.info({ jobId: p.jobId, status: p.status, attempt }, 'report sent');
         return;
       } catch (err) {
-        if (attempt >= TERMINAL_PUBLISH_ATTEMPTS && Date.now() >= until) throw err;
+        if ((attempt >= TERMINAL_PUBLISH_ATTEMPTS && Date.now() >= until) || signal?.aborted) throw err;
         if (attempt === 1 || attempt % 10 === 0)
-          this.logger.warn({ err, jobId: p.jobId, attempt }, 'could not report the outcome; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+          this.logger.warn(
+            { err, jobId: p.jobId, status: p.status, attempt },
+            'could not report the job; retrying',
+          );
+        await delay(Math.min(5000, 250 * attempt), undefined, signal ? { signal } : {}).catch(() => {
+          throw err;
+        });
       }
     }
   }
