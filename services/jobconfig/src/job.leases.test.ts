@@ -266,7 +266,7 @@ describe('JobService leases', () => {
     expect((await jobs.reload(job.id))?.reason).toBe('runner-lost');
   });
 
-  it('expires no lease while the event bus is down, nor after it returns until heartbeats flow again', async () => {
+  it("expires no lease while the event bus is down, nor a runner's after it returns until that runner is heard", async () => {
     const job = await submit();
     const other = await submit();
     await report(job.id, 'INITIALIZING', 'runner-a');
@@ -276,28 +276,63 @@ describe('JobService leases', () => {
       busCheck: async () => {
         if (!busUp) throw new Error('broker unreachable');
       },
+      now: () => now,
     });
     now += LEASE_MS * 3; // no heartbeat could arrive all that time
     await reaper.tick();
     expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
     busUp = true;
     for (let i = 0; i < 3; i++) {
-      now += LEASE_MS * 2; // the bus is back but the heartbeats' consumer is still rejoining
+      now += LEASE_MS; // the bus is back but the heartbeats' consumer is still rejoining
       await reaper.tick();
       expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
+      expect((await jobs.reload(other.id))?.status).toBe('INITIALIZING');
     }
-    // Heartbeats flow again: runner-b's arrives, runner-a (gone meanwhile) stays silent.
+    // runner-b is heard again; runner-a (its producer still reconnecting, or gone) stays silent.
     await jobs.onHeartbeat({
       runnerId: 'runner-b',
       jobs: [{ jobId: other.id, attempt: 1 }],
       occurredAt: new Date(now).toISOString(),
     });
-    await reaper.tick(); // leases run normally again, from a full term
+    await reaper.tick();
+    now += LEASE_MS + 1;
+    await reaper.tick();
+    // runner-b's lease runs normally again (it did not beat again); runner-a's is still kept.
+    expect(await jobs.reload(other.id)).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
+    expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
+    // A minute after the bus returned runner-a is still silent: one last full term, then it is lost.
+    now += 30_000;
+    await reaper.tick();
     expect((await jobs.reload(job.id))?.status).toBe('INITIALIZING');
     now += LEASE_MS + 1;
     await reaper.tick();
     expect(await jobs.reload(job.id)).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
-    expect((await jobs.reload(other.id))?.status).toBe('FAILED'); // runner-b did not beat again either
+  });
+
+  it('ends the recovery after a bus outage as soon as every runner holding a lease is heard', async () => {
+    const job = await submit();
+    await report(job.id, 'INITIALIZING', 'runner-a');
+    let busUp = false;
+    const reaper = new LeaseReaper(jobs, silentLogger(), {
+      busCheck: async () => {
+        if (!busUp) throw new Error('broker unreachable');
+      },
+      now: () => now,
+    });
+    await reaper.tick();
+    busUp = true;
+    now += LEASE_MS * 2;
+    await reaper.tick();
+    await jobs.onHeartbeat({
+      runnerId: 'runner-a',
+      jobs: [{ jobId: job.id, attempt: 1 }],
+      occurredAt: new Date(now).toISOString(),
+    });
+    await reaper.tick();
+    // runner-a dies now: its lease runs out one term after its last heartbeat, not a minute later.
+    now += LEASE_MS + 1;
+    await reaper.tick();
+    expect(await jobs.reload(job.id)).toMatchObject({ status: 'FAILED', reason: 'runner-lost' });
   });
 
   it('moves the lost job of a blocking configuration out of the way of the next one', async () => {

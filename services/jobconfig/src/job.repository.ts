@@ -261,12 +261,25 @@ export class JobRepository {
     return renewed;
   }
 
-  /** Every lease running out before `until` is moved to `until` (after an outage of the event bus). */
-  async extendLeases(until: number): Promise<number> {
-    return this.db('jobs')
+  /**
+   * Every lease running out before `until` is moved to `until` (after an outage of the event bus),
+   * except those of the runners in `except`.
+   */
+  async extendLeases(until: number, except: readonly string[] = []): Promise<number> {
+    const q = this.db('jobs')
       .whereIn('status', ['INITIALIZING', 'RUNNING'])
-      .where('lease_expires_at', '<', until)
-      .update({ lease_expires_at: until });
+      .where('lease_expires_at', '<', until);
+    if (except.length > 0) q.whereNotIn('runner_id', except);
+    return q.update({ lease_expires_at: until });
+  }
+
+  /** The runners holding a lease now. */
+  async leaseHolders(): Promise<string[]> {
+    const rows = (await this.db('jobs')
+      .distinct('runner_id')
+      .whereIn('status', ['INITIALIZING', 'RUNNING'])
+      .whereNotNull('runner_id')) as { runner_id: string }[];
+    return rows.map((r) => r.runner_id);
   }
 
   /** Attempts whose runner's lease ran out before `now`, oldest first. */

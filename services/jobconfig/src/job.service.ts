@@ -412,12 +412,24 @@ export class JobService {
     }
   }
 
-  /** Heartbeats handled since start (the lease reaper watches them flow again after a bus outage). */
-  heartbeatsHandled = 0;
+  /** When each runner's last heartbeat was handled here (the lease reaper's view after a bus outage). */
+  private readonly heard = new Map<string, number>();
+
+  /** The runners whose heartbeat this replica handled at or after `since`. */
+  runnersHeardSince(since: number): Set<string> {
+    const out = new Set<string>();
+    for (const [runnerId, at] of this.heard) if (at >= since) out.add(runnerId);
+    return out;
+  }
+
+  /** The runners holding a lease now. */
+  leaseHolders(): Promise<string[]> {
+    return this.jobs.leaseHolders();
+  }
 
   /** Renews the leases a heartbeat names; a runner still working on an attempt it lost is told to stop. */
   async onHeartbeat(hb: RunnerHeartbeat): Promise<void> {
-    this.heartbeatsHandled++;
+    this.noteHeard(hb.runnerId);
     const renewed = await this.jobs.renewLeases(hb.runnerId, hb.jobs, this.now() + this.leaseMs);
     const lost = hb.jobs.filter((j) => !renewed.has(attemptKey(j.jobId, j.attempt)));
     if (lost.length === 0) return;
@@ -456,11 +468,22 @@ export class JobService {
   }
 
   /**
-   * While heartbeats cannot arrive (the event bus is or was just down), every lease gets a fresh term
-   * plus `slackMs`: runners are not blamed for the broker's outage.
+   * While heartbeats cannot arrive (the event bus is or was just down), every lease (but those of the
+   * runners in `except`) gets a fresh term plus `slackMs`: runners are not blamed for the broker's outage.
    */
-  async extendLeases(slackMs: number): Promise<number> {
-    return this.jobs.extendLeases(this.now() + this.leaseMs + slackMs);
+  async extendLeases(slackMs: number, except: readonly string[] = []): Promise<number> {
+    return this.jobs.extendLeases(this.now() + this.leaseMs + slackMs, except);
+  }
+
+  private noteHeard(runnerId: string): void {
+    const now = this.now();
+    this.heard.delete(runnerId); // re-inserted last: the map stays in order of last heartbeat
+    this.heard.set(runnerId, now);
+    // Runners come and go (pods): forget those silent for a hundred leases.
+    for (const [id, at] of this.heard) {
+      if (at >= now - 100 * this.leaseMs) break;
+      this.heard.delete(id);
+    }
   }
 
   private async requeueOrFail(

@@ -158,6 +158,8 @@ describe('jobconfig repositories on PostgreSQL', () => {
       runnerId: null,
       leaseExpiresAt: null,
     });
+    expect(await jobs.leaseHolders()).toEqual(['r1']);
+    expect(await jobs.extendLeases(1000, ['r1'])).toBe(0); // r1 was heard: its leases run normally
     expect(await jobs.extendLeases(1000)).toBe(1); // a's lease, the only one running
     expect((await jobs.findById(a))?.leaseExpiresAt).toBe(1000);
   });

@@ -2,8 +2,9 @@ import type { Logger } from '@im/logging';
 import type { JobService } from './job.service';
 
 /**
- * After the event bus returns, leases are kept from running out until heartbeats flow again (the
- * first one handled), or at most this long: consumers may need a while to rejoin their groups.
+ * After the event bus returns, the leases of a runner are kept from running out until its heartbeats
+ * flow again (the first one handled here), or at most this long: consumers and producers may need a
+ * while to reconnect, each at its own pace.
  */
 const BUS_RECOVERY_MAX_MS = 60_000;
 const BUS_CHECK_TIMEOUT_MS = 2_000;
@@ -13,9 +14,12 @@ export interface LeaseReaperOptions {
   intervalMs?: number;
   /**
    * Resolves when the event bus answers. While it does not, no lease is expired (heartbeats cannot
-   * arrive, so silence proves nothing); once it answers again, every lease gets a fresh term.
+   * arrive, so silence proves nothing); once it answers again, each runner's leases are kept until
+   * that runner is heard again (at most BUS_RECOVERY_MAX_MS), then get a fresh term.
    */
   busCheck?: () => Promise<void>;
+  /** The clock, the job service's own (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 /**
@@ -28,19 +32,21 @@ export class LeaseReaper {
   private running: Promise<void> | undefined;
   private failing = false;
   private busDown = false;
-  /** While recovering from a bus outage: until when, and the heartbeat count it started at. */
-  private recovering: { until: number; beats: number } | undefined;
+  /** While recovering from a bus outage: since when, and until when at most. */
+  private recovering: { since: number; until: number } | undefined;
   private readonly intervalMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly jobs: Pick<
       JobService,
-      'reapExpiredLeases' | 'extendLeases' | 'leaseMs' | 'heartbeatsHandled'
+      'reapExpiredLeases' | 'extendLeases' | 'leaseMs' | 'runnersHeardSince' | 'leaseHolders'
     >,
     private readonly logger: Logger,
     private readonly options: LeaseReaperOptions = {},
   ) {
     this.intervalMs = options.intervalMs ?? Math.max(100, Math.min(1000, Math.floor(jobs.leaseMs / 5)));
+    this.now = options.now ?? Date.now;
   }
 
   start(): void {
@@ -92,26 +98,15 @@ export class LeaseReaper {
       }
       if (this.busDown) {
         this.busDown = false;
-        this.recovering = { until: Date.now() + BUS_RECOVERY_MAX_MS, beats: this.jobs.heartbeatsHandled };
-        this.logger.warn('the event bus answers again; leases are kept until heartbeats arrive again');
-      }
-      if (this.recovering) {
-        const flowing = this.jobs.heartbeatsHandled > this.recovering.beats;
-        if (!flowing && Date.now() < this.recovering.until) {
-          await this.jobs.extendLeases(0);
-          return;
-        }
+        const since = this.now();
+        this.recovering = { since, until: since + BUS_RECOVERY_MAX_MS };
         this.logger.warn(
-          { heartbeatsFlowing: flowing },
-          flowing
-            ? 'heartbeats arrive again; leases run normally'
-            : 'no heartbeat since the bus returned; leases run normally',
+          "the event bus answers again; each runner's leases are kept until its heartbeats arrive again",
         );
-        this.recovering = undefined;
-        // One full lease from here for every runner to be heard.
+        // Nothing renewed them during the outage: every lease gets a full term from here.
         await this.jobs.extendLeases(0);
-        return;
       }
+      if (this.recovering) await this.recover(this.recovering);
       const r = await this.jobs.reapExpiredLeases();
       if (this.failing) this.logger.info('lease checks work again');
       this.failing = false;
@@ -120,5 +115,24 @@ export class LeaseReaper {
       if (!this.failing) this.logger.error({ err }, 'lease check failed; retrying every tick');
       this.failing = true;
     }
+  }
+
+  /**
+   * One pass of the recovery after a bus outage: the leases of runners not heard since it returned
+   * get a fresh term; those of runners heard again run normally. It ends when every runner holding a
+   * lease was heard, or after BUS_RECOVERY_MAX_MS (the silent ones then get one last full term).
+   */
+  private async recover(r: { since: number; until: number }): Promise<void> {
+    const heard = [...this.jobs.runnersHeardSince(r.since)];
+    const silent = (await this.jobs.leaseHolders()).filter((id) => !heard.includes(id));
+    if (silent.length > 0) await this.jobs.extendLeases(0, heard);
+    if (silent.length > 0 && this.now() < r.until) return;
+    this.logger.warn(
+      { silentRunners: silent },
+      silent.length === 0
+        ? 'every runner holding a lease was heard again; leases run normally'
+        : 'runners still silent since the bus returned; their leases run normally from a fresh term',
+    );
+    this.recovering = undefined;
   }
 }
