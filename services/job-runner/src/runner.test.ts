@@ -935,8 +935,9 @@ describe('JobRunner stopping', () => {
     `};`,
   ].join('\n');
 
+  // The kill grace is cut from 3 s to 1 s here, so a loaded machine has 4 s to do the rest.
   it('kills a package that ignores SIGTERM within 5 s of a cancel', async () => {
-    const h = await createHarness();
+    const h = await createHarness({ killGraceMs: 1000 });
     await h.putPackage({ 'main.mjs': STUBBORN });
     const req = jobRequest({ entryPoint: 'main.mjs' });
     const terminal = h.next((p) => p.jobId === req.jobId && TERMINAL.has(p.status));
@@ -954,7 +955,7 @@ describe('JobRunner stopping', () => {
   });
 
   it("kills the job's whole process tree within 5 s of a timeout (sandbox off: it may start processes)", async () => {
-    const h = await createHarness({ sandbox: false, timeoutUnitMs: 600 });
+    const h = await createHarness({ sandbox: false, timeoutUnitMs: 600, killGraceMs: 1000 });
     await h.putPackage({
       'main.mjs': [
         `import { spawn } from 'node:child_process';`,
