@@ -16,6 +16,7 @@ export type {
   FileResource,
   Job,
   JobConfig,
+  JobOutputFile,
   JobStatus,
   ListPage,
   Problem,
@@ -62,13 +63,6 @@ export interface UploadOptions {
   size?: number;
   contentType?: string;
   onProgress?: ProgressCallback;
-}
-
-/** A file a job wrote to its output directory. */
-export interface JobOutputFile {
-  name: string;
-  href: string;
-  metadata: { size: number; lastModified: string };
 }
 
 export interface Download {

@@ -1,5 +1,5 @@
 import { IsoDateTime, ListQuery, listEnvelope, ResourceRef, Uuid } from './common.schema';
-import { LogLevel, MacroInput, Tags } from './jobconfig.schema';
+import { FileKey, LogLevel, MacroInput, Tags } from './jobconfig.schema';
 import { z } from './zod';
 
 export const JobStatus = z.enum([
@@ -90,6 +90,31 @@ export const Job = z
 export type Job = z.infer<typeof Job>;
 
 export const JobList = listEnvelope(Job, 'JobList');
+
+/**
+ * Where a file lies in a job's output directory: one name, or names joined by `/` for a file in a
+ * subdirectory (each name follows the file key rules, so none is `.` or `..`). At most 1024 bytes.
+ */
+export const JobOutputPath = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 1024, 'must be at most 1024 bytes')
+  .refine(
+    (s) => s.split('/').every((name) => FileKey.safeParse(name).success),
+    'must be names joined by "/", none of them empty, "." or "..", nor with a backslash or control characters',
+  )
+  .openapi({ example: 'reports/summary.json' });
+
+export const JobOutputFile = z
+  .object({
+    /** The path in the output directory (`reports/summary.json`). */
+    name: z.string(),
+    href: z.string(),
+    metadata: z.object({ size: z.number().int(), lastModified: IsoDateTime }),
+  })
+  .openapi('JobOutputFile');
+export type JobOutputFile = z.infer<typeof JobOutputFile>;
+export const JobOutputFileList = listEnvelope(JobOutputFile, 'JobOutputFileList');
 
 export const JobListQuery = ListQuery.extend({
   jobconfigid: z

@@ -28,7 +28,15 @@ import {
 } from './jobconfig.schema';
 import { FileList, FileResource } from './file.schema';
 import { ScheduleRequest, ScheduleResponse } from './schedule.schema';
-import { Job, JobEventsQuery, JobList, JobListQuery, RunRequest } from './job.schema';
+import {
+  Job,
+  JobEventsQuery,
+  JobList,
+  JobListQuery,
+  JobOutputFileList,
+  JobOutputPath,
+  RunRequest,
+} from './job.schema';
 import { Uuid } from './common.schema';
 import { z } from './zod';
 
@@ -557,6 +565,31 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
       200: {
         description: 'The job log as text; with follow=true it streams until the job ends.',
         content: { 'text/plain': { schema: z.string() } },
+      },
+      ...std,
+    },
+  });
+
+  route({
+    method: 'get',
+    path: '/jobs/{id}/out/files',
+    tags: ['jobs'],
+    description:
+      'The files the job wrote to its output directory, `$(LOCAL_JOB_OUT_DIR)` (uploaded when it ended), all on one page. ' +
+      'A file in a subdirectory is named by its path (`reports/summary.json`); its `href` encodes the `/`.',
+    request: { params: JobIdParam },
+    responses: { 200: json(JobOutputFileList, 'The output files, by path.'), ...std },
+  });
+  route({
+    method: 'get',
+    path: '/jobs/{id}/out/files/{key}',
+    tags: ['jobs'],
+    description: 'One output file, streamed. `key` is its path, with `/` encoded as `%2F`.',
+    request: { params: z.object({ id: Uuid, key: JobOutputPath }) },
+    responses: {
+      200: {
+        description: 'The bytes, with Content-Length, as application/octet-stream.',
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
       },
       ...std,
     },

@@ -7,7 +7,7 @@ import {
   RunRequest,
   jobLogKey,
   jobOutPrefix,
-  FileKey,
+  JobOutputPath,
   z,
 } from '@im/contracts';
 import { NotFoundError } from '@im/errors';
@@ -140,7 +140,11 @@ export function jobRoutes({
   });
 
   r.get('/api/jobs/:id/out/files/:key', async (req, res) => {
-    const { id, key } = parse(z.object({ id: JobIdParams.shape.id, key: FileKey }), req.params, 'params');
+    const { id, key } = parse(
+      z.object({ id: JobIdParams.shape.id, key: JobOutputPath }),
+      req.params,
+      'params',
+    );
     await jobs.get(principalOf(req), id);
     const obj = await storage.get(jobOutPrefix(id) + key);
     if (!obj)

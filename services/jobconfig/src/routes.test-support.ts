@@ -2,6 +2,7 @@ import type { FileCatalogPort, Principal } from '@im/contracts';
 import { createDb, type Knex } from '@im/db';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
+import type { ObjectStorage } from '@im/storage';
 import type { RequestHandler } from 'express';
 import { createApp, type JobConfigModule } from './app';
 
@@ -36,7 +37,12 @@ export interface RouteHarness {
  * `start` also starts the module's consumers and outbox relay.
  */
 export async function routeHarness(
-  options: { start?: boolean; before?: (bus: InProcessEventBus) => Promise<void> } = {},
+  options: {
+    start?: boolean;
+    before?: (bus: InProcessEventBus) => Promise<void>;
+    /** Where job logs and outputs are read from; none by default (routes that read them fail). */
+    storage?: ObjectStorage;
+  } = {},
 ): Promise<RouteHarness> {
   const db = createDb({ client: 'sqlite', filename: ':memory:' });
   const bus = new InProcessEventBus(silentLogger());
@@ -45,7 +51,7 @@ export async function routeHarness(
     db,
     logger: silentLogger(),
     bus,
-    storage: undefined as never,
+    storage: options.storage ?? (undefined as never),
     files,
     authenticate,
     publicBaseUrl: 'http://im.test',
