@@ -7,6 +7,8 @@ interface Call {
   url: URL;
   headers: Record<string, string>;
   body: string | undefined;
+  /** The body when it is a FormData (multipart). */
+  form: FormData | undefined;
 }
 
 /** A fake fetch answering from a queue of handlers and recording each call (the body read whole). */
@@ -14,6 +16,7 @@ function fakeFetch(...answers: Array<(call: Call) => Response>) {
   const calls: Call[] = [];
   const fn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     let body: string | undefined;
+    const form = init?.body instanceof FormData ? init.body : undefined;
     if (init?.body instanceof ReadableStream) body = await new Response(init.body).text();
     else if (typeof init?.body === 'string') body = init.body;
     const call: Call = {
@@ -21,6 +24,7 @@ function fakeFetch(...answers: Array<(call: Call) => Response>) {
       url: new URL(String(input instanceof Request ? input.url : input)),
       headers: (init?.headers ?? {}) as Record<string, string>,
       body,
+      form,
     };
     calls.push(call);
     const answer = answers.shift();
@@ -289,5 +293,209 @@ describe('ImClient', () => {
       'POST /api/logout',
     ]);
     expect(c.session).toBeUndefined();
+  });
+
+  it('manages macros on their routes and answers them typed', async () => {
+    const macro = { key: 'CUSTOMER', name: 'CUSTOMER', href: 'h/CUSTOMER', value: 'acme', secure: false };
+    const page = {
+      totalRecords: 1,
+      totalPages: 1,
+      size: 10,
+      pageNumber: 0,
+      items: [macro],
+      links: { prev: null, next: null },
+    };
+    const f = fakeFetch(
+      () => json(200, page),
+      () => json(200, macro),
+      () => json(201, macro),
+      () => json(200, { ...macro, secure: true, value: null }),
+      () => new Response(null, { status: 204 }),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    const list = await c.macros.list('7', { size: 10, sortby: 'key' });
+    expect(list.items[0]!.key).toBe('CUSTOMER');
+    await expect(c.macros.get('7', 'CUSTOMER')).resolves.toEqual(macro);
+    const created = await c.macros.create('7', { key: 'CUSTOMER', value: 'acme' });
+    expect(created.href).toBe('h/CUSTOMER');
+    const replaced = await c.macros.replace('7', 'A.B', { secure: true });
+    expect(replaced.secure).toBe(true);
+    await expect(c.macros.delete('7', 'CUSTOMER')).resolves.toBeUndefined();
+    expect(f.calls.map((x) => `${x.method} ${x.url.pathname}${x.url.search}`)).toEqual([
+      'GET /api/jobconfigs/7/macros?size=10&sortby=key',
+      'GET /api/jobconfigs/7/macros/CUSTOMER',
+      'POST /api/jobconfigs/7/macros',
+      'PUT /api/jobconfigs/7/macros/A.B',
+      'DELETE /api/jobconfigs/7/macros/CUSTOMER',
+    ]);
+    expect(JSON.parse(f.calls[2]!.body!)).toEqual({ key: 'CUSTOMER', value: 'acme' });
+    expect(f.calls[2]!.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(f.calls[3]!.body!)).toEqual({ secure: true });
+  });
+
+  it('manages the schedule of a configuration', async () => {
+    const schedule = {
+      href: 'h/schedule',
+      name: null,
+      type: 'cron',
+      cronSchedule: '0 0 6 ? * MON-FRI',
+      intervalFrequency: null,
+      nextFireTime: '2026-11-30T05:00:00.000Z',
+      description: null,
+      timeZone: 'Europe/Berlin',
+      timeZoneDisplayName: 'Central European Time',
+      timeZoneOffset: '+01:00',
+      misfirePolicy: 'fire-once',
+      resourceId: '7',
+      resourceType: 'jobconfig',
+    };
+    const f = fakeFetch(
+      () => json(201, schedule),
+      () => json(200, schedule),
+      () => json(200, schedule),
+      () => new Response(null, { status: 204 }),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    const request = { type: 'cron', cronSchedule: '0 0 6 ? * MON-FRI', timeZone: 'Europe/Berlin' } as const;
+    const created = await c.schedules.create('7', request);
+    expect(created.nextFireTime).toBe('2026-11-30T05:00:00.000Z');
+    await c.schedules.replace('7', { type: 'interval', intervalFrequency: 'PT15M', misfirePolicy: 'skip' });
+    await expect(c.schedules.get('7')).resolves.toEqual(schedule);
+    await c.schedules.delete('7');
+    expect(f.calls.map((x) => `${x.method} ${x.url.pathname}`)).toEqual([
+      'POST /api/jobconfigs/7/schedule',
+      'PUT /api/jobconfigs/7/schedule',
+      'GET /api/jobconfigs/7/schedule',
+      'DELETE /api/jobconfigs/7/schedule',
+    ]);
+    expect(JSON.parse(f.calls[0]!.body!)).toEqual(request);
+    expect(JSON.parse(f.calls[1]!.body!)).toEqual({
+      type: 'interval',
+      intervalFrequency: 'PT15M',
+      misfirePolicy: 'skip',
+    });
+  });
+
+  it('turns a problem answer of the new routes into a ProblemError', async () => {
+    const f = fakeFetch(
+      () => problem(404, 'NOT_FOUND', 'The configuration has no schedule.'),
+      () => problem(409, 'CONFLICT', 'The configuration has a macro with this key already.'),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    const err = await c.schedules.get('7').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProblemError);
+    expect(err).toMatchObject({
+      status: 404,
+      code: 'NOT_FOUND',
+      detail: 'The configuration has no schedule.',
+    });
+    await expect(c.macros.create('7', { key: 'CUSTOMER' })).rejects.toMatchObject({
+      name: 'ProblemError',
+      status: 409,
+      code: 'CONFLICT',
+    });
+  });
+
+  it('creates an account and lists the audit trail with its filters', async () => {
+    const user = { id: '9', name: 'boss' };
+    const account = { id: '3', name: 'acme', href: 'h/3', created: 't', lastModified: 't', admin: user };
+    const event = {
+      id: 'e1',
+      time: '2026-11-28T10:00:00.000Z',
+      actor: null,
+      accountId: null,
+      action: 'login.failed',
+      resource: null,
+      outcome: 'failure',
+      sourceIp: '10.0.0.1',
+      requestId: 'req-1',
+      service: 'auth',
+      details: { name: 'bob' },
+    };
+    const page = {
+      totalRecords: 1,
+      totalPages: 1,
+      size: 50,
+      pageNumber: 2,
+      items: [event],
+      links: { prev: null, next: null },
+    };
+    const f = fakeFetch(
+      () => json(201, account),
+      () => json(200, page),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    const request = { name: 'acme', admin: { name: 'boss', password: 'a-long-password-1' } };
+    const created = await c.accounts.create(request);
+    expect(created.admin.name).toBe('boss');
+    expect(f.calls[0]!.method).toBe('POST');
+    expect(f.calls[0]!.url.pathname).toBe('/api/accounts');
+    expect(JSON.parse(f.calls[0]!.body!)).toEqual(request);
+    const audit = await c.audit.list({
+      offset: 2,
+      size: 50,
+      action: 'login.failed',
+      outcome: 'failure',
+      actorId: undefined,
+      from: '2026-11-01T00:00:00Z',
+      to: '2026-12-01T00:00:00Z',
+    });
+    expect(audit.items[0]!.action).toBe('login.failed');
+    expect(f.calls[1]!.method).toBe('GET');
+    expect(f.calls[1]!.url.pathname).toBe('/api/audit');
+    expect(f.calls[1]!.url.search).toBe(
+      '?offset=2&size=50&action=login.failed&outcome=failure&from=2026-11-01T00%3A00%3A00Z&to=2026-12-01T00%3A00%3A00Z',
+    );
+  });
+
+  it('uploads as multipart/form-data with POST: the key field, then the file', async () => {
+    const resource = { name: 'a b.djar', href: 'x', metadata: { size: 5 } };
+    const f = fakeFetch(
+      () => json(201, resource),
+      () => json(200, resource),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    const r = await c.files.uploadMultipart('7', 'a b.djar', new TextEncoder().encode('hello'));
+    expect(r.metadata.size).toBe(5);
+    const call = f.calls[0]!;
+    expect(call.method).toBe('POST');
+    expect(call.url.pathname).toBe('/api/jobconfigs/7/files');
+    expect(call.url.search).toBe('');
+    // fetch sets the multipart content type with its boundary.
+    expect(call.headers['content-type']).toBeUndefined();
+    expect(call.headers.authorization).toBe('Bearer a0');
+    expect([...call.form!.keys()]).toEqual(['key', 'file']);
+    expect(call.form!.get('key')).toBe('a b.djar');
+    const file = call.form!.get('file') as File;
+    expect(file.name).toBe('a b.djar');
+    expect(file.type).toBe('application/octet-stream');
+    expect(await file.text()).toBe('hello');
+    // What goes on the wire.
+    const wire = new Request('http://h', { method: 'POST', body: call.form });
+    expect(wire.headers.get('content-type')).toMatch(/^multipart\/form-data; boundary=/);
+    const text = await wire.text();
+    expect(text.indexOf('name="key"')).toBeLessThan(text.indexOf('name="file"'));
+
+    await c.files.uploadMultipart('7', 'notes.txt', new Blob(['hi'], { type: 'text/plain' }));
+    const blob = f.calls[1]!.form!.get('file') as File;
+    expect(blob.type).toBe('text/plain');
+    expect(await blob.text()).toBe('hi');
+  });
+
+  it('sends a multipart upload again after a refresh when the token had expired', async () => {
+    const f = fakeFetch(
+      () => problem(401, 'UNAUTHENTICATED', 'The access token has expired.'),
+      tokenAnswer(4),
+      () => json(201, { name: 'k', href: 'x', metadata: { size: 2 } }),
+    );
+    const c = new ImClient({ baseUrl: 'http://h', fetch: f.fn, now: () => NOW, tokens: fresh });
+    await c.files.uploadMultipart('7', 'k', new Uint8Array([1, 2]));
+    expect(f.calls.map((x) => `${x.method} ${x.url.pathname}`)).toEqual([
+      'POST /api/jobconfigs/7/files',
+      'POST /api/login/refresh',
+      'POST /api/jobconfigs/7/files',
+    ]);
+    expect(f.calls[2]!.headers.authorization).toBe('Bearer a4');
+    expect(f.calls[2]!.form!.get('key')).toBe('k');
   });
 });

@@ -1,6 +1,10 @@
 import { ProblemError } from './problem.error';
 import type {
   Account,
+  AuditEvent,
+  AuditParams,
+  CreateAccountRequest,
+  CreatedAccount,
   CreateUserRequest,
   Download,
   EntryPoints,
@@ -13,8 +17,13 @@ import type {
   JobOutputFile,
   ListPage,
   ListParams,
+  MacroRequest,
+  MacroResource,
+  MultipartUploadOptions,
   ProductInfo,
   RunRequest,
+  ScheduleRequest,
+  ScheduleResponse,
   TokenResponse,
   Tokens,
   UpdateUserRequest,
@@ -57,7 +66,8 @@ interface RequestSpec {
   path: string;
   query?: Query;
   json?: unknown;
-  body?: ReadableStream<Uint8Array> | Uint8Array;
+  /** Sent as is; a FormData gets its multipart content type (with the boundary) from fetch. */
+  body?: ReadableStream<Uint8Array> | Uint8Array | FormData;
   headers?: Record<string, string>;
   /** Sends no Authorization header (login, refresh, product info). */
   anonymous?: boolean;
@@ -198,6 +208,47 @@ export class ImClient {
       }),
   };
 
+  // ---- macros of a configuration (the same list as its runtimeConfig.macros) ---------------------
+
+  readonly macros = {
+    /** Secure macros come without their value. Sortable by `key`. */
+    list: (configId: string, params: ListParams = {}): Promise<ListPage<MacroResource>> =>
+      this.json({ method: 'GET', path: `/jobconfigs/${seg(configId)}/macros`, query: { ...params } }),
+    get: (configId: string, name: string): Promise<MacroResource> =>
+      this.json({ method: 'GET', path: `/jobconfigs/${seg(configId)}/macros/${seg(name)}` }),
+    /** POST: `key` (or its alias `name`) is required; 409 when the configuration has it already. */
+    create: (configId: string, request: MacroRequest): Promise<MacroResource> =>
+      this.json({ method: 'POST', path: `/jobconfigs/${seg(configId)}/macros`, json: request }),
+    /**
+     * PUT: creates or replaces the macro `name`. A value left out keeps the stored one (a secure value
+     * is write-only), `secure` left out keeps the stored flag.
+     */
+    replace: (configId: string, name: string, request: MacroRequest = {}): Promise<MacroResource> =>
+      this.json({
+        method: 'PUT',
+        path: `/jobconfigs/${seg(configId)}/macros/${seg(name)}`,
+        json: request,
+      }),
+    delete: (configId: string, name: string): Promise<void> =>
+      this.none({ method: 'DELETE', path: `/jobconfigs/${seg(configId)}/macros/${seg(name)}` }),
+  };
+
+  // ---- the schedule of a configuration ---------------------------------------------------------
+
+  readonly schedules = {
+    /** 404 when the configuration has no schedule. */
+    get: (configId: string): Promise<ScheduleResponse> =>
+      this.json({ method: 'GET', path: `/jobconfigs/${seg(configId)}/schedule` }),
+    /** POST: 409 when the configuration has a schedule already. */
+    create: (configId: string, request: ScheduleRequest): Promise<ScheduleResponse> =>
+      this.json({ method: 'POST', path: `/jobconfigs/${seg(configId)}/schedule`, json: request }),
+    /** PUT: creates or replaces the schedule; its next fire time is computed from now. */
+    replace: (configId: string, request: ScheduleRequest): Promise<ScheduleResponse> =>
+      this.json({ method: 'PUT', path: `/jobconfigs/${seg(configId)}/schedule`, json: request }),
+    delete: (configId: string): Promise<void> =>
+      this.none({ method: 'DELETE', path: `/jobconfigs/${seg(configId)}/schedule` }),
+  };
+
   // ---- files -----------------------------------------------------------------------------------
 
   readonly files = {
@@ -221,6 +272,27 @@ export class ImClient {
         body,
         headers: { 'content-type': opts.contentType ?? 'application/octet-stream' },
       });
+    },
+    /**
+     * Stores `key` (creating or replacing it) with `POST …/files` as multipart/form-data (fields `key`,
+     * then `file`), the way a browser form sends it. `file` is held in memory: for large files prefer
+     * the streaming `upload`.
+     */
+    uploadMultipart: (
+      configId: string,
+      key: string,
+      file: Blob | Uint8Array,
+      opts: MultipartUploadOptions = {},
+    ): Promise<FileResource> => {
+      const blob =
+        file instanceof Blob
+          ? file
+          : new Blob([file], { type: opts.contentType ?? 'application/octet-stream' });
+      const form = new FormData();
+      // The server reads the key before the file part: this order matters.
+      form.append('key', key);
+      form.append('file', blob, key);
+      return this.json({ method: 'POST', path: `/jobconfigs/${seg(configId)}/files`, body: form });
     },
     download: async (configId: string, key: string): Promise<Download> =>
       toDownload(await this.send({ method: 'GET', path: `/jobconfigs/${seg(configId)}/files/${seg(key)}` })),
@@ -288,6 +360,25 @@ export class ImClient {
       this.none({ method: 'POST', path: `/users/${seg(id)}/password`, json: request }),
     /** The caller's account (tenant). */
     account: (): Promise<Account> => this.json({ method: 'GET', path: '/account' }),
+  };
+
+  // ---- accounts --------------------------------------------------------------------------------
+
+  readonly accounts = {
+    /**
+     * A new account (tenant) with its first administrator; only administrators of the installation's
+     * first account create accounts.
+     */
+    create: (request: CreateAccountRequest): Promise<CreatedAccount> =>
+      this.json({ method: 'POST', path: '/accounts', json: request }),
+  };
+
+  // ---- audit trail -----------------------------------------------------------------------------
+
+  readonly audit = {
+    /** Audit events of the caller's account, newest first unless sorted otherwise (admins only). */
+    list: (params: AuditParams = {}): Promise<ListPage<AuditEvent>> =>
+      this.json({ method: 'GET', path: '/audit', query: { ...params } }),
   };
 
   // ---- plumbing --------------------------------------------------------------------------------

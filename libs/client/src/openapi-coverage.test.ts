@@ -7,19 +7,8 @@ import { ImClient } from './client';
  * or listed below as not covered yet, so a new route forces a decision here.
  */
 const NOT_COVERED = [
+  // The token signing keys, for verifiers rather than API clients; the contract has no exported type for them.
   'get /.well-known/jwks.json',
-  'post /accounts',
-  'get /audit',
-  'get /jobconfigs/{id}/macros',
-  'post /jobconfigs/{id}/macros',
-  'get /jobconfigs/{id}/macros/{name}',
-  'put /jobconfigs/{id}/macros/{name}',
-  'delete /jobconfigs/{id}/macros/{name}',
-  'get /jobconfigs/{id}/schedule',
-  'put /jobconfigs/{id}/schedule',
-  'post /jobconfigs/{id}/schedule',
-  'delete /jobconfigs/{id}/schedule',
-  'post /jobconfigs/{id}/files',
   // Server-sent events for the web console's jobs table (services/console).
   'get /jobs/events',
 ];
@@ -67,6 +56,7 @@ describe('the client and the OpenAPI document', () => {
     await c.jobConfigs.entryPoints('1', 'p.djar');
     await c.files.list('1');
     await c.files.upload('1', 'k', new Uint8Array([1, 2]));
+    await c.files.uploadMultipart('1', 'k', new Uint8Array([1, 2]));
     await c.files.download('1', 'k');
     await c.files.delete('1', 'k');
     await c.jobs.run('1');
@@ -84,6 +74,17 @@ describe('the client and the OpenAPI document', () => {
     await c.users.setPassword('1', { newPassword: 'p' });
     await c.users.account();
     await c.jobs.listForConfig('1');
+    await c.macros.list('1');
+    await c.macros.get('1', 'M');
+    await c.macros.create('1', { key: 'M', value: 'v' });
+    await c.macros.replace('1', 'M', { value: 'v' });
+    await c.macros.delete('1', 'M');
+    await c.schedules.get('1');
+    await c.schedules.create('1', { type: 'interval', intervalFrequency: 'PT5M' });
+    await c.schedules.replace('1', { type: 'cron', cronSchedule: '0 0 6 ? * MON-FRI' });
+    await c.schedules.delete('1');
+    await c.accounts.create({ name: 'a', admin: { name: 'n', password: 'p' } });
+    await c.audit.list({ action: 'login.failed' });
     await c.logout();
     return hit;
   }
