@@ -1,6 +1,6 @@
 import { freePort, infraEnv, uniqueName, waitFor } from '@im/testing';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -235,6 +235,8 @@ describe('the chart renders an environment the services start with', () => {
         keyPrefix: `${id}/`,
       },
       admin: { password: adminPassword },
+      // The keyring of secure macro values (jobconfig encrypts, the runner decrypts).
+      secretsEncryption: { keys: `e2e:${randomBytes(32).toString('base64')}` },
     };
     const valuesFile = path.join(tmp, 'values.json');
     fs.writeFileSync(valuesFile, JSON.stringify(values));

@@ -127,6 +127,78 @@ describe('quick start, distributed', () => {
     });
   }, 120_000);
 
+  it('keeps a secure macro encrypted on job.requests; the runner decrypts it for the package and masks it', async () => {
+    const secret = 'distributed-S3cr3t-value';
+    const requests: string[] = [];
+    const kafka = new Kafka({
+      clientId: 'e2e-requests',
+      brokers: infraEnv().kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
+    const reader = kafka.consumer({
+      groupId: `${platform.topicPrefix}requests-observer`,
+      maxWaitTimeInMs: 200,
+    });
+    await reader.connect();
+    await reader.subscribe({ topic: `${platform.topicPrefix}job.requests`, fromBeginning: true });
+    await reader.run({ eachMessage: async ({ message }) => void requests.push(message.value!.toString()) });
+    try {
+      const token = (
+        await api('POST', '/api/login', { json: { username: 'admin', password: platform.adminPassword } })
+      ).json.access_token as string;
+      const id = (await api('POST', '/api/jobconfigs', { token, json: { active: true, name: 'secrets' } }))
+        .json.id as string;
+      const form = new FormData();
+      form.append('key', 'secret.djar');
+      const pkg = await buildZip({
+        'main.mjs': `export default async ({ logger, macros }) => {
+          logger.info('using ' + macros.PASSWORD);
+          if (macros.PASSWORD !== '${secret}') throw new Error('the secret was not decrypted');
+        }`,
+      });
+      form.append('file', new Blob([pkg]), 'secret.djar');
+      expect((await api('POST', `/api/jobconfigs/${id}/files`, { token, body: form })).status).toBe(201);
+      const put = await api('PUT', `/api/jobconfigs/${id}`, {
+        token,
+        json: {
+          active: true,
+          name: 'secrets',
+          runtimeConfig: { packageName: 'secret.djar', entryPoint: 'main.mjs' },
+        },
+      });
+      expect(put.status).toBe(200);
+      const macro = await api('POST', `/api/jobconfigs/${id}/macros`, {
+        token,
+        json: { key: 'PASSWORD', value: secret, secure: true },
+      });
+      expect(macro.status).toBe(201);
+      expect(macro.json.value).toBeUndefined();
+
+      const jobId = (await api('POST', `/api/jobconfigs/${id}/jobs`, { token })).json.id as string;
+      const job = await waitFor(
+        async () => {
+          const r = await api('GET', `/api/jobs/${jobId}`, { token });
+          return ['FINISHED', 'ERROR', 'FAILED'].includes(r.json.status) ? r.json : undefined;
+        },
+        { timeoutMs: 60_000, what: 'the job to end' },
+      );
+      const log = await api('GET', `/api/jobs/${jobId}/log`, { token });
+      expect(job.status).toBe('FINISHED');
+      expect(log.text).toContain('using ****');
+      expect(log.text).not.toContain(secret);
+
+      const request = await waitFor(() => requests.find((r) => r.includes(jobId)), {
+        timeoutMs: 30_000,
+        what: 'the job request on the topic',
+      });
+      expect(request).not.toContain(secret);
+      const sent = (JSON.parse(request) as { macros: { key: string; value: string }[] }).macros;
+      expect(sent.find((m) => m.key === 'PASSWORD')?.value).toMatch(/^enc:v1:e2e:/);
+    } finally {
+      await reader.disconnect();
+    }
+  }, 120_000);
+
   it('propagates the request id through the gateway', async () => {
     const r = await fetch(`${platform.url}/api/product/info`, {
       headers: { 'x-request-id': 'trace-me-123' },

@@ -5,7 +5,7 @@
 // processes with a log file each under .dev/logs. The gateway listens on PORT (default 8080).
 // `npm run dev:down` stops the services by pid, then the infrastructure.
 import { spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,11 @@ async function up() {
     writeFileSync(join(keyDir, 'private.pem'), k.privateKey, { mode: 0o600 });
     writeFileSync(join(keyDir, 'public.pem'), k.publicKey);
   }
+  // The keyring of secure macro values, shared by jobconfig and the runner; made once, kept (mode 600).
+  const secretsFile = join(keyDir, 'secrets-encryption-keys');
+  if (!existsSync(secretsFile))
+    writeFileSync(secretsFile, `dev1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const secretsKeys = process.env.SECRETS_ENCRYPTION_KEYS ?? readFileSync(secretsFile, 'utf8').trim();
   const port = Number(process.env.PORT ?? 8080);
   const ports = {
     gateway: port,
@@ -103,6 +108,7 @@ async function up() {
       FILES_SERVICE_URL: url('file-storage'),
       KAFKA_TOPIC_PARTITIONS: '3',
       KAFKA_TOPIC_REPLICATION: '1',
+      SECRETS_ENCRYPTION_KEYS: secretsKeys,
     },
     'file-storage': {
       ...common,
@@ -115,6 +121,7 @@ async function up() {
       HTTP_PORT: String(ports['job-runner']),
       RUNNER_ID: 'dev-runner-1',
       RUNNER_WORK_DIR: join(devDir, 'work'),
+      SECRETS_ENCRYPTION_KEYS: secretsKeys,
     },
     gateway: {
       ...common,

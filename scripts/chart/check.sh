@@ -130,6 +130,8 @@ refusals=(
   "no values at all||database.fileStorage has no connection"
   "no values at all||The token-signing keys are missing"
   "no values at all||The administrator's password is missing"
+  "no values at all||The encryption keys of secure macro values are missing"
+  "a malformed secrets keyring|-f $defaults --set secretsEncryption.existingSecret= --set secretsEncryption.keys=k1:short|secretsEncryption.keys must be kid:base64key"
   "an S3 key and existingSecret|-f $defaults --set s3.accessKeyId=AKIA|s3.existingSecret and s3.accessKeyId/s3.secretAccessKey are both set"
   "a DB URL and existingSecret|-f $defaults --set database.auth.url=postgres://u:p@h/db|database.auth.url and database.auth.existingSecret are both set"
   "a short admin password|-f $defaults --set admin.existingSecret= --set admin.password=short|admin.password is shorter than 12 characters"

@@ -255,6 +255,11 @@ const schema = {
       existingSecret: ref('existingSecretName'),
       existingSecretKey: str({ minLength: 1 }),
     }),
+    secretsEncryption: obj({
+      keys: str(),
+      existingSecret: ref('existingSecretName'),
+      existingSecretKey: str({ minLength: 1 }),
+    }),
     setup: obj({
       backoffLimit: int(0),
       activeDeadlineSeconds: int(1),

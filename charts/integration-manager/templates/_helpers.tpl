@@ -116,6 +116,8 @@ imagePullSecrets:
 {{- /* needsJwt: mounts the signing key (auth only); verifiesJwt: checks tokens against auth's JWKS. */ -}}
 {{- define "im.needsJwt" -}}{{ eq . "auth" }}{{- end -}}
 {{- define "im.verifiesJwt" -}}{{ has . (list "gateway" "jobconfig" "fileStorage") }}{{- end -}}
+{{- /* needsSecretsKeys: encrypts (jobconfig) or decrypts (job-runner) secure macro values. */ -}}
+{{- define "im.needsSecretsKeys" -}}{{ has . (list "jobconfig" "jobRunner") }}{{- end -}}
 
 {{/*
 The Secrets the chart creates from values, as YAML: Secret name suffix -> data (plain text).
@@ -139,12 +141,15 @@ Only credentials given as values appear; an existingSecret is used as it is.
 {{- if and (not $v.jwt.existingSecret) $v.jwt.privateKey -}}
 {{- $_ := set $out "jwt" (dict "private.pem" $v.jwt.privateKey) -}}
 {{- end -}}
+{{- if and (not $v.secretsEncryption.existingSecret) $v.secretsEncryption.keys -}}
+{{- $_ := set $out "secrets-encryption" (dict "SECRETS_ENCRYPTION_KEYS" $v.secretsEncryption.keys) -}}
+{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
 {{/*
 Name and key of the Secret that holds one credential. Takes dict root, what (db-auth, db-jobconfig,
-db-fileStorage, admin, s3-id, s3-secret, kafka, jwt-private), setup (bool: the setup
+db-fileStorage, admin, s3-id, s3-secret, kafka, jwt-private, secrets-encryption), setup (bool: the setup
 Jobs' hook copy). Returns "name key".
 */}}
 {{- define "im.secretRef" -}}
@@ -165,6 +170,8 @@ Jobs' hook copy). Returns "name key".
 {{- if $v.kafka.sasl.existingSecret }}{{ printf "%s %s" $v.kafka.sasl.existingSecret $v.kafka.sasl.existingSecretPasswordKey }}{{ else }}{{ printf "%s-kafka KAFKA_SASL_PASSWORD" $prefix }}{{ end -}}
 {{- else if eq $w "jwt-private" -}}
 {{- if $v.jwt.existingSecret }}{{ printf "%s %s" $v.jwt.existingSecret $v.jwt.existingSecretPrivateKeyKey }}{{ else }}{{ printf "%s-jwt private.pem" $prefix }}{{ end -}}
+{{- else if eq $w "secrets-encryption" -}}
+{{- if $v.secretsEncryption.existingSecret }}{{ printf "%s %s" $v.secretsEncryption.existingSecret $v.secretsEncryption.existingSecretKey }}{{ else }}{{ printf "%s-secrets-encryption SECRETS_ENCRYPTION_KEYS" $prefix }}{{ end -}}
 {{- else -}}
 {{- fail (printf "im.secretRef: unknown credential %q" $w) -}}
 {{- end -}}
@@ -297,6 +304,9 @@ RUNNER_MAX_ENTRIES: {{ $c.config.maxEntries | int64 | toString | quote }}
 {{- end }}
 {{- if and (eq (include "im.needsKafka" $key) "true") $v.kafka.sasl.enabled }}
 {{ include "im.secretEnvVar" (merge (dict "what" "kafka" "env" "KAFKA_SASL_PASSWORD") $base) }}
+{{- end }}
+{{- if and (eq (include "im.needsSecretsKeys" $key) "true") (not .setup) }}
+{{ include "im.secretEnvVar" (merge (dict "what" "secrets-encryption" "env" "SECRETS_ENCRYPTION_KEYS") $base) }}
 {{- end }}
 {{- end -}}
 

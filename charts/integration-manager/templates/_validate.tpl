@@ -73,6 +73,16 @@ what to set, and the install stops before anything is created.
 {{- $e = append $e "jwt.previousPublicKeys holds no PEM public key (-----BEGIN PUBLIC KEY-----)." -}}
 {{- end -}}
 
+{{- /* The keyring of secure macro values (jobconfig and job-runner) */ -}}
+{{- $sec := $v.secretsEncryption -}}
+{{- if and $sec.keys $sec.existingSecret -}}
+{{- $e = append $e "secretsEncryption.keys and secretsEncryption.existingSecret are both set: keep one (existingSecret for production)." -}}
+{{- else if not (or $sec.keys $sec.existingSecret) -}}
+{{- $e = append $e "The encryption keys of secure macro values are missing: set secretsEncryption.existingSecret (a Secret whose key secretsEncryption.existingSecretKey holds k1:<key>, the key made with `openssl rand -base64 32`) or secretsEncryption.keys." -}}
+{{- else if and $sec.keys (not (regexMatch "^[A-Za-z0-9._-]{1,64}:[A-Za-z0-9+/]{43}=(,[A-Za-z0-9._-]{1,64}:[A-Za-z0-9+/]{43}=)*$" $sec.keys)) -}}
+{{- $e = append $e "secretsEncryption.keys must be kid:base64key[,kid:base64key...] with 32-byte keys (make one with `openssl rand -base64 32`)." -}}
+{{- end -}}
+
 {{- /* The first administrator */ -}}
 {{- if and $v.admin.password $v.admin.existingSecret -}}
 {{- $e = append $e "admin.password and admin.existingSecret are both set: keep one (existingSecret for production)." -}}

@@ -46,7 +46,11 @@ export const JobRequested = z.object({
   packageArtifactOverride: z.boolean(),
   logLevel: LogLevel,
   timeoutMinutes: z.number().int().min(0),
-  /** Resolved macros (configuration < run request). Values of secure macros are masked in logs. */
+  /**
+   * Resolved macros (configuration < run request). A secure macro's value is encrypted
+   * (`enc:v1:<kid>:…`, SECRETS_ENCRYPTION_KEYS; plain text only from an older jobconfig): the runner
+   * decrypts it and masks it in logs.
+   */
   macros: z.array(z.object({ key: z.string(), value: z.string(), secure: z.boolean() })),
   logKey: z.string(),
   outPrefix: z.string(),

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -87,6 +87,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   for (const name of ['gateway', 'auth', ...jobconfigNames, 'file-storage', ...runnerNames])
     ports[name] = await freePort();
   const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
+  // jobconfig and every runner share the keyring of secure macro values (required by both).
+  const secretsKeys = `e2e:${randomBytes(32).toString('base64')}`;
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: os.tmpdir(),
@@ -121,6 +123,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       FILES_SERVICE_URL: url('file-storage'),
       KAFKA_TOPIC_PARTITIONS: '3',
       KAFKA_TOPIC_REPLICATION: '1',
+      SECRETS_ENCRYPTION_KEYS: secretsKeys,
     },
     'file-storage': {
       ...common,
@@ -147,6 +150,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       HTTP_PORT: String(ports[name]),
       RUNNER_ID: name,
       RUNNER_SLOTS: '2',
+      SECRETS_ENCRYPTION_KEYS: secretsKeys,
       RUNNER_WORK_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'im-runner-')),
       // The test S3 server has one key pair; in production packages get a credential of their own.
       PACKAGE_S3_ENDPOINT: infra.s3.endpoint,

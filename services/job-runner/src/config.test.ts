@@ -8,7 +8,19 @@ describe('loadConfig', () => {
     S3_BUCKET: 'bucket',
     S3_ACCESS_KEY_ID: 'id',
     S3_SECRET_ACCESS_KEY: 'secret',
+    SECRETS_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
   };
+
+  it('needs the secrets keyring, and says how to make one', () => {
+    expect(loadConfig(base).secrets.primaryKid).toBe('k1');
+    const { SECRETS_ENCRYPTION_KEYS: _unset, ...without } = base;
+    expect(() => loadConfig(without)).toThrow(
+      /SECRETS_ENCRYPTION_KEYS: is required .*openssl rand -base64 32/,
+    );
+    expect(() => loadConfig({ ...base, SECRETS_ENCRYPTION_KEYS: 'k1:dG9vIHNob3J0' })).toThrow(
+      /SECRETS_ENCRYPTION_KEYS: key "k1" must be 32 bytes/,
+    );
+  });
 
   it('applies the defaults', () => {
     const c = loadConfig(base);

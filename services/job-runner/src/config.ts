@@ -11,6 +11,9 @@ import {
   parseEnv,
   s3Env,
   s3Options,
+  SECRETS_KEY_HOWTO,
+  secretsEnv,
+  type SecretsKeyring,
 } from '@im/config';
 import type { KafkaBusOptions } from '@im/messaging';
 import type { S3StorageOptions } from '@im/storage';
@@ -71,6 +74,8 @@ const JobRunnerEnv = z.object({
   PACKAGE_S3_ACCESS_KEY_ID: z.string().optional(),
   PACKAGE_S3_SECRET_ACCESS_KEY: z.string().optional(),
   PACKAGE_S3_FORCE_PATH_STYLE: envBoolean(true),
+  /** Keyring secure macro values arrive encrypted with (required): the same value as jobconfig's. */
+  ...secretsEnv,
 });
 
 export interface JobRunnerConfig {
@@ -95,11 +100,19 @@ export interface JobRunnerConfig {
   kafka: KafkaBusOptions;
   s3: S3StorageOptions;
   http: { port: number; host: string };
+  /** Decrypts the secure macro values of job requests (SECRETS_ENCRYPTION_KEYS). */
+  secrets: SecretsKeyring;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
   const e = parseEnv(
     JobRunnerEnv.superRefine((v, ctx) => {
+      if (!v.SECRETS_ENCRYPTION_KEYS)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SECRETS_ENCRYPTION_KEYS'],
+          message: `is required (the runner decrypts secure macro values with it): ${SECRETS_KEY_HOWTO}`,
+        });
       if (
         v.JOBS_CONCURRENCY !== undefined &&
         v.RUNNER_SLOTS !== undefined &&
@@ -145,5 +158,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
     kafka: kafkaOptions(e, `job-runner-${id}`),
     s3: s3Options(e),
     http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+    secrets: e.SECRETS_ENCRYPTION_KEYS as SecretsKeyring,
   };
 }

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       ? { packageObjectStorage: config.runner.packageObjectStorage }
       : {}),
     executorSearchPath: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    secrets: config.secrets,
   });
   let started = false;
   const app = createApp({

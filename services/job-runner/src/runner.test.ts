@@ -1,8 +1,10 @@
+import { encryptSecret, parseKeyring } from '@im/config';
 import type { JobCancelRequested, JobProgress, JobRequested } from '@im/contracts';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus, partitionFor } from '@im/messaging';
 import { LocalObjectStorage, type ObjectStorage } from '@im/storage';
 import { buildZip, patchZipNames, waitFor, type ZipEntrySpec } from '@im/testing';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -1228,13 +1230,13 @@ describe('JobRunner leases', () => {
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
     const publish = h.bus.publish.bind(h.bus);
     let refused = 0;
-    h.bus.publish = (async (topic: string, value: unknown) => {
+    h.bus.publish = async (topic: string, value: unknown) => {
       if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING' && refused < 3) {
         refused++;
         throw new Error('KafkaJSConnectionError: broker down');
       }
       return publish(topic as never, value as never);
-    }) as typeof h.bus.publish;
+    };
     const req = jobRequest({ entryPoint: 'main.mjs' });
     expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
     expect(refused).toBe(3);
@@ -1247,13 +1249,13 @@ describe('JobRunner leases', () => {
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
     const publish = h.bus.publish.bind(h.bus);
     let refused = 0;
-    h.bus.publish = (async (topic: string, value: unknown) => {
+    h.bus.publish = async (topic: string, value: unknown) => {
       if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING') {
         refused++;
         throw new Error('KafkaJSConnectionError: broker down');
       }
       return publish(topic as never, value as never);
-    }) as typeof h.bus.publish;
+    };
     const req = jobRequest({ entryPoint: 'main.mjs' });
     const done = h.run(req);
     await waitFor(() => (refused >= 2 ? true : undefined), { what: 'two refused RUNNING reports' });
@@ -1284,5 +1286,69 @@ describe('JobRunner leases', () => {
     await stopped;
     await h.next((p) => p.jobId === running.jobId && p.status === 'FAILED');
     expect(h.statuses(running.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FAILED']);
+  });
+});
+
+describe('JobRunner encrypted secure macros', () => {
+  const ring = parseKeyring(`k1:${randomBytes(32).toString('base64')}`);
+  const PKG = {
+    'main.mjs': `export default async ({ logger, macros }) => {
+      logger.info('password is ' + macros.PASSWORD + ', customer ' + macros.CUSTOMER);
+      if (macros.PASSWORD !== 's3cr3t-P@ss') throw new Error('not decrypted: ' + macros.PASSWORD.length);
+    }`,
+  };
+
+  it('decrypts a secure value before the package gets it and masks it in the log', async () => {
+    const h = await createHarness({ secrets: ring });
+    await h.putPackage(PKG);
+    const sealed = encryptSecret('s3cr3t-P@ss', ring);
+    const req = jobRequest({
+      entryPoint: 'main.mjs',
+      macros: [
+        { key: 'CUSTOMER', value: 'ACME', secure: false },
+        { key: 'PASSWORD', value: sealed, secure: true },
+      ],
+    });
+    const terminal = await h.run(req);
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(terminal).toMatchObject({ status: 'FINISHED', reason: null });
+    expect(log).toContain('INFO  [entry] password is ****, customer ACME');
+    expect(log).not.toContain('s3cr3t-P@ss');
+    expect(log).not.toContain(sealed);
+  });
+
+  it('fails the job FAILED (internal-error) with a clear SEVERE line when it cannot decrypt', async () => {
+    const other = parseKeyring(`k2:${randomBytes(32).toString('base64')}`);
+    const h = await createHarness({ secrets: other });
+    await h.putPackage(PKG);
+    const req = jobRequest({
+      entryPoint: 'main.mjs',
+      macros: [{ key: 'PASSWORD', value: encryptSecret('s3cr3t-P@ss', ring), secure: true }],
+    });
+    const terminal = await h.run(req);
+    expect(terminal).toMatchObject({ status: 'FAILED', reason: 'internal-error' });
+    const log = h.logAtTerminal.get(req.jobId) ?? '';
+    expect(log).toMatch(
+      /SEVERE \[runner\] the secure macro PASSWORD cannot be decrypted: .*key "k1".*Configure SECRETS_ENCRYPTION_KEYS of the job runner the same as jobconfig's; the job did not run/,
+    );
+    expect(log).not.toContain('[runner] starting entry point');
+    expect(h.statuses(req.jobId)).not.toContain('RUNNING');
+
+    // A runner without any keyring fails the same way; a legacy plain value still runs.
+    const bare = await createHarness();
+    await bare.putPackage(PKG);
+    const noKey = await bare.run(
+      jobRequest({
+        entryPoint: 'main.mjs',
+        macros: [{ key: 'PASSWORD', value: encryptSecret('s3cr3t-P@ss', ring), secure: true }],
+      }),
+    );
+    expect(noKey).toMatchObject({ status: 'FAILED', reason: 'internal-error' });
+    const legacy = jobRequest({
+      entryPoint: 'main.mjs',
+      macros: [{ key: 'PASSWORD', value: 's3cr3t-P@ss', secure: true }],
+    });
+    expect(await bare.run(legacy)).toMatchObject({ status: 'FINISHED' });
+    expect(bare.logAtTerminal.get(legacy.jobId)).toContain('password is ****');
   });
 });

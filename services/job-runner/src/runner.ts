@@ -6,6 +6,7 @@ import type {
   LogLevel,
   PackageManifest,
 } from '@im/contracts';
+import { decryptSecret, SecretDecryptionError, type SecretsKeyring } from '@im/config';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import {
@@ -97,6 +98,12 @@ export interface JobRunnerDeps {
   claimRetryMs?: number;
   /** PATH handed to the executor. Default: the runner's own. */
   executorSearchPath?: string;
+  /**
+   * The keyring secure macro values arrive encrypted with on job.requests (SECRETS_ENCRYPTION_KEYS,
+   * the same as jobconfig's). None: only legacy plain values can be used; an encrypted one fails
+   * the job.
+   */
+  secrets?: SecretsKeyring;
   clock?: () => Date;
 }
 
@@ -661,19 +668,34 @@ export class JobRunner {
     let result: JobResult;
     try {
       if (!job.warm) await ws.create();
+      // Secure values arrive encrypted: decrypted here, only in memory, and masked in the log.
+      const macros = this.decryptMacros(req.macros);
       job.jobLog = await JobLogWriter.open({
         file: ws.logFile,
         storage: this.deps.storage,
         key: req.logKey,
         flushMs: this.deps.logFlushMs ?? 1000,
         level: req.logLevel,
-        secrets: req.macros.filter((m) => m.secure).map((m) => m.value),
+        secrets: 'failed' in macros ? [] : macros.filter((m) => m.secure).map((m) => m.value),
         logger: job.logger,
         held: true,
         ...(await this.previousLog(req)),
         ...(this.deps.clock ? { clock: this.deps.clock } : {}),
       });
-      result = await this.runAttempt(job, ws, job.jobLog);
+      if ('failed' in macros) {
+        job.logger.error(
+          { kid: macros.kid, macro: macros.macro },
+          'a secure macro value cannot be decrypted; set SECRETS_ENCRYPTION_KEYS the same as jobconfig',
+        );
+        job.jobLog.write(
+          'SEVERE',
+          'runner',
+          `the secure macro ${macros.macro} cannot be decrypted: ${macros.failed}. Configure SECRETS_ENCRYPTION_KEYS of the job runner the same as jobconfig's; the job did not run`,
+        );
+        result = { kind: 'failed', cause: 'internal-error', returnCode: null };
+      } else {
+        result = await this.runAttempt(job, ws, job.jobLog, macros);
+      }
     } catch (err) {
       job.logger.error({ err }, 'the runner failed the job');
       job.jobLog?.write(
@@ -762,7 +784,35 @@ export class JobRunner {
     return null;
   }
 
-  private async runAttempt(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<JobResult> {
+  /**
+   * The request's macros with secure values decrypted (legacy plain values as they are), or the
+   * first one that cannot be decrypted and why (never its value).
+   */
+  private decryptMacros(
+    macros: JobRequested['macros'],
+  ): JobRequested['macros'] | { failed: string; macro: string; kid: string | undefined } {
+    const out: JobRequested['macros'] = [];
+    for (const m of macros) {
+      if (!m.secure) {
+        out.push(m);
+        continue;
+      }
+      try {
+        out.push({ ...m, value: decryptSecret(m.value, this.deps.secrets) });
+      } catch (err) {
+        if (err instanceof SecretDecryptionError) return { failed: err.message, macro: m.key, kid: err.kid };
+        throw err;
+      }
+    }
+    return out;
+  }
+
+  private async runAttempt(
+    job: ActiveJob,
+    ws: JobWorkspace,
+    jobLog: JobLogWriter,
+    requestMacros: JobRequested['macros'],
+  ): Promise<JobResult> {
     const { req } = job;
     const w = (level: LogLevel, text: string) => jobLog.write(level, 'runner', text);
     const failed = (cause: FailureCause, returnCode: number | null = null): JobResult => ({
@@ -785,7 +835,7 @@ export class JobRunner {
     }
     if (job.stopCause) return failed(failureOf(job.stopCause));
 
-    const macros = resolveMacros(req.macros, manifest, {
+    const macros = resolveMacros(requestMacros, manifest, {
       JOB_ID: req.jobId,
       JOB_CONFIG_ID: req.jobConfigId,
       LOCAL_JOB_SPEC_DIR: ws.specDir,

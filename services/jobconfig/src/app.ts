@@ -1,3 +1,4 @@
+import type { SecretsKeyring } from '@im/config';
 import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
 import { Auditor, auditTrail, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
@@ -20,6 +21,7 @@ import { MacroService } from './macro.service';
 import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 import { ScheduleRepository } from './schedule.repository';
+import { secureStoredSecrets } from './secrets-at-rest';
 import { scheduleRoutes } from './schedule.routes';
 import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
@@ -27,6 +29,9 @@ import { UserStateRepository } from './user-state.repository';
 
 /** A deactivation older than this (replayed) no longer cancels the user's waiting jobs. */
 const USER_CHANGE_CANCELS_WITHIN_MS = 60 * 60_000;
+
+/** Retry of the start-up encryption of stored secure values when the database was unavailable, ms. */
+const SEAL_RETRY_MS = 5000;
 
 /** Partitions of job.progress handled at once by one jobconfig instance. */
 const PROGRESS_CONCURRENCY = 8;
@@ -48,6 +53,11 @@ export interface JobConfigDeps {
   scheduler?: { enabled?: boolean; pollMs?: number };
   /** How long a runner holds an attempt without a heartbeat (JOBS_LEASE_MS). Default 30 s. */
   leaseMs?: number;
+  /**
+   * The keyring of secure macro values (SECRETS_ENCRYPTION_KEYS): they are stored and sent on
+   * job.requests encrypted with its first key; start() brings stored values to that key.
+   */
+  secrets: SecretsKeyring;
 }
 
 export interface JobConfigModule {
@@ -69,8 +79,8 @@ export interface JobConfigModule {
 
 export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const logger = deps.logger.child({ component: 'jobconfig' });
-  const jobRepo = new JobRepository(deps.db);
-  const configRepo = new JobConfigRepository(deps.db);
+  const jobRepo = new JobRepository(deps.db, deps.secrets);
+  const configRepo = new JobConfigRepository(deps.db, deps.secrets);
   const userStates = new UserStateRepository(deps.db);
   const configs = new JobConfigService(
     configRepo,
@@ -86,6 +96,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
+    secrets: deps.secrets,
   });
   const reaper = new LeaseReaper(jobs, logger.child({ component: 'lease-reaper' }), {
     busCheck: () => deps.bus.ping(),
@@ -120,6 +131,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   let heartbeats: Subscription | undefined;
   let gauges: (() => void)[] = [];
   let userChanges: Subscription | undefined;
+  let sealing = false;
+  let sealRetry: NodeJS.Timeout | undefined;
   return {
     configs,
     jobs,
@@ -130,6 +143,24 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     router,
     migrate: () => migrateLatest(deps.db, jobconfigMigrations, deps.dbSchema),
     async start() {
+      // Before anything is published: no secure value stays in plain text (or under a retired key).
+      // A database outage at start-up does not stop the service: it tries again until it succeeds.
+      sealing = true;
+      const sealLogger = logger.child({ component: 'secrets' });
+      const seal = async (): Promise<void> => {
+        try {
+          await secureStoredSecrets(deps.db, deps.secrets, sealLogger);
+        } catch (err) {
+          if (!sealing) return;
+          sealLogger.warn(
+            { err },
+            'could not encrypt the stored secure macro values yet; trying again in 5 s',
+          );
+          sealRetry = setTimeout(() => void seal(), SEAL_RETRY_MS);
+          sealRetry.unref();
+        }
+      };
+      await seal();
       outbox.start();
       sub = await deps.bus.subscribe({
         groupId: deps.progressGroupId ?? 'jobconfig.progress',
@@ -175,6 +206,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       ];
     },
     async stop() {
+      sealing = false;
+      clearTimeout(sealRetry);
       jobEvents.close();
       for (const unregister of gauges.splice(0)) unregister();
       await scheduler.stop();

@@ -1,8 +1,13 @@
+import { decryptSecret, encryptSecret, isEncryptedSecret, type SecretsKeyring } from '@im/config';
 import type { LogLevel, MacroInput } from '@im/contracts';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
 import { InputError } from '@im/errors';
 
-/** A stored macro; `value` of a secure macro never leaves the service through the API. */
+/**
+ * A stored macro; `value` of a secure macro never leaves the service through the API. Read from the
+ * database, a secure macro's value is encrypted (`enc:v1:…`, see {@link sealSecret}; a legacy plain
+ * value until the start-up re-encryption ran); it is decrypted only to build a job request.
+ */
 export interface StoredMacro {
   key: string;
   value: string | null;
@@ -92,7 +97,35 @@ function toRecord(r: Row): JobConfigRecord {
   };
 }
 
-function toColumns(w: JobConfigWrite) {
+/**
+ * A secure value as it is stored: encrypted with the keyring's first key. A value that is encrypted
+ * already and decrypts with the keyring (a kept value) stays as it is; anything else (a new value,
+ * even one that only looks encrypted) is encrypted. Without a keyring (tests of parts), as it is.
+ */
+export function sealSecret(value: string, secrets: SecretsKeyring | undefined): string {
+  if (!secrets) return value;
+  if (isEncryptedSecret(value)) {
+    try {
+      decryptSecret(value, secrets);
+      return value;
+    } catch {
+      // Not one of ours: a new value that looks like one. Encrypted like any other.
+    }
+  }
+  return encryptSecret(value, secrets);
+}
+
+/** Macros as stored: secure values sealed ({@link sealSecret}), the others as they are. */
+export function sealMacros<M extends { value: string | null; secure: boolean }>(
+  macros: M[],
+  secrets: SecretsKeyring | undefined,
+): M[] {
+  return macros.map((m) =>
+    m.secure && m.value !== null && m.value !== undefined ? { ...m, value: sealSecret(m.value, secrets) } : m,
+  );
+}
+
+function toColumns(w: JobConfigWrite, secrets: SecretsKeyring | undefined) {
   return {
     name: w.name,
     description: w.description,
@@ -101,7 +134,7 @@ function toColumns(w: JobConfigWrite) {
     entry_point: w.entryPoint,
     package_artifact_override: w.packageArtifactOverride,
     log_level: w.logLevel,
-    macros: JSON.stringify(w.macros),
+    macros: JSON.stringify(sealMacros(w.macros, secrets)),
     timeout_minutes: w.timeoutMinutes,
     blocking: w.blocking,
     max_attempts: w.maxAttempts,
@@ -124,7 +157,11 @@ export const JOB_CONFIG_SORTABLE = {
 const MACRO_UPDATE_ATTEMPTS = 5;
 
 export class JobConfigRepository {
-  constructor(private readonly db: Knex) {}
+  /** `secrets`: the keyring secure macro values are encrypted with (the module always gives one). */
+  constructor(
+    private readonly db: Knex,
+    private readonly secrets?: SecretsKeyring,
+  ) {}
 
   async insert(
     owner: { id: string; name: string; accountId: string },
@@ -132,7 +169,7 @@ export class JobConfigRepository {
   ): Promise<JobConfigRecord> {
     const [row] = (await this.db('job_configs')
       .insert({
-        ...toColumns(w),
+        ...toColumns(w, this.secrets),
         account_id: owner.accountId,
         owner_id: owner.id,
         owner_name: owner.name,
@@ -154,7 +191,7 @@ export class JobConfigRepository {
   async update(id: string, w: JobConfigWrite): Promise<JobConfigRecord | undefined> {
     await this.db('job_configs')
       .where({ id: Number(id) })
-      .update(toColumns(w));
+      .update(toColumns(w, this.secrets));
     return this.findById(id);
   }
 
@@ -178,7 +215,7 @@ export class JobConfigRepository {
       const n = await this.db('job_configs')
         .where({ id: Number(id), macros: row.macros })
         .update({
-          macros: JSON.stringify(next),
+          macros: JSON.stringify(sealMacros(next, this.secrets)),
           updated_at: meta.updatedAt,
           updated_by_id: meta.updatedBy.id,
           updated_by_name: meta.updatedBy.name,

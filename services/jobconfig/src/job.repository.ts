@@ -1,8 +1,11 @@
 import type { FailureReason, JobStatus, LogLevel } from '@im/contracts';
+import type { SecretsKeyring } from '@im/config';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
+import { sealMacros } from './job-config.repository';
 
 export interface RunMacro {
   key: string;
+  /** A secure macro's value is stored encrypted (`enc:v1:…`). */
   value: string;
   secure: boolean;
 }
@@ -147,7 +150,11 @@ export const JOB_SORTABLE = {
 };
 
 export class JobRepository {
-  constructor(private readonly db: Knex) {}
+  /** `secrets`: the keyring secure run-request macro values are encrypted with (the module always gives one). */
+  constructor(
+    private readonly db: Knex,
+    private readonly secrets?: SecretsKeyring,
+  ) {}
 
   /** Runs `fn` in one database transaction (commits when it resolves, rolls back when it throws). */
   transaction<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
@@ -171,7 +178,7 @@ export class JobRepository {
       package_artifact_override: job.packageArtifactOverride,
       log_level: job.logLevel,
       timeout_minutes: job.timeoutMinutes,
-      run_macros: JSON.stringify(job.runMacros),
+      run_macros: JSON.stringify(sealMacros(job.runMacros, this.secrets)),
       tags: JSON.stringify(job.tags),
       submitted_by_id: job.submittedBy.id,
       submitted_by_name: job.submittedBy.name,

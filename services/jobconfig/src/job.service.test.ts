@@ -1,9 +1,19 @@
+import { decryptSecret, generateKeyringEntry, parseKeyring } from '@im/config';
 import type { FileCatalogPort, JobStatusEvent, Principal } from '@im/contracts';
 import { createDb, type Knex } from '@im/db';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
 import { waitFor } from '@im/testing';
 import { createJobConfigModule, type JobConfigModule } from './app';
+
+const secrets = parseKeyring(generateKeyringEntry('test'));
+/** Macros with their secure values decrypted (they are stored and sent encrypted: enc:v1:…). */
+const opened = <M extends { value: string | null; secure: boolean }>(macros: M[]): M[] =>
+  macros.map((m) => {
+    if (!m.secure || m.value === null) return m;
+    expect(m.value).toMatch(/^enc:v1:test:/);
+    return { ...m, value: decryptSecret(m.value, secrets) };
+  });
 
 const admin: Principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
 const bob: Principal = { id: '2', name: 'bob', roles: ['user'], accountId: '1' };
@@ -32,6 +42,7 @@ describe('JobService state machine', () => {
       storage: undefined as never,
       files,
       authenticate: (_q, _s, n) => n(),
+      secrets,
     });
     await mod.migrate();
     await mod.start();
@@ -186,7 +197,7 @@ describe('JobService state machine', () => {
       runtimeConfig: { macros: [{ key: 'A', value: 'run', secure: false }] },
     });
     await published(() => requests.length >= 1);
-    expect(requests[0]).toEqual([
+    expect(opened(requests[0] ?? [])).toEqual([
       { key: 'A', value: 'run', secure: false },
       { key: 'S', value: 'secret', secure: true },
     ]);
@@ -218,6 +229,6 @@ describe('JobService state machine', () => {
     const again = await mod.configs.patch(admin, c.id, {
       runtimeConfig: { macros: [{ key: 'S', secure: true }] },
     });
-    expect(again.macros).toEqual([{ key: 'S', value: 'secret', secure: true, description: null }]);
+    expect(opened(again.macros)).toEqual([{ key: 'S', value: 'secret', secure: true, description: null }]);
   });
 });

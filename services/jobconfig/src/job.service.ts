@@ -19,6 +19,7 @@ import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
 import type { Knex, PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { OutgoingRecord } from '@im/messaging';
+import { decryptSecret, encryptSecret, type SecretsKeyring } from '@im/config';
 import { randomUUID } from 'node:crypto';
 import type { JobConfigRecord } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
@@ -34,6 +35,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 export interface JobServiceOptions {
   /** How long a runner holds an attempt without a heartbeat before it counts as lost (ms). */
   leaseMs?: number;
+  /** The keyring secure macro values travel encrypted with on job.requests (the module always gives one). */
+  secrets?: SecretsKeyring;
 }
 
 const attemptKey = (jobId: string, attempt: number) => `${jobId}#${attempt}`;
@@ -53,7 +56,11 @@ export class JobService {
     options: JobServiceOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.secrets = options.secrets;
   }
+
+  /** The keyring secure macro values are encrypted with, at rest and in job requests. */
+  private readonly secrets: SecretsKeyring | undefined;
 
   readonly leaseMs: number;
 
@@ -134,10 +141,11 @@ export class JobService {
       packageArtifactOverride: c.packageArtifactOverride,
       logLevel: req.runtimeConfig?.logLevel ?? c.logLevel,
       timeoutMinutes: c.timeoutMinutes,
+      // A run macro overriding a secure macro of the configuration is secure too (stored encrypted).
       runMacros: (req.runtimeConfig?.macros ?? []).map((m) => ({
         key: m.key,
         value: m.value ?? '',
-        secure: m.secure,
+        secure: m.secure || c.macros.some((x) => x.key === m.key && x.secure),
       })),
       tags: req.tags ?? [],
       submittedBy,
@@ -167,10 +175,14 @@ export class JobService {
     this.logger.info({ jobId: job.id, jobConfigId: job.jobConfigId, status: job.status }, 'job submitted');
   }
 
-  /** Resolved macros for the runner: configuration values, then the run request's, the run request winning. */
-  private resolveMacros(c: JobConfigRecord, job: JobRecord): RunMacro[] {
+  /**
+   * Resolved macros for the runner: configuration values, then the run request's, the run request
+   * winning. Secure values travel encrypted with the keyring's first key: each is decrypted here
+   * (stored values may be of an older key, or legacy plain text) and encrypted again for the request.
+   */
+  private resolveMacros(c: JobConfigRecord | undefined, job: JobRecord): RunMacro[] {
     const byKey = new Map<string, RunMacro>();
-    for (const m of c.macros)
+    for (const m of c?.macros ?? [])
       if (m.value !== null) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure });
     for (const m of job.runMacros)
       byKey.set(m.key, {
@@ -178,7 +190,11 @@ export class JobService {
         value: m.value,
         secure: m.secure || (byKey.get(m.key)?.secure ?? false),
       });
-    return [...byKey.values()];
+    const secrets = this.secrets;
+    if (!secrets) return [...byKey.values()];
+    return [...byKey.values()].map((m) =>
+      m.secure ? { ...m, value: encryptSecret(decryptSecret(m.value, secrets), secrets) } : m,
+    );
   }
 
   private requestRecord(job: JobRecord, c: JobConfigRecord | undefined): OutgoingRecord {
@@ -194,7 +210,7 @@ export class JobService {
         packageArtifactOverride: job.packageArtifactOverride,
         logLevel: job.logLevel,
         timeoutMinutes: job.timeoutMinutes,
-        macros: c ? this.resolveMacros(c, job) : job.runMacros,
+        macros: this.resolveMacros(c, job),
         logKey: jobLogKey(job.id),
         outPrefix: jobOutPrefix(job.id),
         requestedAt: new Date(this.now()).toISOString(),

@@ -1,7 +1,8 @@
+import { decryptSecret } from '@im/config';
 import type { JobConfigChanged } from '@im/contracts';
 import request from 'supertest';
 import type { JobConfigModule } from './app';
-import { routeHarness, testUsers as users, type RouteHarness } from './routes.test-support';
+import { routeHarness, TEST_SECRETS, testUsers as users, type RouteHarness } from './routes.test-support';
 
 describe('macro routes', () => {
   let h: RouteHarness;
@@ -29,7 +30,12 @@ describe('macro routes', () => {
   afterEach(() => h.close());
 
   const base = () => `/api/jobconfigs/${id}/macros`;
-  const stored = async (key: string) => (await mod.configs.findById(id))?.macros.find((m) => m.key === key);
+  /** A macro as stored, its secure value decrypted (it is stored encrypted: enc:v1:…). */
+  const stored = async (key: string) => {
+    const m = (await mod.configs.findById(id))?.macros.find((x) => x.key === key);
+    if (m?.secure && m.value !== null) expect(m.value).toMatch(/^enc:v1:test:/);
+    return m && m.value !== null ? { ...m, value: decryptSecret(m.value, TEST_SECRETS) } : m;
+  };
 
   it('creates macros, lists them and never returns a secure value', async () => {
     const plain = await request(app)

@@ -5,8 +5,12 @@ import {
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
+  generateKeyringEntry,
   parseEnv,
+  parseKeyring,
+  requireKeyring,
   s3Env,
+  secretsEnv,
   s3Options,
   runMain,
   tokenVerificationFrom,
@@ -27,6 +31,8 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   ...jwtVerifyEnv,
   ...kafkaEnv,
   ...s3Env,
+  // SECRETS_ENCRYPTION_KEYS: required to serve (not for migrate or create-topics).
+  ...secretsEnv,
   /** Base URL of the file-storage service (internal). */
   FILES_SERVICE_URL: z.url(),
   /** Timeout of internal calls, ms. */
@@ -55,6 +61,12 @@ async function main(): Promise<void> {
     await bus.close();
     return;
   }
+  // Secure macro values are stored and sent to runners encrypted: no key, no service. `migrate` only
+  // changes the schema (the values are encrypted when the service starts): it needs none.
+  const secrets =
+    process.argv[2] === 'migrate'
+      ? (env.SECRETS_ENCRYPTION_KEYS ?? parseKeyring(generateKeyringEntry('migrate-only')))
+      : requireKeyring(env.SECRETS_ENCRYPTION_KEYS, 'jobconfig');
   const db = createDb(toDbConfig(env));
   const storage = new S3ObjectStorage(s3Options(env));
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
@@ -72,6 +84,7 @@ async function main(): Promise<void> {
     isDraining: () => shutdown.isShuttingDown,
     scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
     leaseMs: env.JOBS_LEASE_MS,
+    secrets,
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),
   });
   if (process.argv[2] === 'migrate') {

@@ -1,3 +1,4 @@
+import { generateKeyringEntry, parseKeyring } from '@im/config';
 import type { FileCatalogPort, Principal } from '@im/contracts';
 import { createDb, type Knex } from '@im/db';
 import { silentLogger } from '@im/logging';
@@ -19,6 +20,9 @@ const authenticate: RequestHandler = (req, _res, next) => {
   req.principal = testUsers[(req.get('x-test-user') ?? 'alice') as keyof typeof testUsers];
   next();
 };
+
+/** The keyring of the test app's secure macro values. */
+export const TEST_SECRETS = parseKeyring(generateKeyringEntry('test'));
 
 /** A file catalog double: every package is attached and has one entry point. */
 const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
@@ -56,6 +60,7 @@ export async function routeHarness(
     authenticate,
     publicBaseUrl: 'http://im.test',
     scheduler: { enabled: false },
+    secrets: TEST_SECRETS,
   });
   await mod.migrate();
   if (options.start) await mod.start();

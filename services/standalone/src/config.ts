@@ -1,5 +1,14 @@
 import { Password, z } from '@im/contracts';
-import { envBoolean, envBytes, envInt, envPort, LogLevelEnv, parseEnv } from '@im/config';
+import {
+  envBoolean,
+  envBytes,
+  envInt,
+  envPort,
+  LogLevelEnv,
+  parseEnv,
+  secretsEnv,
+  type SecretsKeyring,
+} from '@im/config';
 import { hardeningEnv, hardeningFromEnv, type HardeningOptions } from '@im/gateway';
 import * as path from 'node:path';
 
@@ -43,6 +52,11 @@ const StandaloneEnv = z.object({
   SCHEDULER_POLL_MS: envInt(1000, 100),
   /** The gateway's CORS allow-list, rate limits and trusted proxies (as in distributed mode). */
   ...hardeningEnv,
+  /**
+   * Keyring of secure macro values (`kid:base64key,...`); unset: a key made on the first start and
+   * kept in $IM_DATA_DIR/keys/secrets-encryption-keys (mode 600).
+   */
+  ...secretsEnv,
 });
 
 export interface StandaloneConfig {
@@ -62,6 +76,8 @@ export interface StandaloneConfig {
   shutdownGraceMs: number;
   scheduler: { enabled: boolean; pollMs: number };
   gateway: { hardening: HardeningOptions; trustProxy: boolean | number | string };
+  /** SECRETS_ENCRYPTION_KEYS when set; otherwise the platform uses the key file of its data dir. */
+  secrets: SecretsKeyring | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
@@ -87,5 +103,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     scheduler: { enabled: e.SCHEDULER_ENABLED, pollMs: e.SCHEDULER_POLL_MS },
     gateway: hardeningFromEnv(e),
+    secrets: e.SECRETS_ENCRYPTION_KEYS,
   };
 }

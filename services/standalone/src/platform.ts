@@ -3,6 +3,7 @@ import { createFileStorageModule } from '@im/file-storage';
 import { createApp as createGateway } from '@im/gateway';
 import { createJobConfigModule, type JobConfigModule } from '@im/jobconfig';
 import { createJobRunnerModule } from '@im/job-runner';
+import { loadOrCreateKeyringFile } from '@im/config';
 import { createDb, type Knex } from '@im/db';
 import { createAuthenticator, jwksOf, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
@@ -35,6 +36,9 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   const shutdown = new ShutdownManager(logger, config.shutdownGraceMs + 5000);
 
   const keys = loadOrCreateKeys(dir('keys'));
+  // Secure macro values are encrypted at rest: SECRETS_ENCRYPTION_KEYS, or a key of the data dir made
+  // on the first start (mode 600; a new entry put first in that file rotates it).
+  const secrets = config.secrets ?? loadOrCreateKeyringFile(dir('keys', 'secrets-encryption-keys')).keyring;
   // One process: the key set is in memory, checked by the same passport-jwt + JWKS path as the services.
   const authenticate = createAuthenticator({ jwks: jwksOf([keys.publicKey, ...keys.previousPublicKeys]) });
   const storage = await LocalObjectStorage.open(dir('objects'));
@@ -92,6 +96,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     },
     authenticate,
     scheduler: config.scheduler,
+    secrets,
     ...publicBaseUrl,
   });
   late.jobconfig = jobconfig;
@@ -104,6 +109,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     slots: config.runner.slots,
     warmExecutors: config.runner.warmExecutors,
     runnerId: `standalone-${os.hostname()}-${process.pid}`,
+    secrets,
   });
 
   for (const m of [auth, files, jobconfig]) await m.migrate();
