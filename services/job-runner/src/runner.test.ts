@@ -1128,6 +1128,20 @@ describe('JobRunner package manifest', () => {
   );
 });
 
+/** The bus refuses the harness runner's first `times` RUNNING reports, as Kafka does while it is down. */
+function refuseRunningReports(h: Harness, times: number): { count: number } {
+  const refused = { count: 0 };
+  const publish = h.bus.publish.bind(h.bus);
+  h.bus.publish = async (topic: string, value: unknown) => {
+    if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING' && refused.count < times) {
+      refused.count++;
+      throw new Error('KafkaJSConnectionError: broker down');
+    }
+    return publish(topic as never, value as never);
+  };
+  return refused;
+}
+
 describe('JobRunner leases', () => {
   const lease = (req: JobRequested, granted: boolean, reason: string | null = null) => ({
     jobId: req.jobId,
@@ -1228,18 +1242,10 @@ describe('JobRunner leases', () => {
   it('retries its RUNNING report while the bus fails, then runs the job (an outage delays it, never fails it)', async () => {
     const h = await createHarness();
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
-    const publish = h.bus.publish.bind(h.bus);
-    let refused = 0;
-    h.bus.publish = async (topic: string, value: unknown) => {
-      if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING' && refused < 3) {
-        refused++;
-        throw new Error('KafkaJSConnectionError: broker down');
-      }
-      return publish(topic as never, value as never);
-    };
+    const refused = refuseRunningReports(h, 3);
     const req = jobRequest({ entryPoint: 'main.mjs' });
     expect(await h.run(req)).toMatchObject({ status: 'FINISHED' });
-    expect(refused).toBe(3);
+    expect(refused.count).toBe(3);
     expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'RUNNING', 'FINISHED']);
     expect(await readText(h.storage, req.logKey)).toMatch(/ran/);
   });
@@ -1247,18 +1253,10 @@ describe('JobRunner leases', () => {
   it('stops retrying its RUNNING report when the job is cancelled meanwhile: FAILED stopped-by-user, never run', async () => {
     const h = await createHarness();
     await h.putPackage({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
-    const publish = h.bus.publish.bind(h.bus);
-    let refused = 0;
-    h.bus.publish = async (topic: string, value: unknown) => {
-      if (topic === 'job.progress' && (value as JobProgress).status === 'RUNNING') {
-        refused++;
-        throw new Error('KafkaJSConnectionError: broker down');
-      }
-      return publish(topic as never, value as never);
-    };
+    const refused = refuseRunningReports(h, Infinity);
     const req = jobRequest({ entryPoint: 'main.mjs' });
     const done = h.run(req);
-    await waitFor(() => (refused >= 2 ? true : undefined), { what: 'two refused RUNNING reports' });
+    await waitFor(() => (refused.count >= 2 ? true : undefined), { what: 'two refused RUNNING reports' });
     await h.bus.publish('job.cancel', cancel(req));
     expect(await done).toMatchObject({ status: 'FAILED', reason: 'stopped-by-user' });
     expect(h.statuses(req.jobId)).toEqual(['INITIALIZING', 'FAILED']);

@@ -60,45 +60,35 @@ export async function secureStoredSecrets(
     return changed ? out : undefined;
   };
 
-  // Configurations: few rows; every one with a secure macro.
-  for (let after = 0; ;) {
-    const rows = (await db('job_configs')
-      .select('id', 'macros')
-      .where('id', '>', after)
-      .andWhere('macros', 'like', '%"secure":true%')
-      .orderBy('id')
-      .limit(BATCH)) as { id: number | string; macros: string }[];
-    for (const r of rows) {
-      const next = seal(JSON.parse(r.macros) as MacroLike[], `job configuration ${r.id}`);
-      if (!next) continue;
-      const n = await db('job_configs')
-        .where({ id: r.id, macros: r.macros })
-        .update({ macros: JSON.stringify(next) });
-      report.configs += n;
+  /** Every row of `table` whose `column` (a JSON array of macros) holds a secure macro, in id order. */
+  const sealColumn = async (
+    table: 'job_configs' | 'jobs',
+    column: 'macros' | 'run_macros',
+    where: (id: string) => string,
+  ): Promise<number> => {
+    let sealed = 0;
+    for (let after: string | number | undefined; ;) {
+      const q = db(table).select('id', column).andWhere(column, 'like', '%"secure":true%');
+      if (after !== undefined) q.where('id', '>', after);
+      const rows = (await q.orderBy('id').limit(BATCH)) as ({ id: number | string } & Record<
+        string,
+        string
+      >)[];
+      for (const r of rows) {
+        const stored = r[column] as string;
+        const next = seal(JSON.parse(stored) as MacroLike[], where(String(r.id)));
+        if (!next) continue;
+        sealed += await db(table)
+          .where({ id: r.id, [column]: stored })
+          .update({ [column]: JSON.stringify(next) });
+      }
+      if (rows.length < BATCH) return sealed;
+      after = rows[rows.length - 1]?.id;
     }
-    if (rows.length < BATCH) break;
-    after = Number(rows[rows.length - 1]?.id);
-  }
-
-  // Jobs: only those with a secure run-request macro.
-  for (let after = ''; ;) {
-    const rows = (await db('jobs')
-      .select('id', 'run_macros')
-      .where('id', '>', after)
-      .andWhere('run_macros', 'like', '%"secure":true%')
-      .orderBy('id')
-      .limit(BATCH)) as { id: string; run_macros: string }[];
-    for (const r of rows) {
-      const next = seal(JSON.parse(r.run_macros) as MacroLike[], `job ${r.id}`);
-      if (!next) continue;
-      const n = await db('jobs')
-        .where({ id: r.id, run_macros: r.run_macros })
-        .update({ run_macros: JSON.stringify(next) });
-      report.jobs += n;
-    }
-    if (rows.length < BATCH) break;
-    after = rows[rows.length - 1]?.id as string;
-  }
+  };
+  // Configurations' macros, and jobs' run-request macros (only rows with a secure one are read).
+  report.configs = await sealColumn('job_configs', 'macros', (id) => `job configuration ${id}`);
+  report.jobs = await sealColumn('jobs', 'run_macros', (id) => `job ${id}`);
 
   // Job requests written before the upgrade and not published yet.
   const pending = (await db('outbox')

@@ -113,8 +113,10 @@ describe('secure macro values on PostgreSQL', () => {
     const jobRow = (await db('jobs').where({ id: job.id }).first()) as { run_macros: string };
     expect(jobRow.run_macros).not.toContain(RUN_SECRET);
 
-    await waitFor(() => requests.some((r) => r.jobId === job.id));
-    const req = requests.find((r) => r.jobId === job.id) as JobRequested;
+    // (waitFor takes false for an answer: the probe returns the request or undefined.)
+    const req: JobRequested = await waitFor(() => requests.find((r) => r.jobId === job.id), {
+      what: "the job's request on job.requests",
+    });
     const raw = JSON.stringify(req);
     for (const s of [SECRET, 'macro-route-secret', RUN_SECRET]) expect(raw).not.toContain(s);
     const ring = parseKeyring(k1);
