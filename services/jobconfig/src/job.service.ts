@@ -19,7 +19,7 @@ import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
 import type { Knex, PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { OutgoingRecord } from '@im/messaging';
-import { decryptSecret, encryptSecret, type SecretsKeyring } from '@im/config';
+import { reencryptSecret, SecretDecryptionError, type SecretsKeyring } from '@im/config';
 import { randomUUID } from 'node:crypto';
 import type { JobConfigRecord } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
@@ -192,9 +192,21 @@ export class JobService {
       });
     const secrets = this.secrets;
     if (!secrets) return [...byKey.values()];
-    return [...byKey.values()].map((m) =>
-      m.secure ? { ...m, value: encryptSecret(decryptSecret(m.value, secrets), secrets) } : m,
-    );
+    return [...byKey.values()].map((m) => {
+      if (!m.secure) return m;
+      try {
+        return { ...m, value: reencryptSecret(m.value, secrets) };
+      } catch (err) {
+        if (!(err instanceof SecretDecryptionError)) throw err;
+        // Its key left SECRETS_ENCRYPTION_KEYS: sent as stored (never in plain text). The runner cannot
+        // decrypt it either and fails the job, saying so in its log; the API answers as usual.
+        this.logger.error(
+          { jobId: job.id, jobConfigId: job.jobConfigId, macro: m.key, kid: err.kid },
+          `secure macro ${m.key} cannot be decrypted (${err.message}); the job will fail: restore the key or set the macro again`,
+        );
+        return m;
+      }
+    });
   }
 
   private requestRecord(job: JobRecord, c: JobConfigRecord | undefined): OutgoingRecord {

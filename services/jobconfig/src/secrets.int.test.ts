@@ -181,7 +181,13 @@ describe('secure macro values on PostgreSQL', () => {
           },
         ]),
       });
-    await start(`${k2},${k1}`);
+    const m2 = await start(`${k2},${k1}`);
     expect(secretKeyId((JSON.parse(await column(c.id)) as { value: string }[])[0]?.value ?? '')).toBe('k9');
+    // A run still answers as usual (no 5xx): the value travels as stored, for the runner to refuse.
+    const lost = await m2.jobs.run(admin, c.id, {});
+    const req: JobRequested = await waitFor(() => requests.find((r) => r.jobId === lost.id), {
+      what: "the run's request on job.requests",
+    });
+    expect(secretKeyId(req.macros.find((x) => x.key === 'LOST')?.value ?? '')).toBe('k9');
   });
 });
