@@ -181,4 +181,21 @@ export const jobconfigMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: '20261128_0007_secrets_sealed',
+    // Why: jobconfig brings stored secure values to the keyring's first key at every start (ADR 0012).
+    // Jobs are many and their run macros are written once, at submission: this remembers, per keyring,
+    // up to which job (`jobs.seq`) that was done, so a start reads only the jobs submitted since.
+    async up(db) {
+      await db.schema.createTable('secrets_sealed', (t) => {
+        // sha256 of the keyring's key ids and key fingerprints, in order (never the keys).
+        t.string('keyring', 64).primary();
+        t.bigInteger('jobs_seq').notNullable();
+        t.bigInteger('sealed_at').notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable('secrets_sealed');
+    },
+  },
 ];

@@ -1,6 +1,7 @@
 import { needsReencryption, reencryptSecret, SecretDecryptionError, type SecretsKeyring } from '@im/config';
 import type { Knex } from '@im/db';
 import type { Logger } from '@im/logging';
+import { createHash, createHmac } from 'node:crypto';
 
 /** Rows read per round trip. */
 const BATCH = 200;
@@ -22,6 +23,14 @@ interface MacroLike {
   secure: boolean;
 }
 
+/** Names a keyring (its key ids and keys, in order) without revealing a key: a sha256 of HMACs. */
+function fingerprint(secrets: SecretsKeyring): string {
+  const parts = [...secrets.keys].map(
+    ([kid, key]) => `${kid}:${createHmac('sha256', key).update('im-secrets-keyring').digest('hex')}`,
+  );
+  return createHash('sha256').update(parts.join(',')).digest('hex');
+}
+
 /**
  * Brings every stored secure macro value to the keyring's first key, at start-up: legacy plain
  * values (written before values were encrypted) are encrypted, values of an older key (after a
@@ -30,7 +39,8 @@ interface MacroLike {
  * read, so replicas starting together and concurrent changes do not overwrite each other (a row that
  * changed meanwhile was written by the current code: sealed already). A value whose key is not in the
  * keyring is logged (key id and row, never the value) and left as it is. Non-secure values are never
- * touched.
+ * touched. Jobs are read from where the last complete pass under the same keyring ended
+ * (`secrets_sealed`): a start after the first reads only the jobs submitted since.
  */
 export async function secureStoredSecrets(
   db: Knex,
@@ -60,35 +70,53 @@ export async function secureStoredSecrets(
     return changed ? out : undefined;
   };
 
-  /** Every row of `table` whose `column` (a JSON array of macros) holds a secure macro, in id order. */
-  const sealColumn = async (
-    table: 'job_configs' | 'jobs',
-    column: 'macros' | 'run_macros',
-    where: (id: string) => string,
-  ): Promise<number> => {
-    let sealed = 0;
-    for (let after: string | number | undefined; ;) {
-      const q = db(table).select('id', column).andWhere(column, 'like', '%"secure":true%');
-      if (after !== undefined) q.where('id', '>', after);
-      const rows = (await q.orderBy('id').limit(BATCH)) as ({ id: number | string } & Record<
-        string,
-        string
-      >)[];
-      for (const r of rows) {
-        const stored = r[column] as string;
-        const next = seal(JSON.parse(stored) as MacroLike[], where(String(r.id)));
-        if (!next) continue;
-        sealed += await db(table)
-          .where({ id: r.id, [column]: stored })
-          .update({ [column]: JSON.stringify(next) });
-      }
-      if (rows.length < BATCH) return sealed;
-      after = rows[rows.length - 1]?.id;
+  // Configurations: few rows, and changed at any time (by an older replica too, during an upgrade).
+  for (let after: number | undefined; ;) {
+    const q = db('job_configs').select('id', 'macros').where('macros', 'like', '%"secure":true%');
+    if (after !== undefined) q.andWhere('id', '>', after);
+    const rows = (await q.orderBy('id').limit(BATCH)) as { id: number | string; macros: string }[];
+    for (const r of rows) {
+      const next = seal(JSON.parse(r.macros) as MacroLike[], `job configuration ${r.id}`);
+      if (!next) continue;
+      report.configs += await db('job_configs')
+        .where({ id: r.id, macros: r.macros })
+        .update({ macros: JSON.stringify(next) });
     }
-  };
-  // Configurations' macros, and jobs' run-request macros (only rows with a secure one are read).
-  report.configs = await sealColumn('job_configs', 'macros', (id) => `job configuration ${id}`);
-  report.jobs = await sealColumn('jobs', 'run_macros', (id) => `job ${id}`);
+    if (rows.length < BATCH) break;
+    after = Number(rows[rows.length - 1]?.id);
+  }
+
+  // Jobs: their run macros are written once, at submission, so only jobs submitted since the last
+  // complete pass under this keyring are read (all of them after a rotation or the upgrade).
+  const keyring = fingerprint(secrets);
+  const done = (await db('secrets_sealed').where({ keyring }).first()) as
+    { jobs_seq: number | string } | undefined;
+  const upTo = Number(
+    ((await db('jobs').max({ seq: 'seq' }).first()) as { seq: number | string | null }).seq ?? 0,
+  );
+  for (let after = Number(done?.jobs_seq ?? 0); ;) {
+    const rows = (await db('jobs')
+      .select('seq', 'id', 'run_macros')
+      .where('seq', '>', after)
+      .andWhere('run_macros', 'like', '%"secure":true%')
+      .orderBy('seq')
+      .limit(BATCH)) as { seq: number | string; id: string; run_macros: string }[];
+    for (const r of rows) {
+      const next = seal(JSON.parse(r.run_macros) as MacroLike[], `job ${r.id}`);
+      if (!next) continue;
+      report.jobs += await db('jobs')
+        .where({ id: r.id, run_macros: r.run_macros })
+        .update({ run_macros: JSON.stringify(next) });
+    }
+    if (rows.length < BATCH) break;
+    after = Number(rows[rows.length - 1]?.seq);
+  }
+  // Jobs submitted during the pass by this code are sealed already; by an older replica, the next
+  // start reads them (they lie above `upTo`).
+  await db('secrets_sealed')
+    .insert({ keyring, jobs_seq: upTo, sealed_at: Date.now() })
+    .onConflict('keyring')
+    .merge();
 
   // Job requests written before the upgrade and not published yet.
   const pending = (await db('outbox')

@@ -190,4 +190,35 @@ describe('secure macro values on PostgreSQL', () => {
     });
     expect(secretKeyId(req.macros.find((x) => x.key === 'LOST')?.value ?? '')).toBe('k9');
   });
+  it('reads only the jobs submitted since the last complete pass under the same keyring', async () => {
+    const m = await start(k1);
+    const { id } = await m.configs.create(admin, { name: 'watermark' });
+    await m.configs.replace(admin, id, {
+      name: 'watermark',
+      runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' },
+    });
+    const plain = (value: string) => JSON.stringify([{ key: 'R', value, secure: true }]);
+    const runMacros = async (jobId: string) =>
+      ((await db('jobs').where({ id: jobId }).first()) as { run_macros: string }).run_macros;
+    const before = await m.jobs.run(admin, id, {});
+    await start(k1); // a complete pass: every job so far is covered
+    // An older replica (during a rolling upgrade) submits a job with a plain value after that pass.
+    const after = await m.jobs.run(admin, id, {});
+    await db('jobs')
+      .where({ id: after.id })
+      .update({ run_macros: plain('from-an-old-replica') });
+    // Run macros are never rewritten after submission; this one is, to show it is not read again.
+    await db('jobs')
+      .where({ id: before.id })
+      .update({ run_macros: plain('below-the-watermark') });
+    await start(k1);
+    expect(await runMacros(after.id)).not.toContain('from-an-old-replica');
+    expect(await runMacros(before.id)).toContain('below-the-watermark');
+    // A new keyring (a rotation) reads every job again.
+    await start(`${k2},${k1}`);
+    expect(await runMacros(before.id)).not.toContain('below-the-watermark');
+    expect(secretKeyId((JSON.parse(await runMacros(before.id)) as { value: string }[])[0]?.value ?? '')).toBe(
+      'k2',
+    );
+  });
 });
