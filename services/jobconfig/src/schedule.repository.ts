@@ -111,12 +111,10 @@ export class ScheduleRepository {
   }
 
   /** Schedules whose tick is at or before `now`, oldest tick first. */
-  async due(now: number, limit: number): Promise<DueSchedule[]> {
-    const rows = (await this.db('schedules')
-      .whereNotNull('next_fire_at')
-      .where('next_fire_at', '<=', now)
-      .orderBy('next_fire_at', 'asc')
-      .limit(limit)) as Row[];
+  async due(now: number, limit: number, except: readonly string[] = []): Promise<DueSchedule[]> {
+    const q = this.db('schedules').whereNotNull('next_fire_at').where('next_fire_at', '<=', now);
+    if (except.length > 0) q.whereNotIn('job_config_id', except.map(Number));
+    const rows = (await q.orderBy('next_fire_at', 'asc').limit(limit)) as Row[];
     return rows.map(toRecord) as DueSchedule[];
   }
 

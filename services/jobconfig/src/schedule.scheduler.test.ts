@@ -173,6 +173,33 @@ describe('Scheduler (SQLite, fake clock)', () => {
     expect(await nextFireAt(c.id)).toBe(Date.parse('2026-11-28T10:02:00Z'));
   });
 
+  it('backs off a schedule whose submission keeps failing, without holding up the others', async () => {
+    const bad = await runnable();
+    const good = await runnable();
+    await one.schedules.put(alice, bad.id, everyMinute);
+    await one.schedules.put(alice, good.id, everyMinute);
+    const original = one.jobs.submit.bind(one.jobs);
+    const submit = jest
+      .spyOn(one.jobs, 'submit')
+      .mockImplementation((trx, c, ...rest) =>
+        c.id === bad.id ? Promise.reject(new Error('disk full')) : original(trx, c, ...rest),
+      );
+    const attemptsOf = (id: string) => submit.mock.calls.filter((c) => c[1].id === id).length;
+    // Passes every second for a minute: the failing one is tried after 1, 2, 4, 8, 16, 32 s, not 60 times.
+    t = Date.parse('2026-11-28T10:01:00.200Z');
+    for (let i = 0; i < 60; i++, t += 1000) await one.scheduler.tick();
+    expect(attemptsOf(bad.id)).toBe(6);
+    expect(await jobsOf(bad.id)).toHaveLength(0);
+    expect(await nextFireAt(bad.id)).toBe(Date.parse('2026-11-28T10:01:00Z')); // still due
+    // The other schedule fired on time meanwhile.
+    expect(await jobsOf(good.id)).toHaveLength(1);
+    // Once submissions work again the kept tick fires (at its next try), and the backoff is forgotten.
+    submit.mockRestore();
+    t += 32_000;
+    expect((await one.scheduler.tick()).fired.map((j) => j.jobConfigId)).toContain(bad.id);
+    expect(await jobsOf(bad.id)).toHaveLength(1);
+  });
+
   it('two schedulers over one database fire each tick once', async () => {
     const c = await runnable();
     await one.schedules.put(alice, c.id, everyMinute);

@@ -14,6 +14,8 @@ export interface SchedulerOptions {
 }
 
 export const DEFAULT_SCHEDULER_POLL_MS = 1000;
+/** The longest wait before a schedule whose submission keeps failing is tried again. */
+export const MAX_RETRY_BACKOFF_MS = 60_000;
 
 /** What one pass did, for tests and logs. */
 export interface SchedulerPass {
@@ -37,6 +39,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = true;
+  /** Schedules whose submission failed: how often in a row, and not to be tried before when. */
+  private readonly failing = new Map<string, { failures: number; retryAt: number }>();
 
   constructor(
     private readonly repo: ScheduleRepository,
@@ -78,21 +82,37 @@ export class Scheduler {
     this.timer.unref();
   }
 
-  /** One pass: every schedule due now fires (or is skipped) once. */
+  /**
+   * One pass: every schedule due now fires (or is skipped) once. One whose submission failed stays
+   * due and is tried again after a backoff (one poll, doubling up to a minute), so it neither floods
+   * the log nor holds the batch from the others.
+   */
   async tick(): Promise<SchedulerPass> {
     const pass: SchedulerPass = { fired: [], skipped: 0, lost: 0 };
-    for (const s of await this.repo.due(this.now(), this.batch)) {
+    const now = this.now();
+    for (const [id, f] of this.failing)
+      if (f.retryAt < now - 2 * MAX_RETRY_BACKOFF_MS) this.failing.delete(id); // not due any more
+    const waiting = [...this.failing].filter(([, f]) => f.retryAt > now).map(([id]) => id);
+    for (const s of await this.repo.due(now, this.batch, waiting)) {
       try {
         const outcome = await this.fire(s);
+        if (this.failing.delete(s.jobConfigId))
+          this.logger.info({ jobConfigId: s.jobConfigId }, 'scheduled run submitted again after failures');
         if (outcome === 'lost') pass.lost++;
         else if (outcome === 'skipped') pass.skipped++;
         else pass.fired.push(outcome);
       } catch (err) {
-        // Rolled back: the tick is still due, the next pass tries it again.
-        this.logger.error(
-          { err, jobConfigId: s.jobConfigId },
-          'scheduled run failed; retrying on the next pass',
-        );
+        // Rolled back: the tick is still due, tried again after the backoff.
+        const f = this.failing.get(s.jobConfigId) ?? { failures: 0, retryAt: 0 };
+        f.failures++;
+        const retryInMs = Math.min(MAX_RETRY_BACKOFF_MS, this.pollMs * 2 ** (f.failures - 1));
+        f.retryAt = now + retryInMs;
+        this.failing.set(s.jobConfigId, f);
+        if (f.failures === 1 || f.failures % 10 === 0)
+          this.logger.error(
+            { err, jobConfigId: s.jobConfigId, failures: f.failures, retryInMs },
+            'scheduled run failed; the tick stays due and is tried again',
+          );
       }
     }
     return pass;
