@@ -255,6 +255,7 @@ const RULES: Record<string, RouteRule> = {
   // Cancelling a finished job changes nothing: the same job serves every caller.
   'DELETE /jobs/{id}': { rule: 'owned', params: job },
   'GET /jobs/{id}/log': { rule: 'owned', params: job },
+  'GET /jobs/{id}/package': { rule: 'owned', params: job },
   'GET /jobs/{id}/out/files': { rule: 'owned', params: job },
   'GET /jobs/{id}/out/files/{key}': {
     rule: 'owned',

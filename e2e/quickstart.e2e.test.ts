@@ -347,6 +347,15 @@ describe.each([
     expect(out.json.items.map((i: { name: string }) => i.name)).toEqual(['summary.json']);
     const summary = await api('GET', `/api/jobs/${jobId}/out/files/summary.json`, { token });
     expect(JSON.parse(summary.text)).toEqual({ jobId, customers: 3, active: 2 });
+
+    // The exact package the job ran: kept by its runner, the same bytes as uploaded.
+    const ran = await fetch(`${platform.url}/api/jobs/${jobId}/package`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(ran.status).toBe(200);
+    expect(ran.headers.get('content-disposition')).toContain('samplePackage.djar');
+    expect(ran.headers.get('x-package-sha256')).toBe(createHash('sha256').update(pkg).digest('hex'));
+    expect(Buffer.from(await ran.arrayBuffer()).equals(pkg)).toBe(true);
   });
 
   it('lists jobs with paging and filters', async () => {

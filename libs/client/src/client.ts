@@ -335,6 +335,9 @@ export class ImClient {
     /** One output file of the job, streamed. */
     downloadOutput: async (id: string, key: string): Promise<Download> =>
       toDownload(await this.send({ method: 'GET', path: `/jobs/${seg(id)}/out/files/${seg(key)}` })),
+    /** The exact package the job ran (its last started attempt), streamed. */
+    downloadPackage: async (id: string): Promise<Download> =>
+      toDownload(await this.send({ method: 'GET', path: `/jobs/${seg(id)}/package` })),
     /** The whole log as one string (not following). */
     logText: async (id: string): Promise<string> => {
       let s = '';

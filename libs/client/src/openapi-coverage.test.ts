@@ -66,6 +66,7 @@ describe('the client and the OpenAPI document', () => {
     await c.jobs.logText('j');
     await c.jobs.outputFiles('j');
     await c.jobs.downloadOutput('j', 'summary.json');
+    await c.jobs.downloadPackage('j');
     await c.users.me();
     await c.users.list();
     await c.users.get('1');

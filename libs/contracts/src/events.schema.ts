@@ -70,6 +70,11 @@ export const JobProgress = z.object({
   reason: FailureReason.nullable().default(null),
   returnCode: z.number().int().nullable().default(null),
   currentStep: z.string().nullable().default(null),
+  /** With RUNNING: the sha256 of the package bytes the attempt runs (kept at packageArchiveKey). */
+  packageSha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   runnerId: z.string(),
   occurredAt: z.string(),
 });

@@ -595,6 +595,24 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     },
   });
 
+  route({
+    method: 'get',
+    path: '/jobs/{id}/package',
+    tags: ['jobs'],
+    description:
+      'The exact package the job ran (its last started attempt), even after the configuration’s package was replaced: ' +
+      'the runner keeps those bytes by their sha256 (`ETag` and `X-Package-Sha256`). 404 before a runner started the job. ' +
+      'With packageArtifactOverride, the package as uploaded, before the configuration files were copied in.',
+    request: { params: JobIdParam },
+    responses: {
+      200: {
+        description: 'The package bytes, with Content-Length, named in Content-Disposition.',
+        content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+      },
+      ...std,
+    },
+  });
+
   const generator = new OpenApiGeneratorV31(r.definitions);
   return nullableRefs(
     generator.generateDocument({

@@ -27,6 +27,14 @@ export function jobLogKey(jobId: string): string {
   return `jobs/${jobId}/log.txt`;
 }
 
+/**
+ * Where the exact bytes of a package a job ran are kept, by their sha256: written once per package
+ * version by the runner that first runs it, read by GET /api/jobs/{id}/package.
+ */
+export function packageArchiveKey(sha256: string): string {
+  return `packages/sha256/${sha256}`;
+}
+
 export function jobOutPrefix(jobId: string): string {
   return `jobs/${jobId}/out/`;
 }

@@ -1,6 +1,6 @@
-import type { JobRequested } from '@im/contracts';
+import { packageArchiveKey, type JobRequested } from '@im/contracts';
 import { assertValidKey, type ObjectStorage } from '@im/storage';
-import { constants, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { silentLogger } from '@im/logging';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
@@ -107,10 +107,27 @@ export class JobWorkspace {
     return [this.specDir, this.outDir, this.tmpDir];
   }
 
+  /** Unpacks the package into the spec dir; the package file stays until {@link archivePackage}. */
   async unpack(limits: UnpackLimits, signal: AbortSignal): Promise<UnpackResult> {
-    const r = await unpackPackage(this.packageFile, this.specDir, limits, signal);
-    await fs.rm(this.packageFile, { force: true });
-    return r;
+    return unpackPackage(this.packageFile, this.specDir, limits, signal);
+  }
+
+  /**
+   * Keeps the exact bytes of the package this attempt runs at `packageArchiveKey(sha256)` (once per
+   * package version: nothing is written when they are there already), then removes the local file.
+   * Answers the sha256.
+   */
+  async archivePackage(storage: ObjectStorage): Promise<string> {
+    try {
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(this.packageFile), hash);
+      const sha256 = hash.digest('hex');
+      const key = packageArchiveKey(sha256);
+      if (!(await storage.head(key))) await storage.put(key, createReadStream(this.packageFile));
+      return sha256;
+    } finally {
+      await fs.rm(this.packageFile, { force: true });
+    }
   }
 
   /**

@@ -1,10 +1,15 @@
 import { encryptSecret, parseKeyring } from '@im/config';
-import type { JobCancelRequested, JobProgress, JobRequested } from '@im/contracts';
+import {
+  packageArchiveKey,
+  type JobCancelRequested,
+  type JobProgress,
+  type JobRequested,
+} from '@im/contracts';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus, partitionFor } from '@im/messaging';
 import { LocalObjectStorage, type ObjectStorage } from '@im/storage';
 import { buildZip, patchZipNames, waitFor, type ZipEntrySpec } from '@im/testing';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -455,6 +460,29 @@ describe('JobRunner', () => {
     await h.storage.put(`${PREFIX}/broken.djar`, Readable.from([Buffer.from('not a zip')]));
     expect(await h.run(notZip)).toMatchObject({ status: 'FAILED', reason: 'package-unusable' });
     expect(h.logAtTerminal.get(notZip.jobId)).toContain('the package is not a readable zip archive');
+  });
+
+  it('keeps the exact package it runs by its sha256 (once per version) and reports it with RUNNING', async () => {
+    const h = await createHarness();
+    const zip = await buildZip({ 'main.mjs': `export default async ({ logger }) => logger.info('ran');` });
+    await h.putPackage(zip);
+    const sha256 = createHash('sha256').update(zip).digest('hex');
+    const puts = jest.spyOn(h.storage, 'put');
+    const first = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(first)).toMatchObject({ status: 'FINISHED' });
+    const running = h.progress.find((p) => p.jobId === first.jobId && p.status === 'RUNNING');
+    expect(running?.packageSha256).toBe(sha256);
+    const kept = await h.storage.get(packageArchiveKey(sha256));
+    const chunks: Buffer[] = [];
+    for await (const c of kept!.body) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).equals(zip)).toBe(true);
+    // The same version again: reported, not stored a second time.
+    const second = jobRequest({ entryPoint: 'main.mjs' });
+    expect(await h.run(second)).toMatchObject({ status: 'FINISHED' });
+    expect(h.progress.find((p) => p.jobId === second.jobId && p.status === 'RUNNING')?.packageSha256).toBe(
+      sha256,
+    );
+    expect(puts.mock.calls.filter(([key]) => key === packageArchiveKey(sha256))).toHaveLength(1);
   });
 
   it('copies the configuration files over the package with packageArtifactOverride', async () => {

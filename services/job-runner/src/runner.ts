@@ -862,9 +862,25 @@ export class JobRunner {
     jobLog.release();
     job.logger.info('job started');
     if (job.stopCause) return failed(failureOf(job.stopCause));
+    // The exact package it runs is kept (GET /api/jobs/{id}/package); failing that, the job still runs.
+    let packageSha256: string | undefined;
+    try {
+      packageSha256 = await ws.archivePackage(this.deps.storage);
+      w('DEBUG', `package ${req.packageName} is sha256 ${packageSha256}`);
+    } catch (err) {
+      job.logger.warn({ err }, 'could not keep a copy of the package');
+      w(
+        'WARNING',
+        `could not keep a copy of the package (${message(err)}); GET /api/jobs/{id}/package will not have it`,
+      );
+    }
     try {
       // Retried like the outcome (a Kafka outage delays the job, it does not fail it); a stop ends it.
-      await this.publishRetrying(this.progress(req, 'RUNNING'), PERSISTENT_PUBLISH_MS, job.abort.signal);
+      await this.publishRetrying(
+        this.progress(req, 'RUNNING', { packageSha256 }),
+        PERSISTENT_PUBLISH_MS,
+        job.abort.signal,
+      );
     } catch (err) {
       if (job.stopCause) return failed(failureOf(job.stopCause));
       job.logger.error({ err }, 'could not report RUNNING');
@@ -1085,7 +1101,7 @@ export class JobRunner {
   private progress(
     req: JobRequested,
     status: JobProgress['status'],
-    extra: Partial<Pick<JobProgress, 'reason' | 'returnCode' | 'currentStep'>> = {},
+    extra: Partial<Pick<JobProgress, 'reason' | 'returnCode' | 'currentStep' | 'packageSha256'>> = {},
   ): JobProgress {
     return {
       jobId: req.jobId,
@@ -1094,6 +1110,7 @@ export class JobRunner {
       reason: extra.reason ?? null,
       returnCode: extra.returnCode ?? null,
       currentStep: extra.currentStep ?? null,
+      ...(extra.packageSha256 ? { packageSha256: extra.packageSha256 } : {}),
       runnerId: this.deps.runnerId,
       occurredAt: (this.deps.clock?.() ?? new Date()).toISOString(),
     };

@@ -1,5 +1,6 @@
-import { jobOutPrefix } from '@im/contracts';
+import { jobOutPrefix, packageArchiveKey } from '@im/contracts';
 import { LocalObjectStorage } from '@im/storage';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -74,5 +75,37 @@ describe('job output files', () => {
   it("answers 404 to another user's request for the job's files", async () => {
     const r = await request(h.app).get(`/api/jobs/${jobId}/out/files`).set('x-test-user', 'bob');
     expect(r.status).toBe(404);
+  });
+  it('answers the exact package a job ran by the sha256 its runner reported; 404 before one started it', async () => {
+    const notYet = await request(h.app).get(`/api/jobs/${jobId}/package`);
+    expect(notYet.status).toBe(404);
+    expect(notYet.body.detail).toContain('has not run a package yet (it is QUEUED)');
+    // A runner claims the attempt, keeps the package bytes and reports RUNNING with their sha256.
+    const bytes = Buffer.from('PK\u0003\u0004 the package as it ran');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await storage.put(packageArchiveKey(sha256), Readable.from([bytes]));
+    const report = (status: 'INITIALIZING' | 'RUNNING', packageSha256?: string) =>
+      h.mod.jobs.onProgress({
+        jobId,
+        attempt: 1,
+        status,
+        reason: null,
+        returnCode: null,
+        currentStep: null,
+        ...(packageSha256 ? { packageSha256 } : {}),
+        runnerId: 'runner-1',
+        occurredAt: new Date().toISOString(),
+      });
+    await report('INITIALIZING');
+    await report('RUNNING', sha256);
+    const got = await request(h.app).get(`/api/jobs/${jobId}/package`).buffer(true);
+    expect(got.status).toBe(200);
+    expect(got.headers['x-package-sha256']).toBe(sha256);
+    expect(got.headers['content-disposition']).toContain('p.djar');
+    expect(Buffer.from(got.body).equals(bytes)).toBe(true);
+    // Another user of the account gets what any other of alice's jobs gives them: nothing.
+    expect((await request(h.app).get(`/api/jobs/${jobId}/package`).set('x-test-user', 'bob')).status).toBe(
+      404,
+    );
   });
 });

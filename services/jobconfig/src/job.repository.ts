@@ -23,6 +23,8 @@ export interface JobRecord {
   returnCode: number | null;
   currentStep: string | null;
   packageName: string;
+  /** The sha256 of the package bytes the last started attempt ran (null before one started). */
+  packageSha256?: string | null;
   entryPoint: string;
   packageArtifactOverride: boolean;
   logLevel: LogLevel;
@@ -57,6 +59,7 @@ interface Row {
   attempt: number;
   return_code: number | null;
   current_step: string | null;
+  package_sha256?: string | null;
   package_name: string;
   entry_point: string;
   package_artifact_override: boolean | number;
@@ -93,6 +96,7 @@ function toRecord(r: Row): JobRecord {
     attempt: r.attempt,
     returnCode: r.return_code,
     currentStep: r.current_step,
+    packageSha256: r.package_sha256 ?? null,
     packageName: r.package_name,
     entryPoint: r.entry_point,
     packageArtifactOverride: Boolean(r.package_artifact_override),
@@ -130,6 +134,7 @@ export interface TransitionPatch {
   reason?: FailureReason | null;
   returnCode?: number | null;
   currentStep?: string | null;
+  packageSha256?: string | null;
   startedAt?: number;
   finishedAt?: number;
   stoppedBy?: { id: string; name: string };
@@ -216,6 +221,7 @@ export class JobRepository {
     if (patch.reason !== undefined) cols.reason = patch.reason;
     if (patch.returnCode !== undefined) cols.return_code = patch.returnCode;
     if (patch.currentStep !== undefined) cols.current_step = patch.currentStep;
+    if (patch.packageSha256 !== undefined) cols.package_sha256 = patch.packageSha256;
     if (patch.startedAt !== undefined) cols.started_at = patch.startedAt;
     if (patch.finishedAt !== undefined) cols.finished_at = patch.finishedAt;
     if (patch.stoppedBy) {

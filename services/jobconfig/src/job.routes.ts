@@ -7,6 +7,7 @@ import {
   RunRequest,
   jobLogKey,
   jobOutPrefix,
+  packageArchiveKey,
   JobOutputPath,
   z,
 } from '@im/contracts';
@@ -154,6 +155,29 @@ export function jobRoutes({
     res.setHeader('Content-Type', 'application/octet-stream');
     res.setHeader('Content-Length', String(obj.info.size));
     res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(key)}`);
+    obj.body.pipe(res);
+  });
+
+  r.get('/api/jobs/:id/package', async (req, res) => {
+    const { id } = parse(JobIdParams, req.params, 'params');
+    const job = await jobs.get(principalOf(req), id);
+    if (!job.packageSha256)
+      throw new NotFoundError(
+        `Job ${id} has not run a package yet (it is ${job.status}): the package a job runs is kept once a runner starts it.`,
+      );
+    const obj = await storage.get(packageArchiveKey(job.packageSha256));
+    if (!obj)
+      throw new NotFoundError(
+        `The package job ${id} ran (sha256 ${job.packageSha256}) is no longer in object storage.`,
+      );
+    res.setHeader('Content-Type', 'application/octet-stream');
+    res.setHeader('Content-Length', String(obj.info.size));
+    res.setHeader('ETag', `"${job.packageSha256}"`);
+    res.setHeader('X-Package-Sha256', job.packageSha256);
+    res.setHeader(
+      'Content-Disposition',
+      `attachment; filename*=UTF-8''${encodeURIComponent(job.packageName)}`,
+    );
     obj.body.pipe(res);
   });
 

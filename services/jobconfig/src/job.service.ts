@@ -356,7 +356,10 @@ export class JobService {
     }
     const at = Date.parse(p.occurredAt) || this.now();
     const patch: TransitionPatch = {};
-    if (p.status === 'RUNNING') patch.startedAt = at;
+    if (p.status === 'RUNNING') {
+      patch.startedAt = at;
+      if (p.packageSha256) patch.packageSha256 = p.packageSha256;
+    }
     if (isTerminal(p.status)) {
       patch.finishedAt = at;
       patch.returnCode = p.returnCode;

@@ -198,4 +198,19 @@ export const jobconfigMigrations: Migration[] = [
       await db.schema.dropTable('secrets_sealed');
     },
   },
+  {
+    name: '20261128_0008_job_package_sha256',
+    // Why: GET /api/jobs/{id}/package answers the exact package a job ran, even after the
+    // configuration's package was replaced: the runner keeps those bytes by their sha256 and reports it.
+    async up(db) {
+      await db.schema.alterTable('jobs', (t) => {
+        t.string('package_sha256', 64).nullable();
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable('jobs', (t) => {
+        t.dropColumn('package_sha256');
+      });
+    },
+  },
 ];
