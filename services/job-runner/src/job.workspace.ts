@@ -112,6 +112,11 @@ export class JobWorkspace {
     return unpackPackage(this.packageFile, this.specDir, limits, signal);
   }
 
+  /** Removes the local package file (its version is kept in storage already). */
+  async discardPackage(): Promise<void> {
+    await fs.rm(this.packageFile, { force: true });
+  }
+
   /**
    * Keeps the exact bytes of the package this attempt runs at `packageArchiveKey(sha256)` (once per
    * package version: nothing is written when they are there already), then removes the local file.
@@ -126,7 +131,7 @@ export class JobWorkspace {
       if (!(await storage.head(key))) await storage.put(key, createReadStream(this.packageFile));
       return sha256;
     } finally {
-      await fs.rm(this.packageFile, { force: true });
+      await this.discardPackage();
     }
   }
 

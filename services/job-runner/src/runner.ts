@@ -147,6 +147,8 @@ interface ActiveJob {
   stepUpdates: Promise<void>;
   /** Hints already written to the log (the sandbox refused something, out of memory). */
   hinted: Set<string>;
+  /** Which version of the package was fetched (object key, ETag, size), once it was. */
+  fetched?: string;
   /** The claim sent to jobconfig, until it answers. */
   claim: Claim | undefined;
   /** jobconfig's answer to the claim, once sent: the job prepares meanwhile and runs only once granted. */
@@ -212,6 +214,8 @@ export class JobRunner {
   private readonly active = new Map<string, ActiveJob>();
   /** Terminal progress of recent attempts, reported again when a request is redelivered. */
   private readonly outcomes = new Map<string, JobProgress>();
+  /** Package versions (object key, ETag, size) already kept in storage, and their sha256. */
+  private readonly archivedPackages = new Map<string, string>();
   /** Cancels of attempts this runner did not hold (yet): a request arriving later is not run. */
   private readonly cancelledEarly = new Set<string>();
   private readonly intake = new AbortController();
@@ -459,7 +463,7 @@ export class JobRunner {
       job.started = true;
       const progress = await this.execute(job);
       if (!progress) return;
-      if (progress.status !== 'RELEASED') this.remember(job.key, progress);
+      if (progress.status !== 'RELEASED') remember(this.outcomes, job.key, progress, REMEMBERED_OUTCOMES);
       // Its request is gone from the bus: the outcome must get out (a Kafka outage delays it).
       await this.publishRetrying(progress, job.granted ? PERSISTENT_PUBLISH_MS : 0);
     } finally {
@@ -863,9 +867,11 @@ export class JobRunner {
     job.logger.info('job started');
     if (job.stopCause) return failed(failureOf(job.stopCause));
     // The exact package it runs is kept (GET /api/jobs/{id}/package); failing that, the job still runs.
-    let packageSha256: string | undefined;
+    let packageSha256 = job.fetched ? this.archivedPackages.get(job.fetched) : undefined;
     try {
-      packageSha256 = await ws.archivePackage(this.deps.storage);
+      if (packageSha256) await ws.discardPackage();
+      else packageSha256 = await ws.archivePackage(this.deps.storage);
+      if (job.fetched) remember(this.archivedPackages, job.fetched, packageSha256, REMEMBERED_OUTCOMES);
       w('DEBUG', `package ${req.packageName} is sha256 ${packageSha256}`);
     } catch (err) {
       job.logger.warn({ err }, 'could not keep a copy of the package');
@@ -934,6 +940,7 @@ export class JobRunner {
     const signal = job.abort.signal;
     let t = Date.now();
     const got = await ws.fetchPackage(this.deps.storage, req, signal, this.cache);
+    job.fetched = `${req.packagePrefix}/${req.packageName}\n${got.etag}\n${got.size}`;
     const ms = Date.now() - t;
     if (!this.cache.enabled) w('INFO', `package fetched: ${req.packageName}, ${got.size} bytes in ${ms} ms`);
     else if (got.hit) w('INFO', `package cache hit: ${req.packageName}, ${got.size} bytes (not downloaded)`);
@@ -1140,13 +1147,15 @@ export class JobRunner {
       }
     }
   }
+}
 
-  private remember(key: string, p: JobProgress): void {
-    this.outcomes.set(key, p);
-    if (this.outcomes.size > REMEMBERED_OUTCOMES) {
-      const oldest = this.outcomes.keys().next();
-      if (!oldest.done) this.outcomes.delete(oldest.value);
-    }
+/** Sets `key` in `map`, forgetting the oldest entry beyond `max` (insertion order). */
+function remember<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) {
+    const oldest = map.keys().next();
+    if (!oldest.done) map.delete(oldest.value);
   }
 }
 
