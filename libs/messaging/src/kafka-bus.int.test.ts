@@ -116,6 +116,57 @@ describe('KafkaEventBus', () => {
     }
   });
 
+  it('replaces a producer whose sequence state the broker refuses, and still delivers (kafkajs never recovers one)', async () => {
+    const seen: string[] = [];
+    const sub = await bus.subscribe({
+      groupId: uniqueName('seq'),
+      topic: 'job.cancel',
+      fromBeginning: true,
+      handler: async (m) => void seen.push(m.jobId),
+    });
+    try {
+      const at = new Date().toISOString();
+      const cancel = (jobId: string) => ({ jobId, attempt: 1, stoppedByUserId: 'u', requestedAt: at });
+      const first = uniqueName('job');
+      await bus.publish('job.cancel', cancel(first));
+      // The broker's answer after a restart lost the producer's state, as kafkajs raises it, wrapped.
+      const internals = bus as unknown as { producer: { send: (...a: unknown[]) => Promise<unknown> } };
+      const stale = internals.producer;
+      const refused = Object.assign(new Error('The broker received an out of order sequence number'), {
+        name: 'KafkaJSProtocolError',
+        type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+        code: 45,
+        retriable: false,
+      });
+      stale.send = async () => {
+        throw Object.assign(new Error(refused.message), { name: 'KafkaJSNonRetriableError', cause: refused });
+      };
+      const second = uniqueName('job');
+      await bus.publish('job.cancel', cancel(second));
+      expect(internals.producer).not.toBe(stale);
+      const third = uniqueName('job');
+      await bus.publishAll([{ topic: 'job.cancel', message: cancel(third) }]);
+      await waitFor(() => ([first, second, third].every((j) => seen.includes(j)) ? true : undefined), {
+        timeoutMs: 30_000,
+        what: 'the three records',
+      });
+      // Any other failure is the caller's to retry, with the same producer.
+      const current = internals.producer;
+      const working = current.send;
+      current.send = async () => {
+        throw new Error('Connection error: connect ECONNREFUSED');
+      };
+      try {
+        await expect(bus.publish('job.cancel', cancel(uniqueName('job')))).rejects.toThrow(/ECONNREFUSED/);
+        expect(internals.producer).toBe(current);
+      } finally {
+        current.send = working;
+      }
+    } finally {
+      await sub.close();
+    }
+  });
+
   it('creates topics once (a second run creates nothing)', async () => {
     expect(await bus.ensureTopics({ partitions: 3, replicationFactor: 1 })).toEqual([]);
   });

@@ -63,7 +63,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
 export class KafkaEventBus implements EventBus {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
-  private readonly producer: Producer;
+  private producer: Producer;
   private producerReady: Promise<void> | undefined;
   private readonly consumers = new Set<Consumer>();
   /** Subscriptions whose consumer crashed and is waiting to be built again (readiness reports them). */
@@ -92,11 +92,7 @@ export class KafkaEventBus implements EventBus {
       logLevel: logLevel.WARN,
       logCreator: kafkaLogCreator(logger.child({ component: 'kafkajs' })),
     });
-    this.producer = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-    });
+    this.producer = this.newProducer();
     this.prefix = options.topicPrefix ?? 'im.';
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 200;
@@ -138,6 +134,43 @@ export class KafkaEventBus implements EventBus {
     }
   }
 
+  private newProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  /**
+   * Sends with the producer. When the broker refuses the producer's idempotence state (an out-of-order
+   * sequence number after a broker restart, an unknown producer id or a fenced epoch), kafkajs never
+   * recovers that producer: every later send fails the same way (kafkajs issue #598), which stalled
+   * the outbox for good in the Kafka-outage fault scenario. The producer is then replaced by a new one
+   * (a new producer id, sequences from 0) and the send tried once more: the refused batch was not
+   * written, so nothing is duplicated.
+   */
+  private async send(fn: (producer: Producer) => Promise<unknown>): Promise<void> {
+    await this.ready();
+    const producer = this.producer;
+    try {
+      await fn(producer);
+    } catch (err) {
+      if (!producerStateRefused(err)) throw err;
+      if (this.producer === producer) {
+        this.logger.warn(
+          { err },
+          "the broker refused the producer's sequence state (after a broker restart); starting a new producer",
+        );
+        this.producer = this.newProducer();
+        this.producerReady = undefined;
+        void withTimeout(producer.disconnect(), this.closeTimeoutMs).catch(() => undefined);
+      }
+      await this.ready();
+      await fn(this.producer);
+    }
+  }
+
   private ready(): Promise<void> {
     // A failed connect is not kept: the next publish tries again (Kafka down at start-up, then back).
     this.producerReady ??= this.producer.connect().catch((err: unknown) => {
@@ -172,12 +205,13 @@ export class KafkaEventBus implements EventBus {
     const entry = topicCatalog[topic];
     const value = entry.schema.parse(message);
     const key = (entry.key as (v: unknown) => string)(value);
-    await this.ready();
-    await this.producer.send({
-      topic: topicName(topic, this.prefix),
-      acks: -1,
-      messages: [{ key, value: JSON.stringify(value), headers: producerHeaders(headers) }],
-    });
+    await this.send((producer) =>
+      producer.send({
+        topic: topicName(topic, this.prefix),
+        acks: -1,
+        messages: [{ key, value: JSON.stringify(value), headers: producerHeaders(headers) }],
+      }),
+    );
   }
 
   async publishAll(records: readonly OutgoingRecord[]): Promise<void> {
@@ -190,8 +224,7 @@ export class KafkaEventBus implements EventBus {
         messages: [{ key, value: JSON.stringify(value), headers: producerHeaders(r.headers ?? {}) }],
       };
     });
-    await this.ready();
-    await this.producer.sendBatch({ acks: -1, topicMessages });
+    await this.send((producer) => producer.sendBatch({ acks: -1, topicMessages }));
   }
 
   async subscribe<T extends TopicId>(options: SubscribeOptions<T>): Promise<Subscription> {
@@ -369,13 +402,14 @@ export class KafkaEventBus implements EventBus {
     cause: string,
     error: string,
   ): Promise<void> {
-    await this.ready();
-    await this.producer.send({
-      topic: `${topic}.dlq`,
-      messages: [
-        { key, value, headers: { ...headers, 'x-dlq-cause': cause, 'x-dlq-error': error.slice(0, 1000) } },
-      ],
-    });
+    await this.send((producer) =>
+      producer.send({
+        topic: `${topic}.dlq`,
+        messages: [
+          { key, value, headers: { ...headers, 'x-dlq-cause': cause, 'x-dlq-error': error.slice(0, 1000) } },
+        ],
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -390,4 +424,31 @@ export class KafkaEventBus implements EventBus {
         this.closeTimeoutMs,
       );
   }
+}
+
+/** Broker answers that mean the producer's idempotence state is gone: only a new producer helps. */
+const PRODUCER_STATE_ERRORS = new Set([
+  'OUT_OF_ORDER_SEQUENCE_NUMBER',
+  'UNKNOWN_PRODUCER_ID',
+  'INVALID_PRODUCER_EPOCH',
+]);
+
+/** True when `err` (or what it wraps: kafkajs nests the broker's error) is one of those answers. */
+export function producerStateRefused(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 5) return false;
+  const e = err as {
+    type?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    originalError?: unknown;
+    errors?: unknown;
+  };
+  if (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  if (typeof e.message === 'string' && /out of order sequence number/i.test(e.message)) return true;
+  const nested: unknown[] = [
+    e.cause,
+    e.originalError,
+    ...(Array.isArray(e.errors) ? (e.errors as unknown[]) : []),
+  ];
+  return nested.some((n) => producerStateRefused(n, depth + 1));
 }
