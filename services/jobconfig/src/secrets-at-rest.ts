@@ -70,21 +70,40 @@ export async function secureStoredSecrets(
     return changed ? out : undefined;
   };
 
-  // Configurations: few rows, and changed at any time (by an older replica too, during an upgrade).
-  for (let after: number | undefined; ;) {
-    const q = db('job_configs').select('id', 'macros').where('macros', 'like', '%"secure":true%');
-    if (after !== undefined) q.andWhere('id', '>', after);
-    const rows = (await q.orderBy('id').limit(BATCH)) as { id: number | string; macros: string }[];
-    for (const r of rows) {
-      const next = seal(JSON.parse(r.macros) as MacroLike[], `job configuration ${r.id}`);
-      if (!next) continue;
-      report.configs += await db('job_configs')
-        .where({ id: r.id, macros: r.macros })
-        .update({ macros: JSON.stringify(next) });
+  /**
+   * Seals `column` (a JSON array of macros) of every row of `table` holding a secure macro, paging
+   * on `cursor` from `after`; answers how many rows were written.
+   */
+  const sealRows = async (
+    t: { table: string; cursor: string; column: string; label: string },
+    after: number,
+  ): Promise<number> => {
+    let sealed = 0;
+    for (;;) {
+      const rows = (await db(t.table)
+        .select(t.cursor, 'id', t.column)
+        .where(t.cursor, '>', after)
+        .andWhere(t.column, 'like', '%"secure":true%')
+        .orderBy(t.cursor)
+        .limit(BATCH)) as Record<string, string | number>[];
+      for (const r of rows) {
+        const stored = String(r[t.column]);
+        const next = seal(JSON.parse(stored) as MacroLike[], `${t.label} ${r.id}`);
+        if (!next) continue;
+        sealed += await db(t.table)
+          .where({ id: r.id, [t.column]: stored })
+          .update({ [t.column]: JSON.stringify(next) });
+      }
+      if (rows.length < BATCH) return sealed;
+      after = Number(rows[rows.length - 1]?.[t.cursor]);
     }
-    if (rows.length < BATCH) break;
-    after = Number(rows[rows.length - 1]?.id);
-  }
+  };
+
+  // Configurations: few rows, and changed at any time (by an older replica too, during an upgrade).
+  report.configs = await sealRows(
+    { table: 'job_configs', cursor: 'id', column: 'macros', label: 'job configuration' },
+    0,
+  );
 
   // Jobs: their run macros are written once, at submission, so only jobs submitted since the last
   // complete pass under this keyring are read (all of them after a rotation or the upgrade).
@@ -94,23 +113,10 @@ export async function secureStoredSecrets(
   const upTo = Number(
     ((await db('jobs').max({ seq: 'seq' }).first()) as { seq: number | string | null }).seq ?? 0,
   );
-  for (let after = Number(done?.jobs_seq ?? 0); ;) {
-    const rows = (await db('jobs')
-      .select('seq', 'id', 'run_macros')
-      .where('seq', '>', after)
-      .andWhere('run_macros', 'like', '%"secure":true%')
-      .orderBy('seq')
-      .limit(BATCH)) as { seq: number | string; id: string; run_macros: string }[];
-    for (const r of rows) {
-      const next = seal(JSON.parse(r.run_macros) as MacroLike[], `job ${r.id}`);
-      if (!next) continue;
-      report.jobs += await db('jobs')
-        .where({ id: r.id, run_macros: r.run_macros })
-        .update({ run_macros: JSON.stringify(next) });
-    }
-    if (rows.length < BATCH) break;
-    after = Number(rows[rows.length - 1]?.seq);
-  }
+  report.jobs = await sealRows(
+    { table: 'jobs', cursor: 'seq', column: 'run_macros', label: 'job' },
+    Number(done?.jobs_seq ?? 0),
+  );
   // Jobs submitted during the pass by this code are sealed already; by an older replica, the next
   // start reads them (they lie above `upTo`).
   await db('secrets_sealed')
