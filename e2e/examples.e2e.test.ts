@@ -40,7 +40,10 @@ describe('example packages', () => {
   let token: string;
 
   beforeAll(async () => {
-    platform = await startDistributed();
+    // csv-to-postgres loads into the PostgreSQL of scripts/infra, on this host's loopback: jobs get the
+    // host's network here (JOBS_NETWORK=host, trusted packages only), as an operator would configure it
+    // for packages that must reach a database on the runner's own host.
+    platform = await startDistributed({ env: { '*': { JOBS_NETWORK: 'host' } } });
     api = client(platform.url);
     token = (
       await api('POST', '/api/login', { json: { username: 'admin', password: platform.adminPassword } })

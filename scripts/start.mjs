@@ -6,6 +6,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSandboxTools } from './sandbox-tools.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const step = (msg) => process.stdout.write(`[start] ${msg}\n`);
@@ -47,6 +48,9 @@ if (stale) {
   run('npm', ['run', '--silent', 'build']);
   writeFileSync(stamp, new Date().toISOString());
 }
+
+// Every job runs inside bubblewrap (docs/security.md): install it when missing.
+ensureSandboxTools((m) => step(m));
 
 step('starting integration-manager in standalone mode...');
 const child = spawn(process.execPath, [entry], { cwd: root, stdio: 'inherit', env: process.env });

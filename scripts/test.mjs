@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSandboxTools } from './sandbox-tools.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stdout.write(`[test] ${msg}\n`);
@@ -65,6 +66,9 @@ if (wantsInfra) {
   env.IM_TEST_INFRA = 'up';
   phase('infrastructure up');
 }
+
+// Jobs run inside bubblewrap (ADR 0013): the runner and attack tests need it on the machine.
+ensureSandboxTools(say);
 
 // The web console's browser test (e2e/console.e2e.test.ts) drives Debian's Chromium through
 // playwright-core, which cannot download a browser of its own here. Installed when missing; when that

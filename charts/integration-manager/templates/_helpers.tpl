@@ -273,6 +273,8 @@ FILES_MAX_BYTES: {{ $c.config.maxBytes | toString | quote }}
 {{- else if eq $key "jobRunner" }}
 JOBS_CONCURRENCY: {{ $c.config.concurrency | int64 | toString | quote }}
 JOBS_SANDBOX: {{ $c.config.sandbox | toString | quote }}
+JOBS_ISOLATION: {{ $c.config.isolation | quote }}
+JOBS_NETWORK: {{ $c.config.network | quote }}
 JOBS_MEMORY_MB: {{ $c.config.memoryMb | int64 | toString | quote }}
 JOBS_PACKAGE_CACHE_MB: {{ $c.config.packageCacheMb | int64 | toString | quote }}
 JOBS_WARM_EXECUTORS: {{ $c.config.warmExecutors | int64 | toString | quote }}

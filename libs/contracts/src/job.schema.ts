@@ -50,6 +50,7 @@ export const FailureReason = z.enum([
   'timeout',
   'runner-lost',
   'package-unusable',
+  'resource-limit',
   'internal-error',
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;

@@ -16,6 +16,7 @@ import {
   type SecretsKeyring,
 } from '@im/config';
 import type { KafkaBusOptions } from '@im/messaging';
+import { isolationEnv, isolationFromEnv, type IsolationConfig } from './sandbox/isolation.config';
 import type { S3StorageOptions } from '@im/storage';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,10 +29,7 @@ const JobRunnerEnv = z.object({
   JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   /** Older name of JOBS_CONCURRENCY, still accepted. */
   RUNNER_SLOTS: z.coerce.number().int().min(1).optional(),
-  /** Run each job under Node's permission model (reads: its own dir and the executor's code; writes: its own dir; no processes, workers, addons). */
-  JOBS_SANDBOX: envBoolean(true),
-  /** Heap cap of each job's executor (V8 --max-old-space-size), MiB. */
-  JOBS_MEMORY_MB: envInt(512, 16),
+  ...isolationEnv,
   /** Executors started ahead of their jobs, each in a fresh process that runs exactly one job (saves 0.1-0.3 s per job); 0 starts every job's executor when the job arrives. */
   JOBS_WARM_EXECUTORS: envInt(2, 0),
   /** Room for unchanged packages kept between jobs under <work dir>/cache, MiB; 0 turns the cache off. */
@@ -92,6 +90,7 @@ export interface JobRunnerConfig {
     unpackLimits: { maxBytes: number; maxEntries: number };
     sandbox: boolean;
     memoryMb: number;
+    isolation: IsolationConfig['isolation'];
     packageCacheBytes: number;
     /** Object storage handed to packages, if any (see PACKAGE_S3_*). */
     packageObjectStorage: ObjectStorageAccess | undefined;
@@ -139,8 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
       keepWorkDirs: e.RUNNER_KEEP_WORK_DIRS,
       warmExecutors: e.JOBS_WARM_EXECUTORS,
       unpackLimits: { maxBytes: e.RUNNER_MAX_UNPACKED_BYTES, maxEntries: e.RUNNER_MAX_ENTRIES },
-      sandbox: e.JOBS_SANDBOX,
-      memoryMb: e.JOBS_MEMORY_MB,
+      ...isolationFromEnv(e),
       packageCacheBytes: e.JOBS_PACKAGE_CACHE_MB * 1024 * 1024,
       packageObjectStorage:
         e.PACKAGE_S3_ACCESS_KEY_ID && e.PACKAGE_S3_SECRET_ACCESS_KEY

@@ -1,5 +1,5 @@
 import type { LogLevel } from '@im/contracts';
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import {
   decodeLogRecord,
@@ -9,6 +9,7 @@ import {
   RESERVED_SOURCES,
 } from './executor/executor.protocol';
 import { LineSplitter } from './line.splitter';
+import type { ResourceLimitHit, SandboxLease } from './sandbox/os-sandbox';
 
 /** Where an executor's output and messages go: the job that runs in it. */
 export interface ExecutorHandlers {
@@ -36,6 +37,8 @@ export interface ExecutorStartOptions extends Partial<ExecutorHandlers> {
    * reads the spec file. Output before {@link ExecutorProcess.attach} is kept and handed over then.
    */
   warm?: boolean;
+  /** The OS sandbox the executor runs in (null: a plain child process of the runner). */
+  sandbox?: SandboxLease | null;
 }
 
 export interface ExecutorExit {
@@ -43,6 +46,8 @@ export interface ExecutorExit {
   signal: NodeJS.Signals | null;
   /** Set when the process could not be started at all. */
   spawnError: Error | null;
+  /** The sandbox's limit that ended the executor, if one did. */
+  limit?: ResourceLimitHit | null;
 }
 
 /** How long stdout/stderr may stay open after the executor exited (a grandchild holding them). */
@@ -71,7 +76,11 @@ export class ExecutorProcess {
     if (o.onLine && o.onStep && o.onFatal)
       this.handlers = { onLine: o.onLine, onStep: o.onStep, onFatal: o.onFatal };
     this.ready = o.warm ? new Promise<void>((resolve) => (this.markReady = resolve)) : Promise.resolve();
-    this.child = fork(o.executorPath, [], {
+    const node = [process.execPath, ...(o.execArgv ?? []), o.executorPath];
+    const cmd = o.sandbox
+      ? o.sandbox.command(node)
+      : { command: process.execPath, args: node.slice(1), extraStdio: [] };
+    this.child = spawn(cmd.command, cmd.args, {
       cwd: o.cwd,
       env: {
         PATH: o.path,
@@ -80,8 +89,7 @@ export class ExecutorProcess {
         [EXECUTOR_SPEC_ENV]: o.specFile,
         ...(o.warm ? { [EXECUTOR_WAIT_ENV]: '1' } : {}),
       },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: [...(o.execArgv ?? [])],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', ...cmd.extraStdio],
       serialization: 'json',
       detached: process.platform !== 'win32',
     });
@@ -90,6 +98,7 @@ export class ExecutorProcess {
     this.child.stdout?.on('data', (c: Buffer) => out.push(c));
     this.child.stderr?.on('data', (c: Buffer) => err.push(c));
     this.child.on('message', (m: unknown) => this.onMessage(m));
+    if (this.child.pid !== undefined) o.sandbox?.started(this.child, () => this.signalGroup('SIGKILL'));
 
     this.exited = new Promise<ExecutorExit>((resolve) => {
       this.child.on('error', (error) => {
@@ -97,19 +106,26 @@ export class ExecutorProcess {
         // kill or IPC send) change nothing: 'exit' still comes.
         if (this.child.pid === undefined && !this.done) {
           this.done = true;
+          void o.sandbox?.finish();
           resolve({ code: null, signal: null, spawnError: error });
         }
       });
-      this.child.once('exit', (code, signal) => {
+      this.child.once('exit', (rawCode, rawSignal) => {
         this.done = true;
         this.markReady();
         if (this.killTimer) clearTimeout(this.killTimer);
         this.signalGroup('SIGKILL'); // leftovers of the job, if any
-        void this.stdioClosed().then(() => {
-          out.end();
-          err.end();
-          resolve({ code, signal, spawnError: null });
-        });
+        // bubblewrap reports a job killed by a signal as exit code 128 + its number.
+        const { code, signal } = o.sandbox
+          ? signalOf(rawCode, rawSignal)
+          : { code: rawCode, signal: rawSignal };
+        void Promise.all([this.stdioClosed(), o.sandbox?.finish(signal) ?? Promise.resolve(null)]).then(
+          ([, limit]) => {
+            out.end();
+            err.end();
+            resolve({ code, signal, spawnError: null, limit });
+          },
+        );
       });
     });
   }
@@ -145,11 +161,25 @@ export class ExecutorProcess {
     else this.early.push(fn);
   }
 
-  /** SIGTERM now, SIGKILL after the grace period if the executor is still there. Idempotent. */
+  /**
+   * SIGTERM now, SIGKILL after the grace period if the executor is still there. Idempotent. In the
+   * sandbox, SIGTERM goes to the job's own processes (stopping bubblewrap would kill them at once).
+   */
   terminate(): void {
     if (this.done || this.killTimer) return;
-    this.signalGroup('SIGTERM');
     this.killTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.o.killGraceMs);
+    const sandbox = this.o.sandbox;
+    if (!sandbox) return this.signalGroup('SIGTERM');
+    void sandbox.stopTargets(this.child.pid).then((pids) => {
+      if (pids.length === 0) return this.signalGroup('SIGTERM');
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // ended meanwhile
+        }
+      }
+    });
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
@@ -208,6 +238,16 @@ export class ExecutorProcess {
         return;
     }
   }
+}
+
+/** An exit code 128 + n of a sandbox (bubblewrap's way of saying "killed by signal n"), as the signal. */
+function signalOf(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+): { code: number | null; signal: NodeJS.Signals | null } {
+  if (code === null || code <= 128 || code > 128 + 64) return { code, signal };
+  const found = Object.entries(osConstants.signals).find(([, n]) => n === code - 128);
+  return found ? { code: null, signal: found[0] as NodeJS.Signals } : { code, signal };
 }
 
 /** 128 + signal number, as a shell reports a process killed by a signal. */

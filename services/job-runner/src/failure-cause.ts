@@ -6,7 +6,13 @@ import type { FailureReason, JobProgress } from '@im/contracts';
  * and "the platform failed" (FAILED with a reason).
  */
 export type FailureCause =
-  'package-failed' | 'timeout' | 'stopped-by-user' | 'package-unusable' | 'runner-lost' | 'internal-error';
+  | 'package-failed'
+  | 'timeout'
+  | 'stopped-by-user'
+  | 'package-unusable'
+  | 'runner-lost'
+  | 'resource-limit'
+  | 'internal-error';
 
 /** What an attempt came to: success, or a cause; returnCode when the entry point exited. */
 export type JobResult =
@@ -32,6 +38,8 @@ export function outcomeOf(result: JobResult): TerminalOutcome {
       return { status: 'FAILED', reason: 'package-unusable', returnCode };
     case 'runner-lost':
       return { status: 'FAILED', reason: 'runner-lost', returnCode };
+    case 'resource-limit':
+      return { status: 'FAILED', reason: 'resource-limit', returnCode };
     case 'internal-error':
       return { status: 'FAILED', reason: 'internal-error', returnCode };
     default: {

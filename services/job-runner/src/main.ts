@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     warmExecutors: config.runner.warmExecutors,
     unpackLimits: config.runner.unpackLimits,
     sandbox: config.runner.sandbox,
+    isolation: config.runner.isolation,
     memoryMb: config.runner.memoryMb,
     packageCacheBytes: config.runner.packageCacheBytes,
     ...(config.runner.packageObjectStorage
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
       runnerId: config.runner.id,
       concurrency: config.runner.slots,
       sandbox: config.runner.sandbox,
+      isolation: config.runner.isolation ? config.runner.isolation.network : 'none',
       httpPort: config.http.port,
     },
     'job runner is ready',

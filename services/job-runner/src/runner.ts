@@ -21,25 +21,17 @@ import {
   tracer,
 } from '@im/observability';
 import type { ObjectStorage } from '@im/storage';
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
+import { ExecutorLauncher } from './executor.launcher';
 import {
-  ACCESS_DENIED,
-  executorCode,
-  executorExecArgv,
-  OUT_OF_MEMORY,
-  type ExecutorCode,
-} from './executor.sandbox';
-import {
-  ExecutorProcess,
   signalExitCode,
   type ExecutorExit,
   type ExecutorHandlers,
-  type ExecutorStartOptions,
+  type ExecutorProcess,
 } from './executor.supervisor';
 import type { ExecutorSpec, ObjectStorageAccess } from './executor/executor.protocol';
 import { outcomeOf, type FailureCause, type JobResult, type TerminalOutcome } from './failure-cause';
@@ -50,7 +42,8 @@ import { MANIFEST_FILE, readManifest, resolveMacros } from './package.manifest';
 import { PackageUnusableError } from './package-unusable.error';
 import { DEFAULT_UNPACK_LIMITS, type UnpackLimits } from './package.unpacker';
 import { Semaphore } from './semaphore';
-import { WarmExecutors, type WarmExecutor } from './warm-executors';
+import { describeLimitHit, type OsSandboxSettings } from './sandbox/os-sandbox';
+import type { WarmExecutor } from './warm-executors';
 
 export interface JobRunnerDeps {
   bus: EventBus;
@@ -80,6 +73,12 @@ export interface JobRunnerDeps {
    * worker threads or native addons. Default true.
    */
   sandbox?: boolean;
+  /**
+   * The OS sandbox around every executor (ADR 0013: bubblewrap, a user id of its own, namespaces,
+   * control group, rlimits). Undefined or null: executors run as plain child processes of the runner
+   * (tests, trusted packages); the services' configuration turns it on by default (JOBS_ISOLATION).
+   */
+  isolation?: Omit<OsSandboxSettings, 'memoryMb'> | null;
   /** Heap cap of each executor (V8 old space), MiB. Default 512. */
   memoryMb?: number;
   /** Raw packages kept under `<workDir>/cache` to skip unchanged downloads, bytes; 0 turns it off. Default 1 GiB. */
@@ -164,8 +163,6 @@ export const DEFAULT_MEMORY_MB = 512;
 export const DEFAULT_PACKAGE_CACHE_BYTES = 1024 * 1024 * 1024;
 
 const REMEMBERED_OUTCOMES = 1000;
-/** Attempt directories of warm executors: `warm-<uuid>` (job attempts use `<jobId>-<attempt>`). */
-const WARM_DIR_PREFIX = 'warm-';
 const TERMINAL_PUBLISH_ATTEMPTS = 3;
 /** How long a granted job's RUNNING report and outcome are retried while the bus fails (ms). */
 const PERSISTENT_PUBLISH_MS = 5 * 60_000;
@@ -222,15 +219,13 @@ export class JobRunner {
   private readonly executorPath: string;
   private readonly unpackLimits: UnpackLimits;
   private readonly cache: PackageCache;
-  /** What the sandboxed executor may read of the platform's code; null without the sandbox. */
-  private code: ExecutorCode | null = null;
+  private readonly launcher: ExecutorLauncher;
   private requests: Subscription | undefined;
   private cancels: Subscription | undefined;
   private requestsClosed: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   /** One promise per held attempt; settles when the attempt is over (or was never started). */
   private readonly handling = new Set<Promise<void>>();
-  private warm: WarmExecutors | undefined;
   private leases: Subscription | undefined;
   /** Aborted when the shutdown grace period is over: what still runs is handed back. */
   private readonly handover = new AbortController();
@@ -244,15 +239,22 @@ export class JobRunner {
     this.slots = new Semaphore(deps.slots);
     this.executorPath = deps.executorPath ?? defaultExecutorPath();
     this.unpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...deps.unpackLimits };
+    this.launcher = new ExecutorLauncher({
+      executorPath: this.executorPath,
+      workDir: deps.workDir,
+      logger: this.logger,
+      permissionModel: deps.sandbox ?? true,
+      isolation: deps.isolation ?? null,
+      memoryMb: deps.memoryMb ?? DEFAULT_MEMORY_MB,
+      warmExecutors: deps.warmExecutors ?? 0,
+      killGraceMs: deps.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+      searchPath: deps.executorSearchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    });
     this.cache = new PackageCache(
       path.join(deps.workDir, 'cache'),
       deps.packageCacheBytes ?? DEFAULT_PACKAGE_CACHE_BYTES,
       this.logger.child({ component: 'package-cache' }),
     );
-  }
-
-  private get sandboxed(): boolean {
-    return this.deps.sandbox ?? true;
   }
 
   get runnerId(): string {
@@ -266,7 +268,7 @@ export class JobRunner {
 
   /** Process ids of pre-started executors waiting for a job (none without `warmExecutors`). */
   get warmExecutorPids(): number[] {
-    return this.warm?.idlePids ?? [];
+    return this.launcher.idlePids;
   }
 
   get isStopping(): boolean {
@@ -281,17 +283,8 @@ export class JobRunner {
       );
     }
     await fs.mkdir(this.deps.workDir, { recursive: true, mode: 0o700 });
-    if (this.sandboxed) {
-      try {
-        this.code = await executorCode(this.executorPath, await fs.realpath(this.deps.workDir));
-      } catch (err) {
-        throw new Error(
-          `The executor sandbox cannot be set up: ${message(err)}. Fix that, or run without the sandbox (JOBS_SANDBOX=false) only where every package is trusted.`,
-        );
-      }
-    }
+    await this.launcher.start();
     await this.cache.init();
-    await this.startWarmExecutors();
     this.gauges.push(
       sampledGauge('im_runner_slots', 'Job slots of the runner (JOBS_SLOTS).', undefined, () => ({
         value: this.slots.size,
@@ -324,8 +317,7 @@ export class JobRunner {
       {
         slots: this.deps.slots,
         workDir: this.deps.workDir,
-        sandbox: this.sandboxed,
-        executorReadPaths: this.code?.readPaths,
+        ...this.launcher.describe(),
         memoryMb: this.deps.memoryMb ?? DEFAULT_MEMORY_MB,
         packageCacheBytes: this.deps.packageCacheBytes ?? DEFAULT_PACKAGE_CACHE_BYTES,
       },
@@ -366,7 +358,7 @@ export class JobRunner {
     this.stopHeartbeats();
     await this.requestsClosed;
     await Promise.all([this.cancels?.close(), this.leases?.close()]);
-    await this.warm?.close();
+    await this.launcher.close();
     for (const unregister of this.gauges.splice(0)) unregister();
     this.logger.info('job runner stopped');
   }
@@ -666,7 +658,7 @@ export class JobRunner {
     job.answer = answer;
     job.logger.info('job claimed');
 
-    job.warm = await this.warm?.take();
+    job.warm = await this.launcher.take();
     const ws =
       job.warm?.ws ?? new JobWorkspace(path.join(this.deps.workDir, attemptDirName(req.jobId, req.attempt)));
     let result: JobResult;
@@ -902,7 +894,9 @@ export class JobRunner {
 
     let uploadFailed = false;
     // An attempt leaving this runner uploads nothing: its outputs are the next attempt's to write.
-    if (!exit.spawnError && job.stopCause !== 'handover' && job.stopCause !== 'lease-lost') {
+    // A job stopped for writing too much has its outputs dropped (they are what it wrote too much of).
+    const keepOutputs = exit.limit?.resource !== 'disk';
+    if (!exit.spawnError && keepOutputs && job.stopCause !== 'handover' && job.stopCause !== 'lease-lost') {
       try {
         const up = await ws.uploadOutputs(this.deps.storage, req.outPrefix);
         for (const s of up.skipped) w('WARNING', `output ${s.path} not uploaded: ${s.why}`);
@@ -918,6 +912,13 @@ export class JobRunner {
     if (exit.spawnError) {
       w('SEVERE', `the executor could not be started: ${exit.spawnError.message}`);
       return failed('internal-error');
+    }
+    if (exit.limit) {
+      w(
+        'SEVERE',
+        `${describeLimitHit(exit.limit)}: the sandbox stopped the job when it reached its ${exit.limit.resource} limit (${exit.limit.limit}); make it use less, or ask an operator to raise the limit (docs/operations.md, JOBS_*)`,
+      );
+      return failed('resource-limit', returnCode);
     }
     if (job.fatal) {
       job.logger.error({ fatal: job.fatal }, 'the executor failed');
@@ -978,53 +979,6 @@ export class JobRunner {
     return { entryPoint: await ws.resolveEntryPoint(req.entryPoint), manifest: read?.manifest ?? null };
   }
 
-  /** How an executor for the attempt directory `ws` is started: the sandbox of that directory. */
-  private async executorOptions(ws: JobWorkspace): Promise<ExecutorStartOptions> {
-    const real = async (d: string) => [...new Set([d, await fs.realpath(d).catch(() => d)])];
-    const execArgv = executorExecArgv({
-      code: this.code,
-      memoryMb: this.deps.memoryMb ?? DEFAULT_MEMORY_MB,
-      readDirs: await real(ws.dir),
-      writeDirs: (await Promise.all(ws.writableDirs.map(real))).flat(),
-    });
-    return {
-      executorPath: this.executorPath,
-      execArgv,
-      cwd: ws.specDir,
-      home: ws.dir,
-      tmpDir: ws.tmpDir,
-      specFile: ws.specFile,
-      path: this.deps.executorSearchPath ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-      killGraceMs: this.deps.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-    };
-  }
-
-  /** Pre-starts executors in fresh attempt directories (none when `warmExecutors` is 0). */
-  private async startWarmExecutors(): Promise<void> {
-    // Directories of warm executors a previous run of this runner left behind.
-    for (const e of await fs.readdir(this.deps.workDir).catch(() => [] as string[]))
-      if (e.startsWith(WARM_DIR_PREFIX))
-        await fs.rm(path.join(this.deps.workDir, e), { recursive: true, force: true }).catch(() => undefined);
-    const size = this.deps.warmExecutors ?? 0;
-    if (size <= 0) return;
-    this.warm = new WarmExecutors(
-      size,
-      async () => {
-        const ws = new JobWorkspace(path.join(this.deps.workDir, `${WARM_DIR_PREFIX}${randomUUID()}`));
-        await ws.create();
-        const proc = ExecutorProcess.start({ ...(await this.executorOptions(ws)), warm: true });
-        await proc.ready;
-        if (!proc.alive) {
-          await ws.remove().catch(() => undefined);
-          throw new Error('the warm executor exited while loading');
-        }
-        return { ws, proc };
-      },
-      this.logger.child({ component: 'warm-executors' }),
-    );
-    this.warm.fill();
-  }
-
   private async runExecutor(job: ActiveJob, ws: JobWorkspace, jobLog: JobLogWriter): Promise<ExecutorExit> {
     const { req } = job;
     const started = Date.now();
@@ -1041,10 +995,9 @@ export class JobRunner {
     let child: ExecutorProcess;
     if (job.warm?.proc.alive) {
       child = job.warm.proc;
-      child.attach(handlers);
-      child.go();
+      await this.launcher.go(job.warm, handlers);
     } else {
-      child = ExecutorProcess.start({ ...(await this.executorOptions(ws)), ...handlers });
+      child = await this.launcher.startCold(ws, handlers);
     }
     job.child = child;
     if (job.stopCause) child.terminate(); // stopped while it was being started
@@ -1072,23 +1025,13 @@ export class JobRunner {
     }
   }
 
-  /** Explains in the job log what the sandbox or the memory cap did to a package, once per job. */
+  /** Explains in the job log what a boundary or the memory cap did to a package, once per job. */
   private hint(job: ActiveJob, jobLog: JobLogWriter, text: string): void {
-    const once = (id: string, line: string) => {
-      if (job.hinted.has(id)) return;
+    for (const { id, line } of this.launcher.hints(text)) {
+      if (job.hinted.has(id)) continue;
       job.hinted.add(id);
       jobLog.write('SEVERE', 'runner', line);
-    };
-    if (this.code && ACCESS_DENIED.test(text))
-      once(
-        'sandbox',
-        'the sandbox refused an operation of the package: a job may read only its own directory, write only its spec/, out/ and tmp/ directories, and may not start processes or worker threads or load native addons',
-      );
-    if (OUT_OF_MEMORY.test(text))
-      once(
-        'memory',
-        `the job ran out of memory: its heap is capped at ${this.deps.memoryMb ?? DEFAULT_MEMORY_MB} MiB (JOBS_MEMORY_MB)`,
-      );
+    }
   }
 
   private onStep(job: ActiveJob, name: string): void {

@@ -1,11 +1,14 @@
 import type { Logger } from '@im/logging';
 import type { ExecutorProcess } from './executor.supervisor';
 import type { JobWorkspace } from './job.workspace';
+import type { SandboxLease } from './sandbox/os-sandbox';
 
 /** An executor started ahead of its job, in the empty work dir the job will use. */
 export interface WarmExecutor {
   ws: JobWorkspace;
   proc: ExecutorProcess;
+  /** Its place in the OS sandbox (null without one). */
+  lease?: SandboxLease | null;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type SecretsKeyring,
 } from '@im/config';
 import { hardeningEnv, hardeningFromEnv, type HardeningOptions } from '@im/gateway';
+import { isolationEnv, isolationFromEnv, type IsolationConfig } from '@im/job-runner';
 import * as path from 'node:path';
 
 /** Standalone mode's environment. Every variable is optional; the defaults give a working platform. */
@@ -34,6 +35,8 @@ const StandaloneEnv = z.object({
   JOBS_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   /** Job executors started ahead of their jobs (a fresh process per job either way); 0 turns it off. */
   JOBS_WARM_EXECUTORS: envInt(2, 0),
+  /** The job boundary: JOBS_ISOLATION, JOBS_NETWORK, JOBS_SANDBOX, JOBS_MEMORY_MB, … (docs/operations.md). */
+  ...isolationEnv,
   /** Access token lifetime in seconds. */
   AUTH_ACCESS_TOKEN_TTL: envInt(36000, 60),
   /** Refresh token lifetime in seconds. */
@@ -65,7 +68,7 @@ export interface StandaloneConfig {
   adminPassword: string | undefined;
   logLevel: string;
   files: { maxBytes: number };
-  runner: { slots: number; warmExecutors: number };
+  runner: { slots: number; warmExecutors: number } & IsolationConfig;
   auth: {
     accessTokenTtl: number;
     refreshTokenTtl: number;
@@ -88,7 +91,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
     adminPassword: e.IM_ADMIN_PASSWORD,
     logLevel: e.LOG_LEVEL,
     files: { maxBytes: e.FILES_MAX_BYTES },
-    runner: { slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS, warmExecutors: e.JOBS_WARM_EXECUTORS },
+    runner: {
+      slots: e.JOBS_CONCURRENCY ?? e.RUNNER_SLOTS,
+      warmExecutors: e.JOBS_WARM_EXECUTORS,
+      ...isolationFromEnv(e),
+    },
     auth: {
       accessTokenTtl: e.AUTH_ACCESS_TOKEN_TTL,
       refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,

@@ -108,6 +108,9 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     workDir: dir('work'),
     slots: config.runner.slots,
     warmExecutors: config.runner.warmExecutors,
+    sandbox: config.runner.sandbox,
+    isolation: config.runner.isolation,
+    memoryMb: config.runner.memoryMb,
     runnerId: `standalone-${os.hostname()}-${process.pid}`,
     secrets,
   });
