@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ALL = ['engine', 'dispatch', 'chain', 'throughput', 'api', 'large'];
+const ALL = ['engine', 'dispatch', 'chain', 'throughput', 'api', 'large', 'isolation'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 // --json FILE: also write the results there (npm test counts the smoke run's benchmarks so).
@@ -24,7 +24,7 @@ if (unknown.length > 0) {
   process.stderr.write(`unknown benchmark(s): ${unknown.join(', ')}; choose from ${ALL.join(', ')}\n`);
   process.exit(2);
 }
-const needsInfra = (chosen.length ? chosen : ALL).some((n) => n !== 'engine');
+const needsInfra = (chosen.length ? chosen : ALL).some((n) => n !== 'engine' && n !== 'isolation');
 if (needsInfra && !process.env.KAFKA_BROKERS) {
   process.stderr.write(
     'the platform benchmarks need PostgreSQL, Kafka and the S3 server: run `npm run infra:up`, then `set -a; . .infra/env; set +a`\n',
