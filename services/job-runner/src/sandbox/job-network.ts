@@ -32,10 +32,26 @@ export class EgressNetwork {
   static async create(): Promise<EgressNetwork> {
     // The holder says "ready" only once it is in its own namespace, so slirp4netns never attaches to
     // the runner's.
-    const holder = spawn('unshare', ['--net', '--', '/bin/sh', '-c', 'echo ready; exec sleep infinity'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
-    });
+    // Both die with the runner: the holder by its parent-death signal, slirp4netns when its exit pipe
+    // (whose other end only the runner holds) closes.
+    const holder = spawn(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        '--',
+        'unshare',
+        '--net',
+        '--',
+        '/bin/sh',
+        '-c',
+        'echo ready; exec sleep infinity',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      },
+    );
     let slirp: ChildProcess | undefined;
     try {
       await waitFor(holder, holder.stdout, /ready/, 'unshare --net');
@@ -48,10 +64,14 @@ export class EgressNetwork {
           '--enable-sandbox',
           '--enable-seccomp',
           '--ready-fd=3',
+          '--exit-fd=4',
           String(holder.pid),
           'tap0',
         ],
-        { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+        {
+          stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+          env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        },
       );
       await waitFor(slirp, slirp.stdio[3] as NodeJS.ReadableStream, /1/, 'slirp4netns');
       return new EgressNetwork(holder, slirp);
