@@ -2,7 +2,7 @@ export * from './app';
 export * from './audit';
 export * from './auth';
 export * from './jwks';
-export * from './active-users';
+export * from './user-state';
 export * from './json-body';
 export * from './links';
 export * from './problem';

@@ -1,12 +1,6 @@
 import type { UserChanged } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import {
-  Auditor,
-  auditTrail,
-  createAuthenticator,
-  createServiceApp,
-  refuseInactiveUsers,
-} from '@im/http-kit';
+import { Auditor, auditTrail, createAuthenticator, createServiceApp, applyUserState } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
@@ -60,10 +54,11 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   const publish = bus ? (e: UserChanged) => bus.publish('user.changes', e) : undefined;
   const service = new AuthService(new UserRepository(deps.db), deps.settings, logger, Date.now, publish);
   const accounts = new AccountService(deps.db, logger, Date.now, publish);
-  // A deactivated user's access token stops working here at once (this service holds the users).
-  const authenticate = refuseInactiveUsers(
+  // A token is judged by its user as they are now (this service holds the users): a deactivated
+  // user's token stops working and a demoted user's loses the role, on the next request.
+  const authenticate = applyUserState(
     deps.authenticate ?? createAuthenticator({ jwks: service.keys.jwks }),
-    (id) => service.isInactive(id),
+    (id) => service.currentState(id),
   );
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const audit = new AuditRepository(deps.db);

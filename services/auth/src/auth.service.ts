@@ -2,6 +2,7 @@ import type {
   ChangePasswordRequest,
   CreateUserRequest,
   Principal,
+  Role,
   TokenResponse,
   UpdateUserRequest,
   UserChanged,
@@ -20,7 +21,7 @@ import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import { createHash, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { JWT_AUDIENCE, JWT_ISSUER } from '@im/http-kit';
+import { JWT_AUDIENCE, JWT_ISSUER, type UserState } from '@im/http-kit';
 import { IpLoginThrottle, type IpThrottleSettings } from './login-throttle';
 import { generatePassword, hashPassword, needsRehash, verifyPassword } from './password';
 import { assertPasswordPolicy } from './password-policy';
@@ -65,6 +66,23 @@ function badCredentials(): AppError {
     'BAD_CREDENTIALS',
     'The user name or password is wrong, or the account is inactive or locked. Check them and try again.',
   );
+}
+
+/** What each role may do, least first: a role includes every role below it (an admin is a user too). */
+const ROLE_RANK: Record<Role, number> = { user: 0, admin: 1 };
+
+/**
+ * Nobody grants a role they do not hold (403): `roles` may contain roles the actor holds (or that are
+ * below one they hold) and roles the user has already (`kept`), so a change never hands out more than
+ * the actor has. The roles checked are the actor's current ones (applyUserState), not the token's.
+ */
+function assertGrantable(actor: Principal, roles: readonly Role[], kept: readonly Role[] = []): void {
+  const top = Math.max(-1, ...actor.roles.map((r) => ROLE_RANK[r]));
+  const foreign = roles.filter((r) => ROLE_RANK[r] > top && !kept.includes(r));
+  if (foreign.length > 0)
+    throw new ForbiddenError(
+      `You cannot grant a role you do not hold yourself (${foreign.join(', ')}); ask an administrator who holds it.`,
+    );
 }
 
 /** Publishes `user.changes` (the auth service's only event); absent where nothing consumes it. */
@@ -236,10 +254,15 @@ export class AuthService {
     return user;
   }
 
-  /** True when the user is gone or deactivated: their still-valid access tokens are refused. */
-  async isInactive(id: string): Promise<boolean> {
+  /**
+   * The user as they are now, read on every request: a token's roles are narrowed to these and a gone
+   * or deactivated user's still-valid access tokens are refused (applyUserState).
+   */
+  async currentState(id: string): Promise<UserState> {
     const user = await this.users.findById(id);
-    return !user || !user.active;
+    return user
+      ? { active: user.active, roles: user.roles, accountId: user.accountId }
+      : { active: false, roles: [], accountId: '' };
   }
 
   /** The users of the actor's account. */
@@ -249,6 +272,7 @@ export class AuthService {
 
   /** A new user, always in the actor's account. */
   async create(actor: Principal, input: CreateUserRequest): Promise<UserRecord> {
+    assertGrantable(actor, input.roles);
     assertPasswordPolicy(input.password, input.name, 'password');
     const passwordHash = await hashPassword(input.password);
     return this.inTransaction(async (users) => {
@@ -275,10 +299,14 @@ export class AuthService {
   }
 
   async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserRecord> {
-    await this.getFor(actor, id);
-    if (actor.id === id && (input.active === false || (input.roles && !input.roles.includes('admin')))) {
+    const target = await this.getFor(actor, id);
+    if (input.roles) assertGrantable(actor, input.roles, target.roles);
+    const ownRolesChange =
+      input.roles !== undefined &&
+      (input.roles.length !== target.roles.length || input.roles.some((r) => !target.roles.includes(r)));
+    if (actor.id === id && (input.active === false || ownRolesChange)) {
       throw new InputError(
-        'You cannot deactivate yourself or drop your own admin role; ask another administrator.',
+        'You cannot deactivate yourself or change your own roles; ask another administrator.',
         [
           {
             path: input.active === false ? 'active' : 'roles',
