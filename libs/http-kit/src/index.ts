@@ -12,3 +12,4 @@ export * from './request-scope';
 export * from './internal-client';
 export * from './serve';
 export * from './telemetry';
+export * from './trust-proxy';

@@ -1,6 +1,13 @@
 import type { UserChanged } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { Auditor, auditTrail, createAuthenticator, createServiceApp, applyUserState } from '@im/http-kit';
+import {
+  applyUserState,
+  Auditor,
+  auditTrail,
+  createAuthenticator,
+  createServiceApp,
+  type TrustProxy,
+} from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
@@ -87,12 +94,12 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   };
 }
 
-export function createApp(deps: AuthDeps): Express {
+export function createApp(deps: AuthDeps & { trustProxy?: TrustProxy }): Express {
   const mod = createAuthModule(deps);
   return createServiceApp(
     {
       logger: deps.logger,
-      trustProxy: 1,
+      trustProxy: deps.trustProxy ?? false,
       readiness: {
         checks: { database: () => deps.db.raw('select 1') },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

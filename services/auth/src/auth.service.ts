@@ -22,7 +22,13 @@ import type { Logger } from '@im/logging';
 import { createHash, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { JWT_AUDIENCE, JWT_ISSUER, type UserState } from '@im/http-kit';
-import { IpLoginThrottle, type IpThrottleSettings } from './login-throttle';
+import {
+  DEFAULT_LOGIN_DELAY,
+  failedLoginDelayMs,
+  FailedLoginCounter,
+  type IpThrottleSettings,
+  type LoginDelaySettings,
+} from './login-throttle';
 import { generatePassword, hashPassword, needsRehash, verifyPassword } from './password';
 import { assertPasswordPolicy } from './password-policy';
 import { SigningKeys } from './signing-keys';
@@ -35,9 +41,14 @@ export interface AuthSettings {
   jwtPreviousPublicKeys?: string[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
-  /** Failed logins in a row before the account is locked for `lockoutSeconds`. */
+  /**
+   * Failed logins for one user from one client address within `lockoutSeconds` before that user is
+   * refused from that address for `lockoutSeconds` (from other addresses it still logs in).
+   */
   maxFailedLogins: number;
   lockoutSeconds: number;
+  /** The growing wait before each login of a user name with recent failures (default 250 ms doubling to 4 s). */
+  loginDelay?: LoginDelaySettings;
   /** Failed logins per client address before that address is refused for a while (default 20 in 15 min, 15 min). */
   ipThrottle?: IpThrottleSettings;
 }
@@ -93,7 +104,12 @@ export class AuthService {
   private dummyHash: Promise<string> | undefined;
   /** The signing key and the JWKS (GET /api/.well-known/jwks.json). */
   readonly keys: SigningKeys;
-  private readonly ipThrottle: IpLoginThrottle;
+  private readonly ipThrottle: FailedLoginCounter;
+  /** Failures per user name and client address: that pair is locked out, not the user everywhere. */
+  private readonly pairThrottle: FailedLoginCounter;
+  /** Recent failures per user name (known or not): each login of the name waits longer. */
+  private readonly nameFailures: FailedLoginCounter;
+  private readonly loginDelay: LoginDelaySettings;
 
   constructor(
     private readonly users: UserRepository,
@@ -103,7 +119,11 @@ export class AuthService {
     private readonly publishUserChange?: UserChangePublisher,
   ) {
     this.keys = new SigningKeys(settings.jwtPrivateKey, settings.jwtPreviousPublicKeys ?? []);
-    this.ipThrottle = new IpLoginThrottle(settings.ipThrottle ?? DEFAULT_IP_THROTTLE, now);
+    this.ipThrottle = new FailedLoginCounter(settings.ipThrottle ?? DEFAULT_IP_THROTTLE, now);
+    const perUser = { windowSeconds: settings.lockoutSeconds, lockoutSeconds: settings.lockoutSeconds };
+    this.pairThrottle = new FailedLoginCounter({ ...perUser, maxFailures: settings.maxFailedLogins }, now);
+    this.nameFailures = new FailedLoginCounter({ ...perUser, maxFailures: Infinity }, now);
+    this.loginDelay = settings.loginDelay ?? DEFAULT_LOGIN_DELAY;
   }
 
   /**
@@ -134,46 +154,45 @@ export class AuthService {
 
   /**
    * Logs a user in. `clientIp` is throttled on failed logins (429 with Retry-After while locked out).
-   * An unknown user, a wrong password, an inactive and a locked account all get the same 401, after
-   * one argon2id verification each, so neither the answer nor its time says whether the user exists.
+   * Failures for a user name lock that name out from that address only (the user still logs in from
+   * their own), and make every login of the name wait longer (doubling, bounded), so guessing one
+   * user's password from many addresses slows down. An unknown user, a wrong password, an inactive
+   * and a locked-out user all get the same 401, after the same wait and one argon2id verification
+   * each, so neither the answer nor its time says whether the user exists.
    */
   async login(username: string, password: string, clientIp = 'unknown'): Promise<TokenResponse> {
     const retryAfter = this.ipThrottle.retryAfterSeconds(clientIp);
     if (retryAfter > 0) throw new LoginThrottledError(retryAfter);
+    const nameKey = username.toLowerCase();
+    const pairKey = `${clientIp} ${nameKey}`;
+    const wait = failedLoginDelayMs(this.nameFailures.failures(nameKey), this.loginDelay);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const user = await this.users.findByName(username);
-    const now = this.now();
-    if (!user) {
+    let ok = false;
+    if (user) ok = await verifyPassword(password, user.passwordHash);
+    else {
       this.dummyHash ??= hashPassword(generatePassword());
       await verifyPassword(password, await this.dummyHash);
-      this.ipThrottle.recordFailure(clientIp);
-      throw badCredentials();
-    }
-    const ok = await verifyPassword(password, user.passwordHash);
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      this.logger.warn({ userId: user.id }, 'login refused: account locked');
-      this.ipThrottle.recordFailure(clientIp);
-      throw badCredentials();
     }
     if (!ok) {
       this.ipThrottle.recordFailure(clientIp);
-      const failed = user.failedLogins + 1;
-      const lock = failed >= this.settings.maxFailedLogins;
-      await this.users.update(
-        user.id,
-        {
-          failedLogins: lock ? 0 : failed,
-          lockedUntil: lock ? now + this.settings.lockoutSeconds * 1000 : user.lockedUntil,
-        },
-        now,
-      );
-      this.logger.warn({ userId: user.id, failed, locked: lock }, 'login refused: wrong password');
+      this.pairThrottle.recordFailure(pairKey);
+      this.nameFailures.recordFailure(nameKey);
+      if (user) this.logger.warn({ userId: user.id }, 'login refused: wrong password');
       throw badCredentials();
     }
-    if (!user.active) throw badCredentials();
+    if (this.pairThrottle.retryAfterSeconds(pairKey) > 0) {
+      this.logger.warn({ userId: user?.id }, 'login refused: locked out from this address');
+      this.ipThrottle.recordFailure(clientIp);
+      throw badCredentials();
+    }
+    if (!user || !user.active) throw badCredentials();
+    this.pairThrottle.clear(pairKey);
+    this.nameFailures.clear(nameKey);
     // A hash from before argon2id (scrypt) or with older parameters is replaced while the password is at hand.
-    const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
-    if (user.failedLogins !== 0 || user.lockedUntil !== null || rehash.passwordHash)
-      await this.users.update(user.id, { failedLogins: 0, lockedUntil: null, ...rehash }, now);
+    const now = this.now();
+    if (needsRehash(user.passwordHash))
+      await this.users.update(user.id, { passwordHash: await hashPassword(password) }, now);
     // Each login starts a refresh-token family.
     return this.issueTokens(user, randomBytes(16).toString('base64url'));
   }

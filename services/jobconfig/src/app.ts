@@ -1,7 +1,7 @@
 import type { SecretsKeyring } from '@im/config';
 import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
-import { applyUserState, Auditor, auditTrail, createServiceApp } from '@im/http-kit';
+import { applyUserState, Auditor, auditTrail, createServiceApp, type TrustProxy } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { sampledGauge } from '@im/observability';
 import type { EventBus, Subscription } from '@im/messaging';
@@ -226,7 +226,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   };
 }
 
-export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): {
+export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy }): {
   app: Express;
   module: JobConfigModule;
 } {
@@ -234,7 +234,7 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }):
   const app = createServiceApp(
     {
       logger: deps.logger,
-      trustProxy: 1,
+      trustProxy: deps.trustProxy ?? false,
       readiness: {
         checks: { database: () => deps.db.raw('select 1'), kafka: () => deps.bus.ping() },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),
