@@ -238,6 +238,9 @@ S3_BUCKET: {{ $v.s3.bucket | quote }}
 S3_FORCE_PATH_STYLE: {{ $v.s3.forcePathStyle | toString | quote }}
 S3_KEY_PREFIX: {{ $v.s3.keyPrefix | quote }}
 {{- end }}
+{{- if has $key (list "auth" "jobconfig" "fileStorage") }}
+HTTP_TRUST_PROXY: {{ $v.gatewayAddresses | quote }}
+{{- end }}
 {{- if eq $key "gateway" }}
 AUTH_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "auth") | quote }}
 JOBCONFIG_SERVICE_URL: {{ include "im.serviceUrl" (dict "root" .root "key" "jobconfig") | quote }}
@@ -254,6 +257,7 @@ AUTH_ACCESS_TOKEN_TTL: {{ $c.config.accessTokenTtl | int64 | toString | quote }}
 AUTH_REFRESH_TOKEN_TTL: {{ $c.config.refreshTokenTtl | int64 | toString | quote }}
 AUTH_MAX_FAILED_LOGINS: {{ $c.config.maxFailedLogins | int64 | toString | quote }}
 AUTH_LOCKOUT_SECONDS: {{ $c.config.lockoutSeconds | int64 | toString | quote }}
+AUTH_LOGIN_DELAY_MAX_MS: {{ $c.config.loginDelayMaxMs | int64 | toString | quote }}
 AUTH_IP_MAX_FAILED_LOGINS: {{ $c.config.ipMaxFailedLogins | int64 | toString | quote }}
 AUTH_IP_WINDOW_SECONDS: {{ $c.config.ipWindowSeconds | int64 | toString | quote }}
 AUTH_IP_LOCKOUT_SECONDS: {{ $c.config.ipLockoutSeconds | int64 | toString | quote }}

@@ -1,6 +1,6 @@
 import { z } from '@im/contracts';
 import * as fs from 'node:fs';
-import { ConfigError, envBoolean, envInt, envPort, LogLevelEnv } from './env';
+import { ConfigError, envBoolean, envInt, envPort, envTrustedProxies, LogLevelEnv } from './env';
 
 /** Env every HTTP service shares. */
 export function httpEnv(defaultPort: number) {
@@ -17,6 +17,16 @@ export function httpEnv(defaultPort: number) {
     SHUTDOWN_TIMEOUT_MS: envInt(25_000, 0),
   };
 }
+
+/**
+ * A service behind the gateway (auth, jobconfig, file-storage): the gateway's addresses. Only a request
+ * coming straight from one of them may say who the client is (the last `X-Forwarded-For` entry, which
+ * the gateway sets); from anyone else the peer's own address counts. Default: nobody.
+ */
+export const serviceTrustProxyEnv = {
+  /** The gateway's addresses or ranges (`10.0.0.0/8`, `loopback`); empty: believe no X-Forwarded-For. */
+  HTTP_TRUST_PROXY: envTrustedProxies(),
+};
 
 /** Kafka connection. */
 export const kafkaEnv = {

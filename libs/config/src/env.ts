@@ -1,4 +1,5 @@
 import { z } from '@im/contracts';
+import { isIP } from 'node:net';
 
 /**
  * Parses an environment against a zod schema once, at start-up, and answers with one message that
@@ -72,3 +73,39 @@ export function runMain(name: string, main: () => Promise<void>): void {
     process.exit(err instanceof ConfigError ? 2 : 1);
   });
 }
+
+/** The names express knows for address ranges (`trust proxy`). */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * Proxies whose `X-Forwarded-For` is believed: comma-separated addresses, CIDR ranges (`10.0.0.0/8`)
+ * and `loopback`, `linklocal`, `uniquelocal`; empty or `none` (the default): nobody's, the client is
+ * the connection's peer. A hop count or `true` is refused: they believe any peer, so a client that
+ * reaches the port directly could choose its own address (login throttling, audit).
+ */
+export const envTrustedProxies = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '' && s.toLowerCase() !== 'none');
+      const bad = items.filter((s) => {
+        if (NAMED_RANGES.has(s)) return false;
+        const [addr, bits, extra] = s.split('/');
+        if (extra !== undefined || !addr || isIP(addr) === 0) return true;
+        return bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (isIP(addr) === 4 ? 32 : 128));
+      });
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must list proxy addresses or ranges (e.g. "10.0.0.0/8, loopback") or be empty; not ${bad
+            .map((b) => JSON.stringify(b))
+            .join(', ')} (hop counts and "true" would believe any client)`,
+        });
+        return z.NEVER;
+      }
+      return items;
+    });

@@ -1,3 +1,4 @@
+import type { TrustProxy } from './trust-proxy';
 import type { Logger } from '@im/logging';
 import express, { type Express, type Request, type RequestHandler, type Router } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -185,8 +186,8 @@ export function healthRoutes(readiness: Readiness): Router {
 export interface ServiceAppOptions {
   logger: Logger;
   readiness: Readiness;
-  /** Trust X-Forwarded-* from this many proxy hops (the gateway, an ingress). */
-  trustProxy?: boolean | number | string;
+  /** Whose X-Forwarded-For gives the client's address (trustProxyFrom); default: nobody's. */
+  trustProxy?: TrustProxy;
 }
 
 /**

@@ -3,6 +3,7 @@ import { silentLogger } from '@im/logging';
 import express from 'express';
 import request from 'supertest';
 import { createServiceApp } from './app';
+import { trustProxyFrom } from './trust-proxy';
 import { Auditor, auditTrail, idFromLocation, type AuditRule } from './audit';
 import { jsonBody } from './json-body';
 
@@ -46,7 +47,10 @@ function service(events: AuditEvent[], opts: { fail?: boolean } = {}) {
   r.put('/api/things/:id/macros/:name', (req, res) => {
     res.status(req.params.id === 'new' ? 201 : 200).json({});
   });
-  return createServiceApp({ logger: silentLogger(), readiness: {}, trustProxy: 'loopback' }, r);
+  return createServiceApp(
+    { logger: silentLogger(), readiness: {}, trustProxy: trustProxyFrom(['loopback']) },
+    r,
+  );
 }
 
 const settled = () => new Promise((r) => setImmediate(r));

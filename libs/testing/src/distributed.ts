@@ -108,6 +108,9 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     DB_URL: infra.pgUrl,
     DB_POOL_MAX: '4',
   };
+  // The services believe the client address (X-Forwarded-For) only from the gateway, which connects
+  // from 127.0.0.1; clients of the tests may use other loopback addresses (127.0.0.2, ...).
+  const fromGateway = { HTTP_TRUST_PROXY: '127.0.0.1' };
   const env: Record<string, Record<string, string>> = {
     auth: {
       ...common,
@@ -115,6 +118,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       DB_SCHEMA: `${id}_auth`,
       AUTH_JWT_PRIVATE_KEY_FILE: path.join(keyDir, 'private.pem'),
       AUTH_ADMIN_PASSWORD: adminPassword,
+      ...fromGateway,
     },
     jobconfig: {
       ...common,
@@ -124,12 +128,14 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       KAFKA_TOPIC_PARTITIONS: '3',
       KAFKA_TOPIC_REPLICATION: '1',
       SECRETS_ENCRYPTION_KEYS: secretsKeys,
+      ...fromGateway,
     },
     'file-storage': {
       ...common,
       HTTP_PORT: String(ports['file-storage']),
       DB_SCHEMA: `${id}_files`,
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
+      ...fromGateway,
     },
     gateway: {
       ...common,

@@ -172,6 +172,59 @@ describe('accounts and the users of an account', () => {
     ).toBe(401);
   });
 
+  it("takes the role from a demoted admin's still-valid token at once: no user management, no re-granting", async () => {
+    const a = (await login('admin', PASSWORD)).access_token;
+    const eve = await as(a).post('/api/users', {
+      name: 'eve',
+      password: 'river-stone-4821',
+      roles: ['admin'],
+    });
+    const frank = await as(a).post('/api/users', { name: 'frank', password: 'river-stone-4821' });
+    const e = (await login('eve', 'river-stone-4821')).access_token;
+    expect((await as(e).get('/api/users')).status).toBe(200);
+    expect((await as(a).put(`/api/users/${eve.body.id}`, { roles: ['user'] })).status).toBe(200);
+    // The token still says admin; the user table does not.
+    expect(claims(e).roles).toEqual(['admin']);
+    for (const r of [
+      await as(e).get('/api/users'),
+      await as(e).post('/api/users', { name: 'mallory', password: 'river-stone-4821', roles: ['admin'] }),
+      await as(e).put(`/api/users/${eve.body.id}`, { roles: ['admin'] }),
+      await as(e).post(`/api/users/${frank.body.id}/password`, { newPassword: 'other-stone-4821' }),
+      await as(e).post('/api/accounts', {
+        name: 'X',
+        admin: { name: 'x-admin', password: 'river-stone-4821' },
+      }),
+      await as(e).get('/api/audit'),
+    ])
+      expect(r.status).toBe(403);
+    expect((await as(e).get(`/api/users/${frank.body.id}`)).status).toBe(404);
+    expect((await as(e).get('/api/user')).status).toBe(200);
+    // Given back by another admin, the same token is an admin's again (never more than it says).
+    expect((await as(a).put(`/api/users/${eve.body.id}`, { roles: ['admin'] })).status).toBe(200);
+    expect((await as(e).get('/api/users')).status).toBe(200);
+  });
+
+  it('lets nobody change their own roles or grant a role they do not hold', async () => {
+    const a = (await login('admin', PASSWORD)).access_token;
+    const own = await as(a).put('/api/users/1', { roles: ['admin', 'user'] });
+    expect(own.status).toBe(400);
+    expect(own.body.errors[0]).toMatchObject({ path: 'roles' });
+    expect((await as(a).put('/api/users/1', { roles: ['admin'] })).status).toBe(200);
+    const gus = await as(a).post('/api/users', { name: 'gus', password: 'river-stone-4821' });
+    const g = (await login('gus', 'river-stone-4821')).access_token;
+    expect((await as(g).put(`/api/users/${gus.body.id}`, { roles: ['admin'] })).status).toBe(403);
+    expect((await as(a).get(`/api/users/${gus.body.id}`)).body.roles).toEqual(['user']);
+    // Below the routes too: an actor without the admin role cannot hand it out, whatever lets it call.
+    const { service } = createAuthModule(deps());
+    const plain = { id: gus.body.id as string, name: 'gus', roles: ['user' as const], accountId: '1' };
+    await expect(
+      service.create(plain, { name: 'hank', password: 'river-stone-4821', roles: ['admin'], active: true }),
+    ).rejects.toMatchObject({ status: 403 });
+    await expect(service.update(plain, gus.body.id, { roles: ['admin'] })).rejects.toMatchObject({
+      status: 403,
+    });
+  });
+
   it('rolls a change back when it cannot be announced (503), so jobconfig never misses a deactivation', async () => {
     const a = (await login('admin', PASSWORD)).access_token;
     const dave = await as(a).post('/api/users', { name: 'dave', password: 'river-stone-4821' });

@@ -1,11 +1,12 @@
 import type { UserChanged } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
 import {
+  applyUserState,
   Auditor,
   auditTrail,
   createAuthenticator,
   createServiceApp,
-  refuseInactiveUsers,
+  type TrustProxy,
 } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
@@ -60,10 +61,11 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   const publish = bus ? (e: UserChanged) => bus.publish('user.changes', e) : undefined;
   const service = new AuthService(new UserRepository(deps.db), deps.settings, logger, Date.now, publish);
   const accounts = new AccountService(deps.db, logger, Date.now, publish);
-  // A deactivated user's access token stops working here at once (this service holds the users).
-  const authenticate = refuseInactiveUsers(
+  // A token is judged by its user as they are now (this service holds the users): a deactivated
+  // user's token stops working and a demoted user's loses the role, on the next request.
+  const authenticate = applyUserState(
     deps.authenticate ?? createAuthenticator({ jwks: service.keys.jwks }),
-    (id) => service.isInactive(id),
+    (id) => service.currentState(id),
   );
   const opt = deps.publicBaseUrl ? { publicBaseUrl: deps.publicBaseUrl } : {};
   const audit = new AuditRepository(deps.db);
@@ -92,12 +94,12 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   };
 }
 
-export function createApp(deps: AuthDeps): Express {
+export function createApp(deps: AuthDeps & { trustProxy?: TrustProxy }): Express {
   const mod = createAuthModule(deps);
   return createServiceApp(
     {
       logger: deps.logger,
-      trustProxy: 1,
+      trustProxy: deps.trustProxy ?? false,
       readiness: {
         checks: { database: () => deps.db.raw('select 1') },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

@@ -2,6 +2,7 @@ import type {
   ChangePasswordRequest,
   CreateUserRequest,
   Principal,
+  Role,
   TokenResponse,
   UpdateUserRequest,
   UserChanged,
@@ -20,8 +21,14 @@ import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import { createHash, randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { JWT_AUDIENCE, JWT_ISSUER } from '@im/http-kit';
-import { IpLoginThrottle, type IpThrottleSettings } from './login-throttle';
+import { JWT_AUDIENCE, JWT_ISSUER, type UserState } from '@im/http-kit';
+import {
+  DEFAULT_LOGIN_DELAY,
+  failedLoginDelayMs,
+  FailedLoginCounter,
+  type IpThrottleSettings,
+  type LoginDelaySettings,
+} from './login-throttle';
 import { generatePassword, hashPassword, needsRehash, verifyPassword } from './password';
 import { assertPasswordPolicy } from './password-policy';
 import { SigningKeys } from './signing-keys';
@@ -34,9 +41,14 @@ export interface AuthSettings {
   jwtPreviousPublicKeys?: string[];
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
-  /** Failed logins in a row before the account is locked for `lockoutSeconds`. */
+  /**
+   * Failed logins for one user from one client address within `lockoutSeconds` before that user is
+   * refused from that address for `lockoutSeconds` (from other addresses it still logs in).
+   */
   maxFailedLogins: number;
   lockoutSeconds: number;
+  /** The growing wait before each login of a user name with recent failures (default 250 ms doubling to 4 s). */
+  loginDelay?: LoginDelaySettings;
   /** Failed logins per client address before that address is refused for a while (default 20 in 15 min, 15 min). */
   ipThrottle?: IpThrottleSettings;
 }
@@ -67,6 +79,23 @@ function badCredentials(): AppError {
   );
 }
 
+/** What each role may do, least first: a role includes every role below it (an admin is a user too). */
+const ROLE_RANK: Record<Role, number> = { user: 0, admin: 1 };
+
+/**
+ * Nobody grants a role they do not hold (403): `roles` may contain roles the actor holds (or that are
+ * below one they hold) and roles the user has already (`kept`), so a change never hands out more than
+ * the actor has. The roles checked are the actor's current ones (applyUserState), not the token's.
+ */
+function assertGrantable(actor: Principal, roles: readonly Role[], kept: readonly Role[] = []): void {
+  const top = Math.max(-1, ...actor.roles.map((r) => ROLE_RANK[r]));
+  const foreign = roles.filter((r) => ROLE_RANK[r] > top && !kept.includes(r));
+  if (foreign.length > 0)
+    throw new ForbiddenError(
+      `You cannot grant a role you do not hold yourself (${foreign.join(', ')}); ask an administrator who holds it.`,
+    );
+}
+
 /** Publishes `user.changes` (the auth service's only event); absent where nothing consumes it. */
 export type UserChangePublisher = (e: UserChanged) => Promise<void>;
 
@@ -75,7 +104,12 @@ export class AuthService {
   private dummyHash: Promise<string> | undefined;
   /** The signing key and the JWKS (GET /api/.well-known/jwks.json). */
   readonly keys: SigningKeys;
-  private readonly ipThrottle: IpLoginThrottle;
+  private readonly ipThrottle: FailedLoginCounter;
+  /** Failures per user name and client address: that pair is locked out, not the user everywhere. */
+  private readonly pairThrottle: FailedLoginCounter;
+  /** Recent failures per user name (known or not): each login of the name waits longer. */
+  private readonly nameFailures: FailedLoginCounter;
+  private readonly loginDelay: LoginDelaySettings;
 
   constructor(
     private readonly users: UserRepository,
@@ -85,7 +119,11 @@ export class AuthService {
     private readonly publishUserChange?: UserChangePublisher,
   ) {
     this.keys = new SigningKeys(settings.jwtPrivateKey, settings.jwtPreviousPublicKeys ?? []);
-    this.ipThrottle = new IpLoginThrottle(settings.ipThrottle ?? DEFAULT_IP_THROTTLE, now);
+    this.ipThrottle = new FailedLoginCounter(settings.ipThrottle ?? DEFAULT_IP_THROTTLE, now);
+    const perUser = { windowSeconds: settings.lockoutSeconds, lockoutSeconds: settings.lockoutSeconds };
+    this.pairThrottle = new FailedLoginCounter({ ...perUser, maxFailures: settings.maxFailedLogins }, now);
+    this.nameFailures = new FailedLoginCounter({ ...perUser, maxFailures: Infinity }, now);
+    this.loginDelay = settings.loginDelay ?? DEFAULT_LOGIN_DELAY;
   }
 
   /**
@@ -116,46 +154,45 @@ export class AuthService {
 
   /**
    * Logs a user in. `clientIp` is throttled on failed logins (429 with Retry-After while locked out).
-   * An unknown user, a wrong password, an inactive and a locked account all get the same 401, after
-   * one argon2id verification each, so neither the answer nor its time says whether the user exists.
+   * Failures for a user name lock that name out from that address only (the user still logs in from
+   * their own), and make every login of the name wait longer (doubling, bounded), so guessing one
+   * user's password from many addresses slows down. An unknown user, a wrong password, an inactive
+   * and a locked-out user all get the same 401, after the same wait and one argon2id verification
+   * each, so neither the answer nor its time says whether the user exists.
    */
   async login(username: string, password: string, clientIp = 'unknown'): Promise<TokenResponse> {
     const retryAfter = this.ipThrottle.retryAfterSeconds(clientIp);
     if (retryAfter > 0) throw new LoginThrottledError(retryAfter);
+    const nameKey = username.toLowerCase();
+    const pairKey = `${clientIp} ${nameKey}`;
+    const wait = failedLoginDelayMs(this.nameFailures.failures(nameKey), this.loginDelay);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const user = await this.users.findByName(username);
-    const now = this.now();
-    if (!user) {
+    let ok = false;
+    if (user) ok = await verifyPassword(password, user.passwordHash);
+    else {
       this.dummyHash ??= hashPassword(generatePassword());
       await verifyPassword(password, await this.dummyHash);
-      this.ipThrottle.recordFailure(clientIp);
-      throw badCredentials();
-    }
-    const ok = await verifyPassword(password, user.passwordHash);
-    if (user.lockedUntil !== null && user.lockedUntil > now) {
-      this.logger.warn({ userId: user.id }, 'login refused: account locked');
-      this.ipThrottle.recordFailure(clientIp);
-      throw badCredentials();
     }
     if (!ok) {
       this.ipThrottle.recordFailure(clientIp);
-      const failed = user.failedLogins + 1;
-      const lock = failed >= this.settings.maxFailedLogins;
-      await this.users.update(
-        user.id,
-        {
-          failedLogins: lock ? 0 : failed,
-          lockedUntil: lock ? now + this.settings.lockoutSeconds * 1000 : user.lockedUntil,
-        },
-        now,
-      );
-      this.logger.warn({ userId: user.id, failed, locked: lock }, 'login refused: wrong password');
+      this.pairThrottle.recordFailure(pairKey);
+      this.nameFailures.recordFailure(nameKey);
+      if (user) this.logger.warn({ userId: user.id }, 'login refused: wrong password');
       throw badCredentials();
     }
-    if (!user.active) throw badCredentials();
+    if (this.pairThrottle.retryAfterSeconds(pairKey) > 0) {
+      this.logger.warn({ userId: user?.id }, 'login refused: locked out from this address');
+      this.ipThrottle.recordFailure(clientIp);
+      throw badCredentials();
+    }
+    if (!user || !user.active) throw badCredentials();
+    this.pairThrottle.clear(pairKey);
+    this.nameFailures.clear(nameKey);
     // A hash from before argon2id (scrypt) or with older parameters is replaced while the password is at hand.
-    const rehash = needsRehash(user.passwordHash) ? { passwordHash: await hashPassword(password) } : {};
-    if (user.failedLogins !== 0 || user.lockedUntil !== null || rehash.passwordHash)
-      await this.users.update(user.id, { failedLogins: 0, lockedUntil: null, ...rehash }, now);
+    const now = this.now();
+    if (needsRehash(user.passwordHash))
+      await this.users.update(user.id, { passwordHash: await hashPassword(password) }, now);
     // Each login starts a refresh-token family.
     return this.issueTokens(user, randomBytes(16).toString('base64url'));
   }
@@ -236,10 +273,15 @@ export class AuthService {
     return user;
   }
 
-  /** True when the user is gone or deactivated: their still-valid access tokens are refused. */
-  async isInactive(id: string): Promise<boolean> {
+  /**
+   * The user as they are now, read on every request: a token's roles are narrowed to these and a gone
+   * or deactivated user's still-valid access tokens are refused (applyUserState).
+   */
+  async currentState(id: string): Promise<UserState> {
     const user = await this.users.findById(id);
-    return !user || !user.active;
+    return user
+      ? { active: user.active, roles: user.roles, accountId: user.accountId }
+      : { active: false, roles: [], accountId: '' };
   }
 
   /** The users of the actor's account. */
@@ -249,6 +291,7 @@ export class AuthService {
 
   /** A new user, always in the actor's account. */
   async create(actor: Principal, input: CreateUserRequest): Promise<UserRecord> {
+    assertGrantable(actor, input.roles);
     assertPasswordPolicy(input.password, input.name, 'password');
     const passwordHash = await hashPassword(input.password);
     return this.inTransaction(async (users) => {
@@ -275,10 +318,14 @@ export class AuthService {
   }
 
   async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserRecord> {
-    await this.getFor(actor, id);
-    if (actor.id === id && (input.active === false || (input.roles && !input.roles.includes('admin')))) {
+    const target = await this.getFor(actor, id);
+    if (input.roles) assertGrantable(actor, input.roles, target.roles);
+    const ownRolesChange =
+      input.roles !== undefined &&
+      (input.roles.length !== target.roles.length || input.roles.some((r) => !target.roles.includes(r)));
+    if (actor.id === id && (input.active === false || ownRolesChange)) {
       throw new InputError(
-        'You cannot deactivate yourself or drop your own admin role; ask another administrator.',
+        'You cannot deactivate yourself or change your own roles; ask another administrator.',
         [
           {
             path: input.active === false ? 'active' : 'roles',

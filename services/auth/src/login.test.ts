@@ -3,7 +3,8 @@ import { silentLogger } from '@im/logging';
 import { generateKeyPairSync } from 'node:crypto';
 import request from 'supertest';
 import { createApp, createAuthModule, type AuthDeps, type AuthModule } from './app';
-import { IpLoginThrottle } from './login-throttle';
+import { trustProxyFrom } from '@im/http-kit';
+import { failedLoginDelayMs, FailedLoginCounter } from './login-throttle';
 import { hashPassword, legacyScryptHash, needsRehash, verifyPassword } from './password';
 import { passwordWeakness } from './password-policy';
 
@@ -47,10 +48,10 @@ describe('passwords', () => {
   });
 });
 
-describe('the per-address login throttle', () => {
+describe('the failed-login counters', () => {
   it('locks an address out after the limit within the window, for the lockout time', () => {
     let now = 1_000_000;
-    const t = new IpLoginThrottle({ maxFailures: 3, windowSeconds: 60, lockoutSeconds: 30 }, () => now);
+    const t = new FailedLoginCounter({ maxFailures: 3, windowSeconds: 60, lockoutSeconds: 30 }, () => now);
     t.recordFailure('10.0.0.1');
     t.recordFailure('10.0.0.1');
     expect(t.retryAfterSeconds('10.0.0.1')).toBe(0);
@@ -65,7 +66,7 @@ describe('the per-address login throttle', () => {
 
   it('starts a new window after the old one passed', () => {
     let now = 0;
-    const t = new IpLoginThrottle({ maxFailures: 2, windowSeconds: 10, lockoutSeconds: 30 }, () => now);
+    const t = new FailedLoginCounter({ maxFailures: 2, windowSeconds: 10, lockoutSeconds: 30 }, () => now);
     t.recordFailure('a');
     now = 10_000;
     t.recordFailure('a');
@@ -73,9 +74,39 @@ describe('the per-address login throttle', () => {
   });
 
   it('keeps at most maxEntries addresses, forgetting the oldest', () => {
-    const t = new IpLoginThrottle({ maxFailures: 2, windowSeconds: 60, lockoutSeconds: 60, maxEntries: 100 });
+    const t = new FailedLoginCounter({
+      maxFailures: 2,
+      windowSeconds: 60,
+      lockoutSeconds: 60,
+      maxEntries: 100,
+    });
     for (let i = 0; i < 1000; i++) t.recordFailure(`10.0.${i >> 8}.${i & 255}`);
     expect(t.size).toBe(100);
+  });
+
+  it('counts failures within the window and forgets a cleared key', () => {
+    let now = 0;
+    const t = new FailedLoginCounter(
+      { maxFailures: Infinity, windowSeconds: 10, lockoutSeconds: 10 },
+      () => now,
+    );
+    t.recordFailure('bob');
+    t.recordFailure('bob');
+    expect(t.failures('bob')).toBe(2);
+    expect(t.retryAfterSeconds('bob')).toBe(0);
+    t.clear('bob');
+    expect(t.failures('bob')).toBe(0);
+    t.recordFailure('bob');
+    now = 10_000;
+    expect(t.failures('bob')).toBe(0);
+  });
+
+  it('waits longer with each recent failure of a name, doubling up to the maximum', () => {
+    const s = { baseMs: 250, maxMs: 4000 };
+    expect([0, 1, 2, 3, 4, 5, 6, 1000].map((n) => failedLoginDelayMs(n, s))).toEqual([
+      0, 250, 500, 1000, 2000, 4000, 4000, 4000,
+    ]);
+    expect(failedLoginDelayMs(3, { baseMs: 250, maxMs: 0 })).toBe(0);
   });
 });
 
@@ -92,6 +123,7 @@ describe('logging in', () => {
       refreshTokenTtlSeconds: 600,
       maxFailedLogins: 3,
       lockoutSeconds: 60,
+      loginDelay: { baseMs: 1, maxMs: 4 },
       ipThrottle: { maxFailures: 6, windowSeconds: 900, lockoutSeconds: 900 },
     },
   });
@@ -101,7 +133,8 @@ describe('logging in', () => {
     mod = createAuthModule(deps());
     await mod.migrate();
     await mod.service.bootstrapAdmin(PASSWORD);
-    app = createApp(deps());
+    // As behind the gateway: the test client (loopback) says which address it logs in from.
+    app = createApp({ ...deps(), trustProxy: trustProxyFrom(['loopback'], { oneHop: true }) });
   });
 
   afterEach(async () => {
@@ -112,19 +145,55 @@ describe('logging in', () => {
     request(app).post('/api/login').set('x-forwarded-for', ip).send({ username, password });
   const adminToken = async () => (await login('admin', PASSWORD, '198.51.100.1')).body.access_token as string;
 
-  it('answers an unknown user exactly as a wrong password, and a locked account too', async () => {
+  it('answers an unknown user exactly as a wrong password, and a locked-out user too', async () => {
     const unknown = await login('ghost', 'whatever-password');
     const wrong = await login('admin', 'whatever-password');
     const strip = (t: string) => ({ ...JSON.parse(t), requestId: undefined });
     expect(unknown.status).toBe(401);
     expect(wrong.status).toBe(401);
     expect(strip(unknown.text)).toEqual(strip(wrong.text));
-    // Locked now (3 failures in a row), the right password gets that same answer.
+    // Locked out from this address now (3 failures), the right password gets that same answer.
     await login('admin', 'whatever-password');
     await login('admin', 'whatever-password');
     const locked = await login('admin', PASSWORD);
     expect(locked.status).toBe(401);
     expect(strip(locked.text)).toEqual(strip(wrong.text));
+  });
+
+  it("locks a user out only from the addresses that failed: the user's own still logs in", async () => {
+    // Three failures from each of three other addresses: all three pairs are locked out.
+    for (const ip of ['198.51.100.7', '198.51.100.8', '198.51.100.9'])
+      for (let i = 0; i < 3; i++) expect((await login('admin', 'wrong-password-1', ip)).status).toBe(401);
+    expect((await login('admin', PASSWORD, '198.51.100.7')).status).toBe(401);
+    expect((await login('admin', PASSWORD, '203.0.113.1')).status).toBe(200);
+    // An unknown name is locked out the same way (nothing tells it apart from a user).
+    for (let i = 0; i < 3; i++) await login('ghost', 'wrong-password-1', '198.51.100.7');
+    expect((await login('ghost', 'wrong-password-1', '203.0.113.1')).status).toBe(401);
+  });
+
+  it('makes each login of a name with recent failures wait longer, the same for unknown names', async () => {
+    const slow = createApp({
+      ...deps(),
+      settings: {
+        ...deps().settings,
+        maxFailedLogins: 1000,
+        loginDelay: { baseMs: 100, maxMs: 400 },
+        ipThrottle: { maxFailures: 1000, windowSeconds: 60, lockoutSeconds: 60 },
+      },
+    });
+    const time = async (username: string) => {
+      const t0 = Date.now();
+      await request(slow).post('/api/login').send({ username, password: 'not-the-password-1' });
+      return Date.now() - t0;
+    };
+    for (const name of ['admin', 'ghost']) {
+      for (let i = 0; i < 3; i++) await time(name);
+      // Three failures: 100 × 2² = 400 ms before the password is even looked at.
+      expect(await time(name)).toBeGreaterThanOrEqual(400);
+    }
+    // A successful login ends the wait for that name.
+    await request(slow).post('/api/login').send({ username: 'admin', password: PASSWORD });
+    expect(await time('admin')).toBeLessThan(400);
   });
 
   it('takes about as long for an unknown user as for a wrong password (both verify an argon2id hash)', async () => {
@@ -135,6 +204,7 @@ describe('logging in', () => {
       settings: {
         ...deps().settings,
         maxFailedLogins: 1000,
+        loginDelay: { baseMs: 0, maxMs: 0 },
         ipThrottle: { maxFailures: 1000, windowSeconds: 60, lockoutSeconds: 60 },
       },
     });

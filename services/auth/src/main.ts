@@ -1,7 +1,17 @@
-import { httpEnv, kafkaEnv, kafkaOptions, parseEnv, pemFrom, pemsFrom, envInt, runMain } from '@im/config';
+import {
+  httpEnv,
+  kafkaEnv,
+  kafkaOptions,
+  parseEnv,
+  pemFrom,
+  pemsFrom,
+  envInt,
+  runMain,
+  serviceTrustProxyEnv,
+} from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { serve } from '@im/http-kit';
+import { serve, trustProxyFrom } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -11,6 +21,7 @@ import { createApp, createAuthModule } from './app';
 /** The auth service's environment (see services/auth/README.md). */
 const AuthEnv = dbEnvSchema('auth').extend({
   ...httpEnv(8081),
+  ...serviceTrustProxyEnv,
   ...kafkaEnv,
   /** PEM of the key that signs access tokens, RSA (RS256) or EC P-256 (ES256) (or AUTH_JWT_PRIVATE_KEY_FILE). */
   AUTH_JWT_PRIVATE_KEY: z.string().optional(),
@@ -23,8 +34,11 @@ const AuthEnv = dbEnvSchema('auth').extend({
   /** Access-token lifetime, seconds (`expires_in`). */
   AUTH_ACCESS_TOKEN_TTL: envInt(36000, 60),
   AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
+  /** Failed logins for one user from one client address before that pair is refused, and for how long (s). */
   AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
   AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+  /** Longest wait before a login of a user name with recent failures (250 ms doubling per failure), ms; 0: none. */
+  AUTH_LOGIN_DELAY_MAX_MS: envInt(4000, 0),
   /** Failed logins from one client address within AUTH_IP_WINDOW_SECONDS before it is refused (429), per replica. */
   AUTH_IP_MAX_FAILED_LOGINS: envInt(20, 1),
   AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
@@ -53,6 +67,7 @@ async function main(): Promise<void> {
       refreshTokenTtlSeconds: env.AUTH_REFRESH_TOKEN_TTL,
       maxFailedLogins: env.AUTH_MAX_FAILED_LOGINS,
       lockoutSeconds: env.AUTH_LOCKOUT_SECONDS,
+      loginDelay: { baseMs: Math.min(250, env.AUTH_LOGIN_DELAY_MAX_MS), maxMs: env.AUTH_LOGIN_DELAY_MAX_MS },
       ipThrottle: {
         maxFailures: env.AUTH_IP_MAX_FAILED_LOGINS,
         windowSeconds: env.AUTH_IP_WINDOW_SECONDS,
@@ -79,7 +94,12 @@ async function main(): Promise<void> {
   // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
   const telemetry = initObservability('auth', process.env);
   shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
-  const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
+  const app = createApp({
+    ...deps,
+    isDraining: () => shutdown.isShuttingDown,
+    // Logins are throttled per client address: only the gateway may say which it is.
+    trustProxy: trustProxyFrom(env.HTTP_TRUST_PROXY, { oneHop: true }),
+  });
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   // The audit trail of every service (audit.events) is stored here, for GET /api/audit.
   await mod.startAudit();

@@ -2,6 +2,7 @@ import {
   envBytes,
   envInt,
   httpEnv,
+  serviceTrustProxyEnv,
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
@@ -13,7 +14,7 @@ import {
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { createAuthenticator, httpConfigAccess, serve } from '@im/http-kit';
+import { createAuthenticator, httpConfigAccess, serve, trustProxyFrom } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -24,6 +25,7 @@ import { createApp } from './app';
 /** The file-storage service's environment (see services/file-storage/README.md). */
 const FileStorageEnv = dbEnvSchema('files').extend({
   ...httpEnv(8083),
+  ...serviceTrustProxyEnv,
   ...jwtVerifyEnv,
   ...kafkaEnv,
   ...s3Env,
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
   const telemetry = initObservability('file-storage', process.env);
   shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const { app, module } = createApp({
+    // The audit's source address: only the gateway may say which it is.
+    trustProxy: trustProxyFrom(env.HTTP_TRUST_PROXY, { oneHop: true }),
     db,
     dbSchema: env.DB_SCHEMA,
     logger,

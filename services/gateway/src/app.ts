@@ -1,5 +1,5 @@
 import type { ProductInfo } from '@im/contracts';
-import { createServiceApp, type Readiness } from '@im/http-kit';
+import { createServiceApp, type Readiness, type TrustProxy } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import { consoleRoutes } from './console';
@@ -28,10 +28,10 @@ export interface GatewayDeps {
   /** Security headers, CORS allow-list and rate limits (generous defaults; see hardening.ts). */
   hardening?: HardeningOptions;
   /**
-   * Which proxies' X-Forwarded-For to trust for the client IP (express `trust proxy`): `loopback` by
-   * default; behind an ingress, its hop count or address ranges (GATEWAY_TRUST_PROXY).
+   * Which proxies' X-Forwarded-For to trust for the client IP: nobody's by default; behind an
+   * ingress, its addresses or ranges (GATEWAY_TRUST_PROXY, trustProxyFrom).
    */
-  trustProxy?: boolean | number | string;
+  trustProxy?: TrustProxy;
   /** The web console's build to serve at /ui (services/console/dist by default; see console.ts). */
   consoleDir?: string;
 }
@@ -53,7 +53,7 @@ export function createApp(deps: GatewayDeps): Express {
   api.use(edgeAuth(deps.authenticate));
   for (const u of deps.upstreams) api.use(u);
   return createServiceApp(
-    { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? 'loopback' },
+    { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? false },
     consoleRoutes(deps.logger, deps.consoleDir),
     api,
   );

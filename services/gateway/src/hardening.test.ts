@@ -2,7 +2,9 @@ import { silentLogger } from '@im/logging';
 import express, { type RequestHandler } from 'express';
 import request from 'supertest';
 import { createApp } from './app';
-import { hardeningFromEnv, tokenSubject, type HardeningOptions } from './hardening';
+import { z } from '@im/contracts';
+import { trustProxyFrom } from '@im/http-kit';
+import { hardeningEnv, hardeningFromEnv, tokenSubject, type HardeningOptions } from './hardening';
 
 const allow: RequestHandler = (req, _res, next) => {
   req.principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
@@ -13,7 +15,7 @@ const allow: RequestHandler = (req, _res, next) => {
 const tokenFor = (sub: string) =>
   `Bearer ${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.sig`;
 
-function gateway(hardening?: HardeningOptions, trustProxy?: string | number) {
+function gateway(hardening?: HardeningOptions, trustProxy?: string[]) {
   const upstream = express.Router();
   upstream.get('/api/jobs', (_req, res) => {
     res.json({ ok: true });
@@ -25,7 +27,7 @@ function gateway(hardening?: HardeningOptions, trustProxy?: string | number) {
     authenticate: allow,
     upstreams: [upstream],
     ...(hardening ? { hardening } : {}),
-    ...(trustProxy !== undefined ? { trustProxy } : {}),
+    ...(trustProxy !== undefined ? { trustProxy: trustProxyFrom(trustProxy) } : {}),
   });
 }
 
@@ -120,11 +122,18 @@ describe('gateway hardening', () => {
   });
 
   it('keys the IP limit on the client behind a trusted proxy, not on the proxy', async () => {
-    const app = gateway({ rateLimitPerIp: 1, rateLimitPerToken: 0 }, 'loopback');
+    const app = gateway({ rateLimitPerIp: 1, rateLimitPerToken: 0 }, ['loopback']);
     const a = await request(app).get('/api/jobs').set('x-forwarded-for', '203.0.113.7');
     const b = await request(app).get('/api/jobs').set('x-forwarded-for', '203.0.113.8');
     const a2 = await request(app).get('/api/jobs').set('x-forwarded-for', '203.0.113.7');
     expect([a.status, b.status, a2.status]).toEqual([200, 200, 429]);
+  });
+
+  it('believes no X-Forwarded-For by default: a client cannot choose its address', async () => {
+    const app = gateway({ rateLimitPerIp: 1, rateLimitPerToken: 0 });
+    const a = await request(app).get('/api/jobs').set('x-forwarded-for', '203.0.113.7');
+    const b = await request(app).get('/api/jobs').set('x-forwarded-for', '203.0.113.8');
+    expect([a.status, b.status]).toEqual([200, 429]);
   });
 
   it('disables a limit set to 0', async () => {
@@ -142,12 +151,12 @@ describe('gateway hardening', () => {
   });
 
   it('reads its settings from the environment', () => {
+    const env = (e: Record<string, string>) => hardeningFromEnv(z.object(hardeningEnv).parse(e));
     expect(
-      hardeningFromEnv({
+      env({
         GATEWAY_CORS_ORIGINS: ' https://a.example , https://b.example/ ,',
-        GATEWAY_RATE_LIMIT_PER_MINUTE: 10,
-        GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: 0,
-        GATEWAY_TRUST_PROXY: '1',
+        GATEWAY_RATE_LIMIT_PER_MINUTE: '10',
+        GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: '0',
       }),
     ).toEqual({
       hardening: {
@@ -155,15 +164,17 @@ describe('gateway hardening', () => {
         rateLimitPerToken: 10,
         rateLimitPerIp: 0,
       },
-      trustProxy: 1,
+      // Nobody's X-Forwarded-For unless proxies are listed.
+      trustProxy: false,
     });
-    expect(
-      hardeningFromEnv({
-        GATEWAY_CORS_ORIGINS: '',
-        GATEWAY_RATE_LIMIT_PER_MINUTE: 600,
-        GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: 1200,
-        GATEWAY_TRUST_PROXY: 'loopback, uniquelocal',
-      }),
-    ).toMatchObject({ hardening: { corsOrigins: [] }, trustProxy: 'loopback, uniquelocal' });
+    const trust = env({ GATEWAY_TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy;
+    expect(trust && [trust('127.0.0.1', 0), trust('10.1.2.3', 1), trust('192.0.2.1', 0)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    // A hop count or `true` would believe any client that reaches the port.
+    for (const bad of ['1', 'true', '10.0.0.0/99', 'gateway'])
+      expect(() => env({ GATEWAY_TRUST_PROXY: bad })).toThrow(/proxy addresses or ranges/);
   });
 });

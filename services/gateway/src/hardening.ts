@@ -1,6 +1,7 @@
+import { envTrustedProxies } from '@im/config';
 import { z } from '@im/contracts';
 import { AppError } from '@im/errors';
-import { PROBLEM_CONTENT_TYPE, toProblem } from '@im/http-kit';
+import { PROBLEM_CONTENT_TYPE, toProblem, trustProxyFrom, type TrustProxy } from '@im/http-kit';
 import cors from 'cors';
 import type { Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
@@ -151,19 +152,18 @@ export const hardeningEnv = {
   /** Requests per minute per client IP, per replica; 0 disables. */
   GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: z.coerce.number().int().min(0).default(1200),
   /**
-   * Which proxies' X-Forwarded-For to trust for the client IP: `loopback` (default), a hop count
-   * (`1` behind one ingress) or comma-separated addresses/ranges (`loopback, 10.0.0.0/8`).
+   * Which proxies' X-Forwarded-For to trust for the client IP: comma-separated addresses/ranges of the
+   * ingress or load balancer in front (`10.0.0.0/8`, `loopback`); empty (default): nobody's.
    */
-  GATEWAY_TRUST_PROXY: z.string().default('loopback'),
+  GATEWAY_TRUST_PROXY: envTrustedProxies(),
 };
 
 export function hardeningFromEnv(e: {
   GATEWAY_CORS_ORIGINS: string;
   GATEWAY_RATE_LIMIT_PER_MINUTE: number;
   GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE: number;
-  GATEWAY_TRUST_PROXY: string;
-}): { hardening: HardeningOptions; trustProxy: boolean | number | string } {
-  const tp = e.GATEWAY_TRUST_PROXY.trim();
+  GATEWAY_TRUST_PROXY: string[];
+}): { hardening: HardeningOptions; trustProxy: TrustProxy } {
   return {
     hardening: {
       corsOrigins: e.GATEWAY_CORS_ORIGINS.split(',')
@@ -172,6 +172,6 @@ export function hardeningFromEnv(e: {
       rateLimitPerToken: e.GATEWAY_RATE_LIMIT_PER_MINUTE,
       rateLimitPerIp: e.GATEWAY_RATE_LIMIT_PER_IP_PER_MINUTE,
     },
-    trustProxy: /^\d+$/.test(tp) ? Number(tp) : tp === 'true' ? true : tp === 'false' ? false : tp,
+    trustProxy: trustProxyFrom(e.GATEWAY_TRUST_PROXY),
   };
 }

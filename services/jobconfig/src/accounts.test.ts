@@ -79,7 +79,7 @@ describe('accounts and deactivated users in jobconfig', () => {
 
     // An older record (a redelivery) does not undo a newer one; a newer activation does.
     const states = new UserStateRepository(db);
-    await states.apply({ userId: '1', accountId: '1', active: true, at: 0 });
+    await states.apply({ userId: '1', accountId: '1', active: true, roles: ['user'], at: 0 });
     expect(await states.isInactive('1')).toBe(true);
     await bus.publish('user.changes', {
       ...change,
@@ -95,10 +95,58 @@ describe('accounts and deactivated users in jobconfig', () => {
     expect((await as('alice').post(`/api/jobconfigs/${id}/jobs`)).status).toBe(202);
   });
 
+  it("takes the admin role from a demoted admin's still-valid token, on its routes and file-storage's", async () => {
+    const job = (await as('alice').post(`/api/jobconfigs/${id}/jobs`)).body.id as string;
+    expect((await as('root').get(`/api/jobconfigs/${id}`)).status).toBe(200);
+    const demoted: UserChanged = {
+      userId: '3',
+      accountId: '1',
+      name: 'root',
+      active: true,
+      roles: ['user'],
+      change: 'updated',
+      changedBy: { id: '9', name: 'boss' },
+      occurredAt: new Date().toISOString(),
+    };
+    await bus.publish('user.changes', demoted);
+    // The token still says admin; what user.changes said wins: alice's things no longer exist for root.
+    await waitFor(
+      async () => ((await as('root').get(`/api/jobconfigs/${id}`)).status === 404 ? true : undefined),
+      { what: "root's admin role to be taken away" },
+    );
+    expect((await as('root').get(`/api/jobs/${job}`)).status).toBe(404);
+    expect((await as('root').get('/api/jobconfigs')).body.totalRecords).toBe(0);
+    await expect(mod.configs.assertAccess(users.root as Principal, id)).rejects.toMatchObject({
+      status: 404,
+    });
+    // Promoted again: the token's admin claim counts again (it is the ceiling, never more).
+    await bus.publish('user.changes', {
+      ...demoted,
+      roles: ['admin'],
+      occurredAt: new Date(Date.now() + 1000).toISOString(),
+    });
+    await waitFor(
+      async () => ((await as('root').get(`/api/jobconfigs/${id}`)).status === 200 ? true : undefined),
+      { what: "root's admin role to be back" },
+    );
+    // A General User promoted to admin does not become one with the token issued before.
+    await bus.publish('user.changes', { ...demoted, userId: '2', name: 'bob', roles: ['admin'] });
+    await waitFor(async () => ((await new UserStateRepository(db).get('2')) ? true : undefined), {
+      what: "bob's state",
+    });
+    expect((await as('bob').get(`/api/jobconfigs/${id}`)).status).toBe(404);
+  });
+
   it("skips the scheduled ticks of a deactivated owner's configuration", async () => {
     await mod.schedules.put(users.alice, id, { type: 'interval', intervalFrequency: 'PT1M' });
     await db('schedules').update({ next_fire_at: Date.now() - 1000 });
-    await new UserStateRepository(db).apply({ userId: '1', accountId: '1', active: false, at: Date.now() });
+    await new UserStateRepository(db).apply({
+      userId: '1',
+      accountId: '1',
+      active: false,
+      roles: ['user'],
+      at: Date.now(),
+    });
     const pass = await mod.scheduler.tick();
     expect(pass).toMatchObject({ fired: [], skipped: 1 });
     expect((await as('root').get(`/api/jobconfigs/${id}/jobs`)).body.totalRecords).toBe(0);

@@ -1,7 +1,7 @@
 import type { SecretsKeyring } from '@im/config';
 import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
-import { Auditor, auditTrail, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
+import { applyUserState, Auditor, auditTrail, createServiceApp, type TrustProxy } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { sampledGauge } from '@im/observability';
 import type { EventBus, Subscription } from '@im/messaging';
@@ -91,8 +91,9 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     Date.now,
     userStates,
   );
-  // A deactivated user's still-valid access token is refused as soon as user.changes says so.
-  const authenticate = refuseInactiveUsers(deps.authenticate, (id) => userStates.isInactive(id));
+  // A still-valid access token is judged by its user's state as user.changes last said it: a
+  // deactivated user's is refused, a demoted user's loses the role.
+  const authenticate = applyUserState(deps.authenticate, (id) => userStates.get(id));
   const outbox = new Outbox(deps.db, deps.bus, logger.child({ component: 'outbox' }));
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
@@ -178,7 +179,8 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         handler: (hb) => jobs.onHeartbeat(hb),
         isTransient: isDatabaseUnavailable,
       });
-      // Deactivated users: their tokens and runs are refused, their waiting jobs cancelled.
+      // Deactivated users: their tokens and runs are refused, their waiting jobs cancelled; demoted
+      // users' tokens lose the role.
       userChanges = await deps.bus.subscribe({
         groupId: 'jobconfig.user-changes',
         topic: 'user.changes',
@@ -186,7 +188,13 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
         fromBeginning: true,
         handler: async (u) => {
           const at = Date.parse(u.occurredAt) || Date.now();
-          await userStates.apply({ userId: u.userId, accountId: u.accountId, active: u.active, at });
+          await userStates.apply({
+            userId: u.userId,
+            accountId: u.accountId,
+            active: u.active,
+            roles: u.roles,
+            at,
+          });
           // A record replayed from long ago (a new group) only updates the projection: the user may
           // have been activated again since, and their waiting jobs are not its business.
           if (!u.active && Date.now() - at < USER_CHANGE_CANCELS_WITHIN_MS)
@@ -218,7 +226,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   };
 }
 
-export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): {
+export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy }): {
   app: Express;
   module: JobConfigModule;
 } {
@@ -226,7 +234,7 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }):
   const app = createServiceApp(
     {
       logger: deps.logger,
-      trustProxy: 1,
+      trustProxy: deps.trustProxy ?? false,
       readiness: {
         checks: { database: () => deps.db.raw('select 1'), kafka: () => deps.bus.ping() },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

@@ -1,5 +1,6 @@
 import type { FileCatalogPort, JobConfigInput, JobConfigPatch, Principal } from '@im/contracts';
-import { ConflictError, InputError, NotFoundError, UnauthenticatedError } from '@im/errors';
+import { ConflictError, InputError, NotFoundError } from '@im/errors';
+import { currentPrincipal } from '@im/http-kit';
 import type { EventBus } from '@im/messaging';
 import type { PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
@@ -44,14 +45,13 @@ export class JobConfigService {
     return this.configs.findById(id);
   }
 
-  /** For file-storage (ConfigAccessPort): a deactivated user's token is refused there too. */
+  /**
+   * For file-storage (ConfigAccessPort): the caller is judged by their current state there too (a
+   * deactivated user's token refused, a demoted user's without the role), as on jobconfig's routes.
+   */
   async assertAccess(principal: Principal, id: string): Promise<void> {
-    if (await this.users?.isInactive(principal.id)) {
-      throw new UnauthenticatedError(
-        'This user has been deactivated; ask an administrator of your account to activate it again.',
-      );
-    }
-    await this.getFor(principal, id);
+    const state = await this.users?.get(principal.id);
+    await this.getFor(currentPrincipal(principal, state), id);
   }
 
   /** True when the configuration's owner is deactivated: its jobs do not run (by hand or on schedule). */

@@ -213,4 +213,20 @@ export const jobconfigMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: '20261129_0001_user_state_roles',
+    // Why: a demoted admin's still-valid token must lose the role here too (issue #13): the projection
+    // of user.changes keeps the user's current roles. Null (rows from before): not known, the token's
+    // roles stand until the user's next change.
+    async up(db) {
+      await db.schema.alterTable('user_states', (t) => {
+        t.string('roles', 255).nullable();
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable('user_states', (t) => {
+        t.dropColumn('roles');
+      });
+    },
+  },
 ];

@@ -2,6 +2,7 @@ import {
   envBoolean,
   envInt,
   httpEnv,
+  serviceTrustProxyEnv,
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
@@ -17,7 +18,7 @@ import {
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { createAuthenticator, httpFileCatalog, serve } from '@im/http-kit';
+import { createAuthenticator, httpFileCatalog, serve, trustProxyFrom } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -28,6 +29,7 @@ import { createApp } from './app';
 /** The jobconfig service's environment (see services/jobconfig/README.md). */
 const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   ...httpEnv(8082),
+  ...serviceTrustProxyEnv,
   ...jwtVerifyEnv,
   ...kafkaEnv,
   ...s3Env,
@@ -74,6 +76,8 @@ async function main(): Promise<void> {
   const telemetry = initObservability('jobconfig', process.env);
   shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const { app, module } = createApp({
+    // The audit's source address: only the gateway may say which it is.
+    trustProxy: trustProxyFrom(env.HTTP_TRUST_PROXY, { oneHop: true }),
     db,
     dbSchema: env.DB_SCHEMA,
     logger,

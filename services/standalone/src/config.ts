@@ -10,6 +10,7 @@ import {
   type SecretsKeyring,
 } from '@im/config';
 import { hardeningEnv, hardeningFromEnv, type HardeningOptions } from '@im/gateway';
+import type { TrustProxy } from '@im/http-kit';
 import { isolationEnv, isolationFromEnv, type IsolationConfig } from '@im/job-runner';
 import * as path from 'node:path';
 
@@ -41,9 +42,11 @@ const StandaloneEnv = z.object({
   AUTH_ACCESS_TOKEN_TTL: envInt(36000, 60),
   /** Refresh token lifetime in seconds. */
   AUTH_REFRESH_TOKEN_TTL: envInt(7 * 24 * 3600, 60),
-  /** Failed logins in a row before a lockout, and its length in seconds. */
+  /** Failed logins for one user from one client address before that pair is refused, and for how long (s). */
   AUTH_MAX_FAILED_LOGINS: envInt(5, 1),
   AUTH_LOCKOUT_SECONDS: envInt(900, 1),
+  /** Longest wait before a login of a user name with recent failures (250 ms doubling per failure), ms; 0: none. */
+  AUTH_LOGIN_DELAY_MAX_MS: envInt(4000, 0),
   /** Failed logins from one client address within the window before it is refused (429), and for how long. */
   AUTH_IP_MAX_FAILED_LOGINS: envInt(20, 1),
   AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
@@ -74,11 +77,12 @@ export interface StandaloneConfig {
     refreshTokenTtl: number;
     maxFailedLogins: number;
     lockoutSeconds: number;
+    loginDelay: { baseMs: number; maxMs: number };
     ipThrottle: { maxFailures: number; windowSeconds: number; lockoutSeconds: number };
   };
   shutdownGraceMs: number;
   scheduler: { enabled: boolean; pollMs: number };
-  gateway: { hardening: HardeningOptions; trustProxy: boolean | number | string };
+  gateway: { hardening: HardeningOptions; trustProxy: TrustProxy };
   /** SECRETS_ENCRYPTION_KEYS when set; otherwise the platform uses the key file of its data dir. */
   secrets: SecretsKeyring | undefined;
 }
@@ -101,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
       refreshTokenTtl: e.AUTH_REFRESH_TOKEN_TTL,
       maxFailedLogins: e.AUTH_MAX_FAILED_LOGINS,
       lockoutSeconds: e.AUTH_LOCKOUT_SECONDS,
+      loginDelay: { baseMs: Math.min(250, e.AUTH_LOGIN_DELAY_MAX_MS), maxMs: e.AUTH_LOGIN_DELAY_MAX_MS },
       ipThrottle: {
         maxFailures: e.AUTH_IP_MAX_FAILED_LOGINS,
         windowSeconds: e.AUTH_IP_WINDOW_SECONDS,

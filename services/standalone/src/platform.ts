@@ -63,6 +63,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
       refreshTokenTtlSeconds: config.auth.refreshTokenTtl,
       maxFailedLogins: config.auth.maxFailedLogins,
       lockoutSeconds: config.auth.lockoutSeconds,
+      loginDelay: config.auth.loginDelay,
       ipThrottle: config.auth.ipThrottle,
     },
     ...publicBaseUrl,
