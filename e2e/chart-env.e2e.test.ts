@@ -1,4 +1,4 @@
-import { freePort, infraEnv, uniqueName, waitFor } from '@im/testing';
+import { freePort, infraEnv, uniqueName, waitFor, type KafkaUserRole } from '@im/testing';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -211,6 +211,10 @@ describe('the chart renders an environment the services start with', () => {
         },
       ]),
     );
+    const kafkaUser = (role: KafkaUserRole) => {
+      const { username, password } = infra.kafkaUser(role);
+      return { username, password };
+    };
     const values = {
       logLevel: 'warn',
       ...perComponent,
@@ -224,6 +228,19 @@ describe('the chart renders an environment the services start with', () => {
         brokers: infra.kafkaBrokers,
         topicPrefix: `${id}.`,
         topics: { partitions: 3, replicationFactor: 1 },
+        // Each service as its own principal; the create-topics Job as the admin, granting the ACLs.
+        sasl: {
+          enabled: true,
+          mechanism: infra.kafkaSasl.mechanism,
+          users: {
+            setup: { username: infra.kafkaSasl.username, password: infra.kafkaSasl.password },
+            auth: kafkaUser('auth'),
+            jobconfig: kafkaUser('jobconfig'),
+            fileStorage: kafkaUser('file-storage'),
+            jobRunner: kafkaUser('job-runner'),
+          },
+        },
+        acls: { create: true, eventsUsername: infra.kafkaUser('events').username },
       },
       s3: {
         endpoint: infra.s3.endpoint,

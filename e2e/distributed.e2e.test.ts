@@ -25,6 +25,7 @@ describe('quick start, distributed', () => {
     const kafka = new Kafka({
       clientId: 'e2e-observer',
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       logLevel: logLevel.NOTHING,
     });
     consumer = kafka.consumer({ groupId: `${platform.topicPrefix}observer`, maxWaitTimeInMs: 200 });
@@ -133,6 +134,7 @@ describe('quick start, distributed', () => {
     const kafka = new Kafka({
       clientId: 'e2e-requests',
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       logLevel: logLevel.NOTHING,
     });
     const reader = kafka.consumer({

@@ -93,9 +93,16 @@ async function up() {
     S3_KEY_PREFIX: 'dev/',
     DB_CLIENT: 'postgres',
   };
+  // Each service connects to Kafka as its own principal (scripts/infra makes them; ACLs below).
+  const kafkaUser = (svc) => ({
+    KAFKA_SASL_MECHANISM: infra.KAFKA_SASL_MECHANISM,
+    KAFKA_SASL_USERNAME: infra[`KAFKA_${svc}_USERNAME`],
+    KAFKA_SASL_PASSWORD: infra[`KAFKA_${svc}_PASSWORD`],
+  });
   const env = {
     auth: {
       ...common,
+      ...kafkaUser('AUTH'),
       HTTP_PORT: String(ports.auth),
       DB_URL: infra.AUTH_PG_URL,
       AUTH_JWT_PRIVATE_KEY_FILE: join(keyDir, 'private.pem'),
@@ -103,6 +110,7 @@ async function up() {
     },
     jobconfig: {
       ...common,
+      ...kafkaUser('JOBCONFIG'),
       HTTP_PORT: String(ports.jobconfig),
       DB_URL: infra.JOBCONFIG_PG_URL,
       FILES_SERVICE_URL: url('file-storage'),
@@ -112,12 +120,14 @@ async function up() {
     },
     'file-storage': {
       ...common,
+      ...kafkaUser('FILE_STORAGE'),
       HTTP_PORT: String(ports['file-storage']),
       DB_URL: infra.FILES_PG_URL,
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
     },
     'job-runner': {
       ...common,
+      ...kafkaUser('JOB_RUNNER'),
       HTTP_PORT: String(ports['job-runner']),
       RUNNER_ID: 'dev-runner-1',
       RUNNER_WORK_DIR: join(devDir, 'work'),
@@ -132,9 +142,22 @@ async function up() {
     },
   };
   const main = (s) => join(root, 'services', s, 'dist', 'main.js');
+  // Topics and ACLs are made by the admin principal, as the chart's create-topics Job does.
+  const setupEnv = {
+    'create-topics': {
+      ...env.jobconfig,
+      KAFKA_SASL_USERNAME: infra.KAFKA_SASL_USERNAME,
+      KAFKA_SASL_PASSWORD: infra.KAFKA_SASL_PASSWORD,
+      KAFKA_ACL_AUTH_USER: infra.KAFKA_AUTH_USERNAME,
+      KAFKA_ACL_JOBCONFIG_USER: infra.KAFKA_JOBCONFIG_USERNAME,
+      KAFKA_ACL_FILE_STORAGE_USER: infra.KAFKA_FILE_STORAGE_USERNAME,
+      KAFKA_ACL_JOB_RUNNER_USER: infra.KAFKA_JOB_RUNNER_USERNAME,
+      KAFKA_ACL_EVENTS_USER: infra.KAFKA_EVENTS_USERNAME,
+    },
+  };
   const once = (s, cmd) => {
     say(`${s} ${cmd}...`);
-    const r = spawnSync(process.execPath, [main(s), cmd], { env: env[s], encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [main(s), cmd], { env: setupEnv[cmd] ?? env[s], encoding: 'utf8' });
     if (r.status !== 0) fail(`${s} ${cmd} failed:\n${r.stdout}${r.stderr}`);
   };
   once('jobconfig', 'create-topics');

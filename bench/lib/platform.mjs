@@ -482,9 +482,10 @@ export class StatusBook {
   }
 }
 
+/** A kafkajs client as the admin principal of scripts/infra (the benchmark observes every topic). */
 function kafkaClient(brokers, clientId) {
   const { Kafka, logLevel } = require('kafkajs');
-  return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+  return new Kafka({ clientId, brokers, sasl: infra().kafkaSasl, logLevel: logLevel.NOTHING });
 }
 
 /** Resolves when the consumer has joined its group (partitions assigned). */

@@ -168,6 +168,7 @@ export class StatusWatcher {
     this.kafka = new Kafka({
       clientId: 'faults-observer',
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       logLevel: logLevel.NOTHING,
     });
   }

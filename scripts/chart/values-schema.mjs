@@ -221,11 +221,21 @@ const schema = {
       sasl: obj({
         enabled: bool,
         mechanism: str({ enum: ['plain', 'scram-sha-256', 'scram-sha-512'] }),
-        username: str(),
-        password: str(),
-        existingSecret: ref('existingSecretName'),
-        existingSecretPasswordKey: str({ minLength: 1 }),
+        users: obj(
+          Object.fromEntries(
+            ['setup', 'auth', 'jobconfig', 'fileStorage', 'jobRunner'].map((k) => [
+              k,
+              obj({
+                username: str(),
+                password: str(),
+                existingSecret: ref('existingSecretName'),
+                existingSecretPasswordKey: str({ minLength: 1 }),
+              }),
+            ]),
+          ),
+        ),
       }),
+      acls: obj({ create: bool, eventsUsername: str() }),
       topics: obj({ create: bool, partitions: int(1), replicationFactor: int(1) }),
     }),
     s3: obj({

@@ -1,5 +1,6 @@
 // Shared by scripts/events/*.mjs: command-line parsing, the Kafka client from the services' env
 // variables, and the topic catalog ids. Plain Node ESM with kafkajs from node_modules (no build).
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 
@@ -86,19 +87,37 @@ export function brokersOption(name, value) {
 const envFlag = (v) => ['true', '1', 'yes'].includes(String(v ?? '').toLowerCase());
 
 /**
+ * SASL settings from KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or
+ * KAFKA_SASL_PASSWORD_FILE); none when none is set; exits 2 naming what is missing for half a set.
+ */
+export function saslFromEnv(name, env = process.env) {
+  const { KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: username } = env;
+  const file = env.KAFKA_SASL_PASSWORD_FILE;
+  if (!mechanism && !username && !env.KAFKA_SASL_PASSWORD && !file) return undefined;
+  let password = env.KAFKA_SASL_PASSWORD;
+  if (!password && file) {
+    try {
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      usageError(name, `KAFKA_SASL_PASSWORD_FILE: cannot read ${file} (${err.code})`);
+    }
+  }
+  const missing = [
+    !mechanism && 'KAFKA_SASL_MECHANISM',
+    !username && 'KAFKA_SASL_USERNAME',
+    !password && 'KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)',
+  ].filter(Boolean);
+  if (missing.length > 0) usageError(name, `SASL needs ${missing.join(', ')} as well`);
+  return { mechanism, username, password };
+}
+
+/**
  * A kafkajs client configured like the services (KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
- * KAFKA_SASL_PASSWORD, KAFKA_CLIENT_ID). kafkajs logs warnings and errors to stderr, one line each.
+ * KAFKA_SASL_PASSWORD or _FILE, KAFKA_CLIENT_ID). kafkajs logs warnings and errors to stderr, one line each.
  */
 export function kafkaClient(name, brokers) {
   const env = process.env;
-  const sasl =
-    env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
-      ? {
-          mechanism: env.KAFKA_SASL_MECHANISM,
-          username: env.KAFKA_SASL_USERNAME,
-          password: env.KAFKA_SASL_PASSWORD,
-        }
-      : undefined;
+  const sasl = saslFromEnv(name, env);
   return new Kafka({
     clientId: env.KAFKA_CLIENT_ID ?? `im-${name}`,
     brokers,

@@ -52,7 +52,7 @@ Options:
   -h, --help               this text
 
 Kafka security from the services' env: KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
-KAFKA_SASL_PASSWORD, KAFKA_CLIENT_ID.
+KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), KAFKA_CLIENT_ID.
 
 Output: one line per record (stdout), progress every ${PROGRESS_EVERY_MS / 1000} s on long runs (stderr), then
   SUMMARY redriven=… left=… source=… target=… group=… stopped=…

@@ -49,7 +49,7 @@ Options:
   -h, --help               this text
 
 Kafka security from the services' env: KAFKA_SSL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
-KAFKA_SASL_PASSWORD, KAFKA_CLIENT_ID.
+KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE), KAFKA_CLIENT_ID.
 
 On exit (--count, --exit-after-idle, SIGINT or SIGTERM) it prints a summary line:
   SUMMARY events=… duplicates=… jobs=… gaps=… reorderings=… invalid=… stopped=…

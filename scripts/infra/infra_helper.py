@@ -9,11 +9,15 @@ signature fails loudly). The Kafka readiness probe speaks the Kafka wire
 protocol (ApiVersions + Metadata) directly instead of only checking the port.
 
 Sub-commands:
-  gen-secret pg-password|s3-access-key|s3-secret-key
+  gen-secret pg-password|kafka-password|s3-access-key|s3-secret-key
   urlquote STRING
   kafka-cluster-id
-  kafka-ready HOST PORT            exit 0 when the broker answers ApiVersions and Metadata
-  kafka-warm HOST PORT TIMEOUT     FindCoordinator (group + transaction) until both answer
+  kafka-ready HOST PORT [--sasl USER PASSWORD_FILE]
+                                   exit 0 when the broker answers ApiVersions and Metadata
+  kafka-warm HOST PORT TIMEOUT [--sasl USER PASSWORD_FILE]
+                                   FindCoordinator (group + transaction) until both answer
+  kafka-anon-refused HOST PORT     exit 0 when the broker refuses Metadata without SASL
+  (--sasl: SASL/SCRAM-SHA-512 first; the password is read from the file, never from argv)
   s3 ENDPOINT REGION AK SK mkbucket BUCKET
   s3 ENDPOINT REGION AK SK put BUCKET KEY FILE|-
   s3 ENDPOINT REGION AK SK get BUCKET KEY          (body to stdout)
@@ -36,7 +40,7 @@ import uuid
 
 
 def gen_secret(kind: str) -> str:
-    if kind == "pg-password":
+    if kind in ("pg-password", "kafka-password"):
         alphabet = string.ascii_letters + string.digits
         return "".join(secrets.choice(alphabet) for _ in range(32))
     if kind == "s3-access-key":
@@ -79,10 +83,76 @@ def _recv_exact(sock, n):
     return buf
 
 
-def kafka_ready(host: str, port: int) -> int:
+def _kafka_sasl_response(resp):
+    """SaslAuthenticate v0 response: error_code, nullable error_message, auth_bytes."""
+    err = struct.unpack(">h", resp[:2])[0]
+    n = struct.unpack(">h", resp[2:4])[0]
+    pos = 4 + max(n, 0)
+    if err != 0:
+        msg = resp[4:pos].decode(errors="replace") if n > 0 else ""
+        raise RuntimeError(f"SASL authentication failed (error {err}): {msg}")
+    size = struct.unpack(">i", resp[pos:pos + 4])[0]
+    return resp[pos + 4:pos + 4 + size]
+
+
+def kafka_scram_login(sock, user: str, password: str, corr: int = 100) -> None:
+    """SASL/SCRAM-SHA-512 (RFC 5802) over SaslHandshake v1 + SaslAuthenticate v0."""
+    mech = b"SCRAM-SHA-512"
+    resp = _kafka_request(sock, 17, 1, corr, struct.pack(">h", len(mech)) + mech)
+    if struct.unpack(">h", resp[:2])[0] != 0:
+        raise RuntimeError(f"the broker does not offer {mech.decode()}")
+    name = user.replace("=", "=3D").replace(",", "=2C")
+    nonce = base64.b64encode(secrets.token_bytes(24)).decode()
+    client_first_bare = f"n={name},r={nonce}"
+    msg = ("n,," + client_first_bare).encode()
+    server_first = _kafka_sasl_response(
+        _kafka_request(sock, 36, 0, corr + 1, struct.pack(">i", len(msg)) + msg)).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    if not attrs["r"].startswith(nonce):
+        raise RuntimeError("SCRAM: server nonce does not extend ours")
+    salted = hashlib.pbkdf2_hmac("sha512", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha512).digest()
+    stored_key = hashlib.sha512(client_key).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth_message = f"{client_first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(stored_key, auth_message, hashlib.sha512).digest()
+    proof = base64.b64encode(bytes(a ^ b for a, b in zip(client_key, signature))).decode()
+    msg = f"{without_proof},p={proof}".encode()
+    server_final = _kafka_sasl_response(
+        _kafka_request(sock, 36, 0, corr + 2, struct.pack(">i", len(msg)) + msg)).decode()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha512).digest()
+    expected = base64.b64encode(hmac.new(server_key, auth_message, hashlib.sha512).digest()).decode()
+    if server_final != f"v={expected}":
+        raise RuntimeError("SCRAM: the broker's signature does not match")
+
+
+def _connect(host, port, sasl):
+    s = socket.create_connection((host, port), timeout=3)
+    s.settimeout(3)
+    if sasl:
+        try:
+            kafka_scram_login(s, *sasl)
+        except BaseException:
+            s.close()
+            raise
+    return s
+
+
+def kafka_anon_refused(host: str, port: int) -> int:
+    """Metadata without authenticating: a SASL listener closes the connection."""
     try:
         with socket.create_connection((host, port), timeout=3) as s:
             s.settimeout(3)
+            _kafka_request(s, 3, 1, 2, struct.pack(">i", -1))
+    except (OSError, RuntimeError, struct.error):
+        return 0
+    print("the broker answered Metadata without authentication", file=sys.stderr)
+    return 1
+
+
+def kafka_ready(host: str, port: int, sasl=None) -> int:
+    try:
+        with _connect(host, port, sasl) as s:
             # ApiVersions v0: error_code int16 first.
             resp = _kafka_request(s, 18, 0, 1)
             err = struct.unpack(">h", resp[:2])[0]
@@ -96,12 +166,12 @@ def kafka_ready(host: str, port: int) -> int:
                 print("Metadata: no brokers yet", file=sys.stderr)
                 return 1
             return 0
-    except (OSError, RuntimeError, struct.error) as e:
+    except (OSError, RuntimeError, struct.error, KeyError, ValueError) as e:
         print(f"kafka not ready: {e}", file=sys.stderr)
         return 1
 
 
-def kafka_warm(host: str, port: int, timeout: float) -> int:
+def kafka_warm(host: str, port: int, timeout: float, sasl=None) -> int:
     """FindCoordinator v1 for a group and a transactional id: makes the broker
     create __consumer_offsets and __transaction_state, then waits for them."""
     import time
@@ -110,8 +180,7 @@ def kafka_warm(host: str, port: int, timeout: float) -> int:
     corr = 10
     while pending and time.monotonic() < deadline:
         try:
-            with socket.create_connection((host, port), timeout=3) as s:
-                s.settimeout(3)
+            with _connect(host, port, sasl) as s:
                 for key_type, key in list(pending.items()):
                     corr += 1
                     body = struct.pack(">h", len(key)) + key + struct.pack(">b", key_type)
@@ -119,7 +188,7 @@ def kafka_warm(host: str, port: int, timeout: float) -> int:
                     err = struct.unpack(">h", resp[4:6])[0]  # after throttle_time_ms
                     if err == 0:
                         del pending[key_type]
-        except (OSError, RuntimeError, struct.error):
+        except (OSError, RuntimeError, struct.error, KeyError, ValueError):
             pass
         if pending:
             time.sleep(0.2)
@@ -234,10 +303,19 @@ def main(argv):
     if cmd == "kafka-cluster-id":
         print(kafka_cluster_id())
         return 0
+    sasl = None
+    if "--sasl" in rest:
+        i = rest.index("--sasl")
+        user, password_file = rest[i + 1:i + 3]
+        with open(password_file, encoding="utf8") as f:
+            sasl = (user, f.read().strip())
+        rest = rest[:i] + rest[i + 3:]
     if cmd == "kafka-ready":
-        return kafka_ready(rest[0], int(rest[1]))
+        return kafka_ready(rest[0], int(rest[1]), sasl)
     if cmd == "kafka-warm":
-        return kafka_warm(rest[0], int(rest[1]), float(rest[2]))
+        return kafka_warm(rest[0], int(rest[1]), float(rest[2]), sasl)
+    if cmd == "kafka-anon-refused":
+        return kafka_anon_refused(rest[0], int(rest[1]))
     if cmd == "s3":
         return s3_main(rest)
     print(__doc__)

@@ -35,6 +35,16 @@ IM_S3_REGION="${IM_S3_REGION:-us-east-1}"
 # Per-service least-privilege roles/databases (plus the im_test role/db).
 IM_PG_SERVICE_DBS=(im_auth im_jobconfig im_files)
 
+# Kafka SASL/SCRAM principals (docs/adr/0017-kafka-sasl-and-acls.md): the admin (super user: tests,
+# topic/ACL setup, scripts), one per service (ACLs per topic prefix, applied by the setup step), and a
+# read-only consumer of the public job-status topic. "service:user" each; the service part names the
+# env variables (KAFKA_<SERVICE>_USERNAME / _PASSWORD).
+IM_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+IM_KAFKA_ADMIN_USER=im-admin
+IM_KAFKA_USERS=(auth:im-auth jobconfig:im-jobconfig file_storage:im-file-storage job_runner:im-job-runner events:im-events)
+# The broker's own principal on the controller listener (SASL/PLAIN, a static user in server.properties).
+IM_KAFKA_CONTROLLER_USER=im-controller
+
 # Seconds to wait for a component to become ready.
 IM_START_TIMEOUT="${IM_START_TIMEOUT:-120}"
 
@@ -123,6 +133,9 @@ pg_password() {
     secret_file "$IM_INFRA_DIR/pg-password" pg-password
   fi
 }
+# kafka_password USER: the generated SCRAM password of a Kafka principal (kept in $IM_INFRA_DIR, 600).
+kafka_password_file() { printf '%s' "$IM_INFRA_DIR/kafka-$1-password"; }
+kafka_password() { secret_file "$(kafka_password_file "$1")" kafka-password; }
 s3_access_key() { secret_file "$IM_INFRA_DIR/s3-access-key" s3-access-key; }
 s3_secret_key() { secret_file "$IM_INFRA_DIR/s3-secret-key" s3-secret-key; }
 
@@ -146,6 +159,16 @@ write_env_file() {
         printf 'export %s=%q\n' "$var" "postgres://$db:$pwq@$IM_HOST:$IM_PG_PORT/$db"
       done
       printf 'export KAFKA_BROKERS=%q\n' "$IM_HOST:$IM_KAFKA_PORT"
+      # The admin principal (super user) for tests and scripts; each service's own principal below.
+      printf 'export KAFKA_SASL_MECHANISM=%q\n' "${IM_KAFKA_SASL_MECHANISM,,}"
+      printf 'export KAFKA_SASL_USERNAME=%q\n' "$IM_KAFKA_ADMIN_USER"
+      printf 'export KAFKA_SASL_PASSWORD=%q\n' "$(kafka_password "$IM_KAFKA_ADMIN_USER")"
+      local entry svc user
+      for entry in "${IM_KAFKA_USERS[@]}"; do
+        svc="${entry%%:*}"; user="${entry#*:}"
+        printf 'export KAFKA_%s_USERNAME=%q\n' "${svc^^}" "$user"
+        printf 'export KAFKA_%s_PASSWORD=%q\n' "${svc^^}" "$(kafka_password "$user")"
+      done
       printf 'export S3_ENDPOINT=%q\n' "http://$IM_HOST:$IM_S3_PORT"
       printf 'export S3_ACCESS_KEY=%q\n' "$ak"
       printf 'export S3_SECRET_KEY=%q\n' "$sk"
@@ -206,6 +229,14 @@ pg_ctl_cluster() {
 pg_running() {
   [[ -f "$PG_CONF_DIR/postgresql.conf" ]] || return 1
   pg_ctl_cluster status >/dev/null 2>&1
+}
+
+# kafka_probe CMD [ARGS]: infra_helper.py's Kafka probes, authenticated as the admin principal
+# (the password goes by file, never on a command line).
+kafka_probe() {
+  local cmd="$1"; shift
+  python3 "$PYHELPER" "$cmd" "$IM_HOST" "$IM_KAFKA_PORT" "$@" \
+    --sasl "$IM_KAFKA_ADMIN_USER" "$(kafka_password_file "$IM_KAFKA_ADMIN_USER")"
 }
 
 s3_cli() {

@@ -3,7 +3,7 @@
 #  - PostgreSQL: im_test and each service role log in over TCP with their password;
 #    a service role cannot connect to another service's database.
 #  - S3: signed PUT/GET/DELETE with the stdlib SigV4 helper (no node needed).
-#  - Kafka: ApiVersions + Metadata probe.
+#  - Kafka: SCRAM login + ApiVersions + Metadata probe; Metadata without SASL is refused.
 #  - If the repo's node_modules has them: kafkajs-smoke.mjs (kafkajs) and s3-smoke.mjs (@aws-sdk/client-s3).
 # Exit status 0 only if every check passed.
 # shellcheck source=lib.sh source-path=SCRIPTDIR
@@ -37,7 +37,8 @@ s3_roundtrip() {
   return "$rc"
 }
 check "s3: signed put/get/delete (stdlib SigV4)" s3_roundtrip
-check "kafka: ApiVersions + Metadata" python3 "$PYHELPER" kafka-ready "$IM_HOST" "$IM_KAFKA_PORT"
+check "kafka: SCRAM login, ApiVersions + Metadata" kafka_probe kafka-ready
+check "kafka: Metadata without SASL is refused" python3 "$PYHELPER" kafka-anon-refused "$IM_HOST" "$IM_KAFKA_PORT"
 
 smoke_dir="$INFRA_SCRIPTS_DIR/smoke"
 resolvable() { (cd "$smoke_dir" && node -e "require.resolve('$1')" >/dev/null 2>&1); }

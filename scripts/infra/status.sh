@@ -27,8 +27,8 @@ fi
 
 # Kafka
 if pid_alive "$KAFKA_PID" "$KAFKA_MARKER"; then
-  if python3 "$PYHELPER" kafka-ready "$IM_HOST" "$IM_KAFKA_PORT" 2>/dev/null; then
-    report kafka up "$IM_HOST:$IM_KAFKA_PORT pid $(cat "$KAFKA_PID") (ApiVersions+Metadata ok)"
+  if kafka_probe kafka-ready 2>/dev/null; then
+    report kafka up "$IM_HOST:$IM_KAFKA_PORT pid $(cat "$KAFKA_PID") (SCRAM login as $IM_KAFKA_ADMIN_USER, ApiVersions+Metadata ok)"
   else
     report kafka starting "pid $(cat "$KAFKA_PID") alive but $IM_HOST:$IM_KAFKA_PORT not answering; log: $KAFKA_LOG"
   fi

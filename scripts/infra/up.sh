@@ -147,16 +147,35 @@ POM
 
 write_kafka_config() {
   mkdir -p "$KAFKA_DIR/data"
-  cat >"$KAFKA_DIR/server.properties" <<PROPS
+  local admin_pw controller_pw
+  admin_pw="$(kafka_password "$IM_KAFKA_ADMIN_USER")"
+  controller_pw="$(kafka_password "$IM_KAFKA_CONTROLLER_USER")"
+  # Holds the admin's and the controller's passwords: 600, like every secret here.
+  (
+    umask 077
+    cat >"$KAFKA_DIR/server.properties" <<PROPS
 # Written by scripts/infra/up.sh: single-node KRaft broker+controller for tests, loopback only.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$IM_HOST:$IM_KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$IM_HOST:$IM_KAFKA_PORT,CONTROLLER://$IM_HOST:$IM_KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$IM_HOST:$IM_KAFKA_PORT,CONTROLLER://$IM_HOST:$IM_KAFKA_CONTROLLER_PORT
+# Clients authenticate with SASL/SCRAM-SHA-512 (no PLAINTEXT listener: an anonymous client gets nothing).
+listeners=CLIENT://$IM_HOST:$IM_KAFKA_PORT,CONTROLLER://$IM_HOST:$IM_KAFKA_CONTROLLER_PORT
+advertised.listeners=CLIENT://$IM_HOST:$IM_KAFKA_PORT,CONTROLLER://$IM_HOST:$IM_KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=CLIENT
+listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+listener.name.client.sasl.enabled.mechanisms=$IM_KAFKA_SASL_MECHANISM
+sasl.mechanism.inter.broker.protocol=$IM_KAFKA_SASL_MECHANISM
+listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$IM_KAFKA_ADMIN_USER" password="$admin_pw";
+# KRaft's controller listener cannot use SCRAM (its credentials live in the metadata it serves): PLAIN
+# with one static user, the broker itself.
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$IM_KAFKA_CONTROLLER_USER" password="$controller_pw" user_$IM_KAFKA_CONTROLLER_USER="$controller_pw";
+# ACLs: nothing is allowed unless an ACL allows it; the admin and the broker itself are super users.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$IM_KAFKA_ADMIN_USER;User:$IM_KAFKA_CONTROLLER_USER
 log.dirs=$KAFKA_DIR/data
 # Single node: every internal topic must have replication factor 1 or groups hang.
 offsets.topic.replication.factor=1
@@ -173,6 +192,8 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 delete.topic.enable=true
 PROPS
+  )
+  chmod 600 "$KAFKA_DIR/server.properties"
   cat >"$KAFKA_DIR/log4j2.xml" <<XML
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by scripts/infra/up.sh: WARN+ to a file, plus Kafka's "started" line. -->
@@ -199,6 +220,41 @@ kafka_java_cmd() {
     -cp "$KAFKA_LIB/*")
 }
 
+# The SCRAM users go into the storage at format time (KRaft keeps them in its metadata log). A data dir
+# formatted without them (before SASL, or with other passwords) holds test data only: it is formatted
+# again. The marker is a hash of the users and passwords, so a changed password also reformats.
+format_kafka() {
+  local marker="$KAFKA_DIR/data/.im-scram" want entry user args
+  want="$(for entry in "$IM_KAFKA_ADMIN_USER" "${IM_KAFKA_USERS[@]}"; do
+    user="${entry#*:}"; printf '%s:%s\n' "$user" "$(kafka_password "$user")"
+  done | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$KAFKA_DIR/data/meta.properties" ]]; then
+    [[ "$(cat "$marker" 2>/dev/null)" == "$want" ]] && return 0
+    log "kafka: storage was formatted without these SCRAM users; formatting it again (test data is lost)"
+    rm -rf "$KAFKA_DIR/data"
+    mkdir -p "$KAFKA_DIR/data"
+  fi
+  [[ -s "$KAFKA_DIR/cluster-id" ]] || python3 "$PYHELPER" kafka-cluster-id >"$KAFKA_DIR/cluster-id"
+  # The passwords go through a java @argfile (600, removed at once), never on a command line.
+  args="$KAFKA_DIR/format.args"
+  (
+    umask 077
+    {
+      echo kafka.tools.StorageTool
+      printf '%s\n' format --standalone --ignore-formatted -t "$(cat "$KAFKA_DIR/cluster-id")" -c "$KAFKA_DIR/server.properties"
+      for entry in "$IM_KAFKA_ADMIN_USER" "${IM_KAFKA_USERS[@]}"; do
+        user="${entry#*:}"
+        printf '%s\n' --add-scram "\"$IM_KAFKA_SASL_MECHANISM=[name=$user,password=$(kafka_password "$user")]\""
+      done
+    } >"$args"
+  )
+  local rc=0
+  "${KAFKA_JAVA[@]}" "@$args" >"$KAFKA_DIR/format.log" 2>&1 || rc=$?
+  rm -f "$args"
+  ((rc == 0)) || { cat "$KAFKA_DIR/format.log" >&2; die "kafka: formatting storage failed"; }
+  printf '%s\n' "$want" >"$marker"
+}
+
 kafka_fail() {
   {
     echo "----- tail of $KAFKA_LOG -----"; tail -n 40 "$KAFKA_LOG" 2>/dev/null || true
@@ -210,7 +266,7 @@ kafka_fail() {
 up_kafka() {
   local t0 tstart; t0="$(now)"
   command -v java >/dev/null || die "java (17+) is required"
-  if pid_alive "$KAFKA_PID" "$KAFKA_MARKER" && python3 "$PYHELPER" kafka-ready "$IM_HOST" "$IM_KAFKA_PORT" 2>/dev/null; then
+  if pid_alive "$KAFKA_PID" "$KAFKA_MARKER" && kafka_probe kafka-ready 2>/dev/null; then
     echo "kafka: already running (pid $(cat "$KAFKA_PID")), ready on $IM_HOST:$IM_KAFKA_PORT in $(elapsed "$t0") s"
     return 0
   fi
@@ -225,12 +281,7 @@ up_kafka() {
     tstart="$(now)"
     if [[ -f "$KAFKA_LOG" ]]; then mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"; fi
     if [[ -f "$KAFKA_STDOUT" ]]; then mv -f "$KAFKA_STDOUT" "$KAFKA_STDOUT.1"; fi
-    if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
-      [[ -s "$KAFKA_DIR/cluster-id" ]] || python3 "$PYHELPER" kafka-cluster-id >"$KAFKA_DIR/cluster-id"
-      "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format --standalone --ignore-formatted \
-        -t "$(cat "$KAFKA_DIR/cluster-id")" -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 \
-        || { cat "$KAFKA_DIR/format.log" >&2; die "kafka: formatting storage failed"; }
-    fi
+    format_kafka
     # setsid: own session so the broker survives the calling shell.
     setsid "${KAFKA_JAVA[@]}" "$KAFKA_MARKER" kafka.Kafka "$KAFKA_DIR/server.properties" \
       >"$KAFKA_STDOUT" 2>&1 </dev/null 9>&- &
@@ -240,14 +291,14 @@ up_kafka() {
   while :; do
     pid_alive "$KAFKA_PID" "$KAFKA_MARKER" || kafka_fail "process exited during start-up"
     if ((!started)) && grep -q "Kafka Server started" "$KAFKA_LOG" 2>/dev/null; then started=1; fi
-    if ((started)) && python3 "$PYHELPER" kafka-ready "$IM_HOST" "$IM_KAFKA_PORT" 2>/dev/null; then break; fi
+    if ((started)) && kafka_probe kafka-ready 2>/dev/null; then break; fi
     ((SECONDS >= deadline)) && kafka_fail "not ready on $IM_HOST:$IM_KAFKA_PORT after ${IM_START_TIMEOUT}s" \
       "(still running as pid $(cat "$KAFKA_PID"); scripts/infra/down.sh kafka stops it)"
     sleep 0.2
   done
   # Create __consumer_offsets and __transaction_state now rather than in the
   # first test (clients would otherwise see "coordinator not available").
-  python3 "$PYHELPER" kafka-warm "$IM_HOST" "$IM_KAFKA_PORT" 30 \
+  kafka_probe kafka-warm 30 \
     || log "kafka: warning: group/transaction coordinators not ready yet (clients will retry)"
   echo "kafka: started (pid $(cat "$KAFKA_PID")), ready on $IM_HOST:$IM_KAFKA_PORT in $(elapsed "$t0") s" \
     "(JVM start to ready: $(elapsed "${tstart:-$t0}") s)"

@@ -135,8 +135,12 @@ Only credentials given as values appear; an existingSecret is used as it is.
 {{- if and (not $v.s3.existingSecret) (or $v.s3.accessKeyId $v.s3.secretAccessKey) -}}
 {{- $_ := set $out "s3" (dict "S3_ACCESS_KEY_ID" $v.s3.accessKeyId "S3_SECRET_ACCESS_KEY" $v.s3.secretAccessKey) -}}
 {{- end -}}
-{{- if and $v.kafka.sasl.enabled $v.kafka.sasl.password -}}
-{{- $_ := set $out "kafka" (dict "KAFKA_SASL_PASSWORD" $v.kafka.sasl.password) -}}
+{{- if $v.kafka.sasl.enabled -}}
+{{- range $k, $u := $v.kafka.sasl.users -}}
+{{- if and $u.password (not $u.existingSecret) -}}
+{{- $_ := set $out (printf "kafka-%s" (include "im.kafkaUserSlug" $k)) (dict "KAFKA_SASL_PASSWORD" $u.password) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and (not $v.jwt.existingSecret) $v.jwt.privateKey -}}
 {{- $_ := set $out "jwt" (dict "private.pem" $v.jwt.privateKey) -}}
@@ -149,7 +153,7 @@ Only credentials given as values appear; an existingSecret is used as it is.
 
 {{/*
 Name and key of the Secret that holds one credential. Takes dict root, what (db-auth, db-jobconfig,
-db-fileStorage, admin, s3-id, s3-secret, kafka, jwt-private, secrets-encryption), setup (bool: the setup
+db-fileStorage, admin, s3-id, s3-secret, kafka-<user: setup, auth, jobconfig, fileStorage, jobRunner>, jwt-private, secrets-encryption), setup (bool: the setup
 Jobs' hook copy). Returns "name key".
 */}}
 {{- define "im.secretRef" -}}
@@ -166,8 +170,9 @@ Jobs' hook copy). Returns "name key".
 {{- if $v.s3.existingSecret }}{{ printf "%s %s" $v.s3.existingSecret $v.s3.existingSecretAccessKeyIdKey }}{{ else }}{{ printf "%s-s3 S3_ACCESS_KEY_ID" $prefix }}{{ end -}}
 {{- else if eq $w "s3-secret" -}}
 {{- if $v.s3.existingSecret }}{{ printf "%s %s" $v.s3.existingSecret $v.s3.existingSecretSecretAccessKeyKey }}{{ else }}{{ printf "%s-s3 S3_SECRET_ACCESS_KEY" $prefix }}{{ end -}}
-{{- else if eq $w "kafka" -}}
-{{- if $v.kafka.sasl.existingSecret }}{{ printf "%s %s" $v.kafka.sasl.existingSecret $v.kafka.sasl.existingSecretPasswordKey }}{{ else }}{{ printf "%s-kafka KAFKA_SASL_PASSWORD" $prefix }}{{ end -}}
+{{- else if hasPrefix "kafka-" $w -}}
+{{- $u := index $v.kafka.sasl.users (trimPrefix "kafka-" $w) -}}
+{{- if $u.existingSecret }}{{ printf "%s %s" $u.existingSecret $u.existingSecretPasswordKey }}{{ else }}{{ printf "%s-kafka-%s KAFKA_SASL_PASSWORD" $prefix (include "im.kafkaUserSlug" (trimPrefix "kafka-" $w)) }}{{ end -}}
 {{- else if eq $w "jwt-private" -}}
 {{- if $v.jwt.existingSecret }}{{ printf "%s %s" $v.jwt.existingSecret $v.jwt.existingSecretPrivateKeyKey }}{{ else }}{{ printf "%s-jwt private.pem" $prefix }}{{ end -}}
 {{- else if eq $w "secrets-encryption" -}}
@@ -226,7 +231,7 @@ KAFKA_TOPIC_PREFIX: {{ $v.kafka.topicPrefix | quote }}
 KAFKA_SSL: {{ $v.kafka.ssl | toString | quote }}
 {{- if $v.kafka.sasl.enabled }}
 KAFKA_SASL_MECHANISM: {{ $v.kafka.sasl.mechanism | quote }}
-KAFKA_SASL_USERNAME: {{ $v.kafka.sasl.username | quote }}
+KAFKA_SASL_USERNAME: {{ (index $v.kafka.sasl.users $key).username | quote }}
 {{- end }}
 {{- end }}
 {{- if eq (include "im.needsBus" $key) "true" }}
@@ -293,7 +298,32 @@ RUNNER_MAX_ENTRIES: {{ $c.config.maxEntries | int64 | toString | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* The secret environment of a component. Takes dict root, key, setup. */}}
+{{/* The Kafka user's part of a Secret name: setup, auth, jobconfig, file-storage, job-runner. */}}
+{{- define "im.kafkaUserSlug" -}}{{ if eq . "setup" }}setup{{ else }}{{ include "im.slug" . }}{{ end }}{{- end -}}
+
+{{/*
+The create-topics Job's Kafka settings beyond jobconfig's: its own user and, with kafka.acls.create,
+the users it grants ACLs to. Takes root.
+*/}}
+{{- define "im.createTopicsEnv" -}}
+{{- $v := .Values -}}
+{{- if $v.kafka.sasl.enabled }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ $v.kafka.sasl.users.setup.username | quote }}
+{{- if $v.kafka.acls.create }}
+{{- range $k, $env := dict "auth" "KAFKA_ACL_AUTH_USER" "jobconfig" "KAFKA_ACL_JOBCONFIG_USER" "fileStorage" "KAFKA_ACL_FILE_STORAGE_USER" "jobRunner" "KAFKA_ACL_JOB_RUNNER_USER" }}
+- name: {{ $env }}
+  value: {{ (index $v.kafka.sasl.users $k).username | quote }}
+{{- end }}
+{{- with $v.kafka.acls.eventsUsername }}
+- name: KAFKA_ACL_EVENTS_USER
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The secret environment of a component. Takes dict root, key, setup, kafkaUser (default: key). */}}
 {{- define "im.secretEnv" -}}
 {{- $v := .root.Values -}}
 {{- $key := .key -}}
@@ -309,7 +339,7 @@ RUNNER_MAX_ENTRIES: {{ $c.config.maxEntries | int64 | toString | quote }}
 {{ include "im.secretEnvVar" (merge (dict "what" "s3-secret" "env" "S3_SECRET_ACCESS_KEY") $base) }}
 {{- end }}
 {{- if and (eq (include "im.needsKafka" $key) "true") $v.kafka.sasl.enabled }}
-{{ include "im.secretEnvVar" (merge (dict "what" "kafka" "env" "KAFKA_SASL_PASSWORD") $base) }}
+{{ include "im.secretEnvVar" (merge (dict "what" (printf "kafka-%s" (.kafkaUser | default $key)) "env" "KAFKA_SASL_PASSWORD") $base) }}
 {{- end }}
 {{- if and (eq (include "im.needsSecretsKeys" $key) "true") (not .setup) }}
 {{ include "im.secretEnvVar" (merge (dict "what" "secrets-encryption" "env" "SECRETS_ENCRYPTION_KEYS") $base) }}

@@ -16,15 +16,26 @@ what to set, and the install stops before anything is created.
 {{- end -}}
 {{- end -}}
 {{- $sasl := $v.kafka.sasl -}}
+{{- $seen := dict -}}
+{{- range $k := list "setup" "auth" "jobconfig" "fileStorage" "jobRunner" -}}
+{{- $u := index $sasl.users $k -}}
+{{- $p := printf "kafka.sasl.users.%s" $k -}}
 {{- if $sasl.enabled -}}
-{{- if not $sasl.username -}}{{- $e = append $e "kafka.sasl.enabled is true but kafka.sasl.username is empty: set the SASL user name." -}}{{- end -}}
-{{- if and $sasl.password $sasl.existingSecret -}}
-{{- $e = append $e "kafka.sasl.password and kafka.sasl.existingSecret are both set: keep one (existingSecret for production)." -}}
-{{- else if not (or $sasl.password $sasl.existingSecret) -}}
-{{- $e = append $e "kafka.sasl.enabled is true but there is no password: set kafka.sasl.existingSecret (a Secret with the key kafka.sasl.existingSecretPasswordKey) or kafka.sasl.password." -}}
+{{- if not $u.username -}}{{- $e = append $e (printf "kafka.sasl.enabled is true but %s.username is empty: give each service its own Kafka user." $p) -}}
+{{- else if and (ne $k "setup") (hasKey $seen $u.username) -}}{{- $e = append $e (printf "%s.username %q is also the user of %s: each service needs its own Kafka user (its ACLs allow only its topics)." $p $u.username (get $seen $u.username)) -}}
+{{- else if ne $k "setup" -}}{{- $_ := set $seen $u.username $k -}}
 {{- end -}}
-{{- else if or $sasl.password $sasl.existingSecret -}}
-{{- $e = append $e "kafka.sasl.password or kafka.sasl.existingSecret is set but kafka.sasl.enabled is false: set kafka.sasl.enabled=true, or remove the credential." -}}
+{{- if and $u.password $u.existingSecret -}}
+{{- $e = append $e (printf "%s.password and %s.existingSecret are both set: keep one (existingSecret for production)." $p $p) -}}
+{{- else if not (or $u.password $u.existingSecret) -}}
+{{- $e = append $e (printf "kafka.sasl.enabled is true but there is no password for %s: set %s.existingSecret (a Secret with the key %s.existingSecretPasswordKey) or %s.password." $p $p $p $p) -}}
+{{- end -}}
+{{- else if or $u.password $u.existingSecret -}}
+{{- $e = append $e (printf "%s.password or .existingSecret is set but kafka.sasl.enabled is false: set kafka.sasl.enabled=true, or remove the credential." $p) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.kafka.acls.eventsUsername (not $sasl.enabled) -}}
+{{- $e = append $e "kafka.acls.eventsUsername is set but kafka.sasl.enabled is false: ACLs need SASL users." -}}
 {{- end -}}
 
 {{- /* S3 */ -}}

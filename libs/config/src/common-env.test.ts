@@ -157,12 +157,70 @@ describe('kafkaOptions', () => {
     expect(o).toMatchObject({ sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 's3cret' } });
   });
 
+  it('reads the password from KAFKA_SASL_PASSWORD_FILE without its final newline', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-sasl-'));
+    const file = path.join(dir, 'password');
+    fs.writeFileSync(file, 'from-file\n');
+    try {
+      const o = kafka({
+        KAFKA_BROKERS: 'k1:9092',
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'svc',
+        KAFKA_SASL_PASSWORD_FILE: file,
+      });
+      expect(o).toMatchObject({
+        sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'from-file' },
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.each([
-    ['no mechanism', { KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'p' }],
-    ['no user name', { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'p' }],
-    ['no password', { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc' }],
-  ])('leaves SASL out with %s', (_label, sasl) => {
-    expect(kafka({ KAFKA_BROKERS: 'k1:9092', ...sasl })).not.toHaveProperty('sasl');
+    [
+      'no mechanism',
+      { KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'p' },
+      'KAFKA_SASL_MECHANISM: is required',
+    ],
+    [
+      'no user name',
+      { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'p' },
+      'KAFKA_SASL_USERNAME: is required',
+    ],
+    [
+      'no password',
+      { KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'svc' },
+      'KAFKA_SASL_PASSWORD: is required',
+    ],
+    [
+      'a password twice',
+      {
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'svc',
+        KAFKA_SASL_PASSWORD: 'p',
+        KAFKA_SASL_PASSWORD_FILE: '/x',
+      },
+      'KAFKA_SASL_PASSWORD_FILE: set either',
+    ],
+    [
+      'an unreadable password file',
+      {
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'svc',
+        KAFKA_SASL_PASSWORD_FILE: '/nonexistent/pw',
+      },
+      'KAFKA_SASL_PASSWORD_FILE: cannot read /nonexistent/pw (ENOENT)',
+    ],
+  ])('refuses half a SASL configuration (%s) instead of connecting without SASL', (_label, sasl, message) => {
+    let caught: unknown;
+    try {
+      kafka({ KAFKA_BROKERS: 'k1:9092', ...sasl });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as Error).message).toContain(`  ${message}`);
+    expect((caught as Error).message).not.toContain("'p'");
   });
 
   it('refuses a missing broker list and an unknown SASL mechanism in one error', () => {

@@ -38,10 +38,13 @@ export const kafkaEnv = {
   KAFKA_CLIENT_ID: z.string().optional(),
   /** Use TLS to the brokers. */
   KAFKA_SSL: envBoolean(false),
-  /** SASL mechanism and credentials, when the brokers need them. */
+  /** SASL mechanism (scram-sha-512 in the reference setup), when the brokers need SASL: then all of them. */
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
-  KAFKA_SASL_USERNAME: z.string().optional(),
-  KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** This service's own Kafka principal (its ACLs allow only its topics and groups). */
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  /** Its password, or KAFKA_SASL_PASSWORD_FILE: a file holding it (a mounted Secret). Never logged. */
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 };
 
 /** S3-compatible object storage. */
@@ -120,21 +123,49 @@ export function pemFrom(inline: string | undefined, file: string | undefined, na
 }
 
 export function kafkaOptions(e: z.infer<z.ZodObject<typeof kafkaEnv>>, clientId: string) {
+  const sasl = kafkaSasl(e);
   return {
     brokers: e.KAFKA_BROKERS.split(',').map((s) => s.trim()),
     clientId: e.KAFKA_CLIENT_ID ?? clientId,
     topicPrefix: e.KAFKA_TOPIC_PREFIX,
     ssl: e.KAFKA_SSL,
-    ...(e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD
-      ? {
-          sasl: {
-            mechanism: e.KAFKA_SASL_MECHANISM,
-            username: e.KAFKA_SASL_USERNAME,
-            password: e.KAFKA_SASL_PASSWORD,
-          },
-        }
-      : {}),
+    ...(sasl ? { sasl } : {}),
   };
+}
+
+/**
+ * The SASL settings: none when no KAFKA_SASL_* variable is set, all three (mechanism, user name, one
+ * password) otherwise; a partial set is refused rather than silently connecting without SASL.
+ */
+function kafkaSasl(e: z.infer<z.ZodObject<typeof kafkaEnv>>) {
+  const { KAFKA_SASL_MECHANISM: mechanism, KAFKA_SASL_USERNAME: username } = e;
+  const passwordFile = e.KAFKA_SASL_PASSWORD_FILE;
+  if (!mechanism && !username && !e.KAFKA_SASL_PASSWORD && !passwordFile) return undefined;
+  const problems: string[] = [];
+  if (!mechanism) problems.push('KAFKA_SASL_MECHANISM: is required when a SASL user name or password is set');
+  if (!username) problems.push('KAFKA_SASL_USERNAME: is required with KAFKA_SASL_MECHANISM');
+  if (e.KAFKA_SASL_PASSWORD && passwordFile)
+    problems.push(
+      'KAFKA_SASL_PASSWORD_FILE: set either KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both',
+    );
+  let password = e.KAFKA_SASL_PASSWORD;
+  if (!password && passwordFile) {
+    try {
+      password = fs.readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      problems.push(
+        `KAFKA_SASL_PASSWORD_FILE: cannot read ${passwordFile} (${(err as NodeJS.ErrnoException).code})`,
+      );
+    }
+    if (password === '') problems.push(`KAFKA_SASL_PASSWORD_FILE: ${passwordFile} is empty`);
+  } else if (!password) {
+    problems.push('KAFKA_SASL_PASSWORD: is required with KAFKA_SASL_MECHANISM (or KAFKA_SASL_PASSWORD_FILE)');
+  }
+  if (problems.length > 0 || !mechanism || !username || !password)
+    throw new ConfigError(
+      `Invalid configuration; fix these environment variables:\n${problems.map((p) => `  ${p}`).join('\n')}`,
+    );
+  return { mechanism, username, password };
 }
 
 export function s3Options(e: z.infer<z.ZodObject<typeof s3Env>>) {

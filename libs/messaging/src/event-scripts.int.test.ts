@@ -143,10 +143,19 @@ describe('scripts/events against the real Kafka broker', () => {
     (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0);
 
   beforeAll(async () => {
-    const brokers = infraEnv().kafkaBrokers;
-    env = { PATH: process.env.PATH ?? '', KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix };
+    const { kafkaBrokers: brokers, kafkaSasl: sasl } = infraEnv();
+    // The scripts run as the admin principal here (redrive is an operator's tool).
+    env = {
+      PATH: process.env.PATH ?? '',
+      KAFKA_BROKERS: brokers.join(','),
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_SASL_MECHANISM: sasl.mechanism,
+      KAFKA_SASL_USERNAME: sasl.username,
+      KAFKA_SASL_PASSWORD: sasl.password,
+    };
     bus = new KafkaEventBus(silentLogger(), {
       brokers,
+      sasl,
       clientId: 'int-test-event-scripts',
       topicPrefix: prefix,
     });
@@ -319,6 +328,7 @@ describe('scripts/events against the real Kafka broker', () => {
       // A consumer whose handler always fails dead-letters what it reads.
       const failing = new KafkaEventBus(silentLogger(), {
         brokers: infraEnv().kafkaBrokers,
+        sasl: infraEnv().kafkaSasl,
         clientId: 'int-test-failing',
         topicPrefix: prefix,
         maxAttempts: 2,

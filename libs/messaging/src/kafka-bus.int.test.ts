@@ -22,6 +22,7 @@ describe('KafkaEventBus', () => {
   beforeAll(async () => {
     bus = new KafkaEventBus(silentLogger(), {
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       clientId: 'int-test',
       topicPrefix: prefix,
       maxAttempts: 2,
@@ -258,6 +259,7 @@ describe('KafkaEventBus', () => {
   it('keeps a member in its group while a handler runs longer than the session timeout (no redelivery)', async () => {
     const slow = new KafkaEventBus(silentLogger(), {
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       clientId: 'int-test-slow',
       topicPrefix: prefix,
       sessionTimeoutMs: 6000,
@@ -304,6 +306,7 @@ describe('KafkaEventBus', () => {
     const group = uniqueName('rebalance');
     const second = new KafkaEventBus(silentLogger(), {
       brokers: infraEnv().kafkaBrokers,
+      sasl: infraEnv().kafkaSasl,
       clientId: 'int-test-b',
       topicPrefix: prefix,
     });

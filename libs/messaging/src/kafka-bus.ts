@@ -2,8 +2,12 @@ import { topicCatalog, topicName, type TopicId, type TopicMessage } from '@im/co
 import type { Logger } from '@im/logging';
 import { consumeInContext, producerHeaders } from '@im/observability';
 import {
+  AclOperationTypes,
+  AclPermissionTypes,
+  AclResourceTypes,
   Kafka,
   logLevel,
+  ResourcePatternTypes,
   type Admin,
   type Consumer,
   type Producer,
@@ -11,6 +15,7 @@ import {
   type LogEntry,
 } from 'kafkajs';
 import type { EventBus, MessageMeta, OutgoingRecord, SubscribeOptions, Subscription } from './event-bus';
+import { busAcls, type BusAcl, type BusRole } from './kafka-acls';
 
 export interface KafkaBusOptions {
   brokers: string[];
@@ -129,6 +134,47 @@ export class KafkaEventBus implements EventBus {
         });
       }
       return missing;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * Grants each given Kafka user the ACLs of its role on this installation's topics and groups
+   * (see {@link busAcls}); creating an ACL that exists changes nothing. Needs a principal that may
+   * alter ACLs (the setup step's, never a service's). Returns how many bindings were sent.
+   */
+  async ensureAcls(users: Partial<Record<BusRole, string>>): Promise<number> {
+    const acl = busAcls(this.prefix, users).map(toKafkaAcl);
+    if (acl.length === 0) return 0;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createAcls({ acl });
+      // The broker authorizes from its copy of the metadata: wait until it shows every binding, so a
+      // service started right after this step is not refused.
+      const key = (
+        r: { resourceType: number; resourceName: string; resourcePatternType: number },
+        op: number,
+      ) => `${r.resourceType}|${r.resourceName}|${r.resourcePatternType}|${op}`;
+      const deadline = Date.now() + 15_000;
+      for (const principal of new Set(acl.map((a) => a.principal))) {
+        const wanted = acl.filter((a) => a.principal === principal).map((a) => key(a, a.operation));
+        for (;;) {
+          const { resources } = await admin.describeAcls({
+            principal,
+            resourceType: AclResourceTypes.ANY,
+            resourcePatternType: ResourcePatternTypes.ANY,
+            operation: AclOperationTypes.ANY,
+            permissionType: AclPermissionTypes.ANY,
+          });
+          const shown = new Set(resources.flatMap((r) => r.acls.map((a) => key(r, a.operation))));
+          if (wanted.every((k) => shown.has(k))) break;
+          if (Date.now() > deadline) throw new Error(`the broker does not show the ACLs of ${principal} yet`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      return acl.length;
     } finally {
       await admin.disconnect();
     }
@@ -424,6 +470,25 @@ export class KafkaEventBus implements EventBus {
         this.closeTimeoutMs,
       );
   }
+}
+
+const ACL_OPERATIONS = {
+  read: AclOperationTypes.READ,
+  write: AclOperationTypes.WRITE,
+  delete: AclOperationTypes.DELETE,
+} as const;
+
+function toKafkaAcl(a: BusAcl) {
+  return {
+    principal: a.principal,
+    host: '*',
+    resourceType: a.resourceType === 'topic' ? AclResourceTypes.TOPIC : AclResourceTypes.GROUP,
+    resourceName: a.resourceName,
+    resourcePatternType:
+      a.pattern === 'prefixed' ? ResourcePatternTypes.PREFIXED : ResourcePatternTypes.LITERAL,
+    operation: ACL_OPERATIONS[a.operation],
+    permissionType: AclPermissionTypes.ALLOW,
+  };
 }
 
 /** Broker answers that mean the producer's idempotence state is gone: only a new producer helps. */

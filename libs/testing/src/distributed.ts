@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { infraEnv, uniqueName } from './infra-env';
+import { infraEnv, uniqueName, type KafkaUserRole } from './infra-env';
 import { waitFor } from './wait-for';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..');
@@ -111,9 +111,19 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   // The services believe the client address (X-Forwarded-For) only from the gateway, which connects
   // from 127.0.0.1; clients of the tests may use other loopback addresses (127.0.0.2, ...).
   const fromGateway = { HTTP_TRUST_PROXY: '127.0.0.1' };
+  // Each service connects as its own Kafka principal, allowed only its topics and groups.
+  const kafkaUser = (role: KafkaUserRole) => {
+    const u = infra.kafkaUser(role);
+    return {
+      KAFKA_SASL_MECHANISM: u.mechanism,
+      KAFKA_SASL_USERNAME: u.username,
+      KAFKA_SASL_PASSWORD: u.password,
+    };
+  };
   const env: Record<string, Record<string, string>> = {
     auth: {
       ...common,
+      ...kafkaUser('auth'),
       HTTP_PORT: String(ports.auth),
       DB_SCHEMA: `${id}_auth`,
       AUTH_JWT_PRIVATE_KEY_FILE: path.join(keyDir, 'private.pem'),
@@ -122,6 +132,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     },
     jobconfig: {
       ...common,
+      ...kafkaUser('jobconfig'),
       HTTP_PORT: String(ports.jobconfig),
       DB_SCHEMA: `${id}_jobconfig`,
       FILES_SERVICE_URL: url('file-storage'),
@@ -132,6 +143,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     },
     'file-storage': {
       ...common,
+      ...kafkaUser('file-storage'),
       HTTP_PORT: String(ports['file-storage']),
       DB_SCHEMA: `${id}_files`,
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
@@ -153,6 +165,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   for (const name of runnerNames) {
     env[name] = {
       ...common,
+      ...kafkaUser('job-runner'),
       HTTP_PORT: String(ports[name]),
       RUNNER_ID: name,
       RUNNER_SLOTS: '2',
@@ -170,10 +183,23 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   const serviceOf = (name: string) =>
     name.startsWith('job-runner') ? 'job-runner' : name.startsWith('jobconfig') ? 'jobconfig' : name;
 
-  // Setup steps, as the chart's Jobs run them: topics, then each service's migrations.
+  // Setup steps, as the chart's Jobs run them: topics and ACLs (as the admin principal), then each
+  // service's migrations.
+  const setupEnv: Record<string, Record<string, string>> = {
+    'create-topics': {
+      ...(env.jobconfig as Record<string, string>),
+      KAFKA_SASL_USERNAME: infra.kafkaSasl.username,
+      KAFKA_SASL_PASSWORD: infra.kafkaSasl.password,
+      KAFKA_ACL_AUTH_USER: infra.kafkaUser('auth').username,
+      KAFKA_ACL_JOBCONFIG_USER: infra.kafkaUser('jobconfig').username,
+      KAFKA_ACL_FILE_STORAGE_USER: infra.kafkaUser('file-storage').username,
+      KAFKA_ACL_JOB_RUNNER_USER: infra.kafkaUser('job-runner').username,
+      KAFKA_ACL_EVENTS_USER: infra.kafkaUser('events').username,
+    },
+  };
   const once = (service: string, command: string) => {
     const r = spawnSync(process.execPath, [entry(service), command], {
-      env: env[service],
+      env: setupEnv[command] ?? env[service],
       encoding: 'utf8',
       timeout: 60_000,
     });

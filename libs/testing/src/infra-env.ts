@@ -1,8 +1,22 @@
 import { randomBytes } from 'node:crypto';
 
+/** SASL credentials of one Kafka principal, in the shape kafkajs and the event bus take. */
+export interface KafkaSasl {
+  mechanism: 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
+/** The Kafka principals scripts/infra creates besides the admin: one per service, and event consumers. */
+export type KafkaUserRole = 'auth' | 'jobconfig' | 'file-storage' | 'job-runner' | 'events';
+
 export interface InfraEnv {
   pgUrl: string;
   kafkaBrokers: string[];
+  /** The admin principal (a super user: creates topics and ACLs, and what tests need beyond a service). */
+  kafkaSasl: KafkaSasl;
+  /** Each service's own principal: only what its ACLs allow, once the setup step granted them. */
+  kafkaUser(role: KafkaUserRole): KafkaSasl;
   s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string; region: string };
 }
 
@@ -20,9 +34,17 @@ export function infraEnv(): InfraEnv {
       );
     return v;
   };
+  const scram = (user: string) => {
+    const mechanism = need('KAFKA_SASL_MECHANISM');
+    if (mechanism !== 'scram-sha-512')
+      throw new Error(`KAFKA_SASL_MECHANISM is ${mechanism}: scripts/infra sets scram-sha-512; rerun it`);
+    return { mechanism, username: need(`${user}_USERNAME`), password: need(`${user}_PASSWORD`) } as const;
+  };
   return {
     pgUrl: need('PG_URL'),
     kafkaBrokers: need('KAFKA_BROKERS').split(','),
+    kafkaSasl: scram('KAFKA_SASL'),
+    kafkaUser: (role) => scram(`KAFKA_${role.replace('-', '_').toUpperCase()}`),
     s3: {
       endpoint: need('S3_ENDPOINT'),
       accessKeyId: need('S3_ACCESS_KEY'),

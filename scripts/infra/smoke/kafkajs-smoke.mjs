@@ -1,13 +1,20 @@
 // kafkajs 2.2.4 against the local Kafka 4.1.x broker: admin, keyed produce, group consume/commit,
 // second member joining (rebalance), member leaving (rejoin), resume from committed offsets.
-// Needs KAFKA_BROKERS (from .infra/env) and kafkajs resolvable from here (repo node_modules).
+// Needs KAFKA_BROKERS and the admin's KAFKA_SASL_* (from .infra/env) and kafkajs resolvable from here
+// (repo node_modules).
 import kafkajs from 'kafkajs';
 
 const { Kafka, logLevel, CompressionTypes } = kafkajs;
 const brokers = (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',');
+const sasl = {
+  mechanism: process.env.KAFKA_SASL_MECHANISM || 'scram-sha-512',
+  username: process.env.KAFKA_SASL_USERNAME,
+  password: process.env.KAFKA_SASL_PASSWORD,
+};
 const kafka = new Kafka({
   clientId: 'infra-smoke',
   brokers,
+  sasl,
   logLevel: process.env.SMOKE_KAFKAJS_LOG === 'warn' ? logLevel.WARN : logLevel.NOTHING,
   retry: { retries: 5 },
 });

@@ -48,6 +48,15 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   /** `create-topics` only: partitions and replication of new topics. */
   KAFKA_TOPIC_PARTITIONS: envInt(6, 1),
   KAFKA_TOPIC_REPLICATION: envInt(3, 1),
+  /**
+   * `create-topics` only: the Kafka user of each service (and of event consumers), granted the ACLs of
+   * its role on this prefix's topics and groups (docs/adr/0017-kafka-sasl-and-acls.md). Unset: none.
+   */
+  KAFKA_ACL_AUTH_USER: z.string().min(1).optional(),
+  KAFKA_ACL_JOBCONFIG_USER: z.string().min(1).optional(),
+  KAFKA_ACL_FILE_STORAGE_USER: z.string().min(1).optional(),
+  KAFKA_ACL_JOB_RUNNER_USER: z.string().min(1).optional(),
+  KAFKA_ACL_EVENTS_USER: z.string().min(1).optional(),
 });
 
 async function main(): Promise<void> {
@@ -59,7 +68,14 @@ async function main(): Promise<void> {
       partitions: env.KAFKA_TOPIC_PARTITIONS,
       replicationFactor: env.KAFKA_TOPIC_REPLICATION,
     });
-    logger.info({ created }, 'topics created');
+    const acls = await bus.ensureAcls({
+      auth: env.KAFKA_ACL_AUTH_USER,
+      jobconfig: env.KAFKA_ACL_JOBCONFIG_USER,
+      'file-storage': env.KAFKA_ACL_FILE_STORAGE_USER,
+      'job-runner': env.KAFKA_ACL_JOB_RUNNER_USER,
+      events: env.KAFKA_ACL_EVENTS_USER,
+    });
+    logger.info({ created, acls }, 'topics and ACLs created');
     await bus.close();
     return;
   }

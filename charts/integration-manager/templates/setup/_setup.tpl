@@ -15,7 +15,10 @@ NetworkPolicy of their own. An existingSecret is used as it is.
   envFrom:
     - configMapRef:
         name: {{ printf "%s-setup-%s" (include "im.fullname" .root) $slug }}
-  {{- with include "im.secretEnv" (dict "root" .root "key" .key "setup" true) | trim }}
+  {{- $createTopics := eq .command "create-topics" }}
+  {{- $env := include "im.secretEnv" (dict "root" .root "key" .key "setup" true "kafkaUser" (ternary "setup" .key $createTopics)) | trim }}
+  {{- if $createTopics }}{{ $env = printf "%s\n%s" $env (include "im.createTopicsEnv" .root | trim) | trim }}{{ end }}
+  {{- with $env }}
   env: {{- . | nindent 4 }}
   {{- end }}
   resources: {{- toYaml .root.Values.setup.resources | nindent 4 }}
