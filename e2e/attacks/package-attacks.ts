@@ -54,7 +54,6 @@ export function packageAttacks(s: AttackState): void {
       { name: 'inspector', port: 9229, kind: 'http', path: '/json/version', expect: 'V8-Version' },
     ];
     const targets = {
-      sibling: {},
       proc: {},
       pid1: {},
       files: {
@@ -76,26 +75,12 @@ export function packageAttacks(s: AttackState): void {
     for (const [attack, extra] of Object.entries(targets)) submitted[attack] = await run(attack, extra);
   }, 90_000);
 
-  it('SIGUSR1 and SIGKILL to a sibling job', async () => {
-    const { job, report } = await outcome('sibling');
-    const stillThere = victimPids.filter((p) => pidsWithCmdline(`im-victim-${mark}`).includes(p));
-    // Ended already (a probe, no waiting): only a killed victim would have.
-    const victim: any = await s.jobs.ended(victimJob, 1).catch(() => undefined);
-    const succeeded = stillThere.length < victimPids.length || victim !== undefined;
-    verdict(
-      s.platform.name,
-      'signal-sibling',
-      succeeded,
-      `victim pids ${victimPids.join(',')} alive: ${stillThere.join(',') || 'none'}; victim job ${victim ? victim.status : 'still running'}; ${jobDetail(job, report)}`,
-    );
-  });
-
   it('reads /proc/<pid>/{cmdline,environ,mem} of the runner and of a sibling, opens mem for writing', async () => {
     const { job, report } = await outcome('proc');
     const hits = ((report?.processes ?? []) as any[]).flatMap((p) => {
       const who =
         (p.environ ?? '').includes(s.platform.canary) || (p.cmdline ?? '').includes(s.platform.runnerMain)
-          ? 'runner'
+          ? 'platform process'
           : (p.cmdline ?? '').includes(`im-victim-${mark}`)
             ? 'sibling'
             : undefined;
@@ -151,6 +136,22 @@ export function packageAttacks(s: AttackState): void {
       'network-to-platform',
       connected.length > 0,
       `connected: [${connected.join('; ')}]; attempts ${report?.attempts?.length}; job ${job.status}`,
+    );
+  });
+
+  it('SIGUSR1 and SIGKILL to a sibling job', async () => {
+    // After the attacks that read the sibling: this one may kill it.
+    submitted.sibling = await run('sibling');
+    const { job, report } = await outcome('sibling');
+    const stillThere = victimPids.filter((p) => pidsWithCmdline(`im-victim-${mark}`).includes(p));
+    // Ended already (a probe, no waiting): only a killed victim would have.
+    const victim: any = await s.jobs.ended(victimJob, 1).catch(() => undefined);
+    const succeeded = stillThere.length < victimPids.length || victim !== undefined;
+    verdict(
+      s.platform.name,
+      'signal-sibling',
+      succeeded,
+      `victim pids ${victimPids.join(',')} alive: ${stillThere.join(',') || 'none'}; victim job ${victim ? victim.status : 'still running'}; ${jobDetail(job, report)}`,
     );
   });
 

@@ -40,6 +40,7 @@ export default async function ({ macros, logger, outputDir }) {
   const run = attacks[attack] ?? bombs[attack];
   if (!run) throw new Error(`unknown ATTACK ${attack}`);
   await run({ plan, attempt, report, save, logger, outputDir });
+  save();
   logger.info(`attack ${attack} done`);
 }
 
