@@ -159,8 +159,32 @@ export function requestAttacks(s: AttackState, mode: 'standalone' | 'distributed
     );
   });
 
-  // Standalone has no broker: its bus is in-process.
+  // Standalone has no broker and no internal HTTP: its bus and its calls are in-process.
   if (mode !== 'distributed') return;
+
+  it("the services behind the gateway answer no direct call, even with a user's valid token", async () => {
+    const configs = await admin('GET', '/api/jobconfigs');
+    const configId = String(configs.json?.items?.[0]?.id ?? 1);
+    const paths: Record<string, string> = {
+      auth: '/api/users',
+      jobconfig: '/api/jobs',
+      'file-storage': `/api/jobconfigs/${configId}/files`,
+    };
+    const answered: string[] = [];
+    for (const [name, p] of Object.entries(paths)) {
+      const url = s.platform.serviceUrls[name];
+      if (!url) throw new Error(`the distributed platform names no ${name}`);
+      const r = await fetch(`${url}${p}`, { headers: { authorization: `Bearer ${s.token}` } });
+      answered.push(`${name} ${p}: ${r.status}`);
+      await r.arrayBuffer();
+    }
+    verdict(
+      s.platform.name,
+      'internal-endpoints-direct',
+      answered.some((a) => / 2\d\d$/.test(a)),
+      answered.join('; '),
+    );
+  });
   it('the broker refuses a forged record to each internal topic from a client without credentials', async () => {
     if (!s.platform.kafka) throw new Error('the distributed platform names no broker');
     const kafka = new Kafka({
