@@ -1,0 +1,4 @@
+import { attackDistributed } from './platform';
+import { attackSuite } from './suite';
+
+attackSuite('distributed', attackDistributed);

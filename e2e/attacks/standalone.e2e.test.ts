@@ -1,0 +1,4 @@
+import { attackStandalone } from './platform';
+import { attackSuite } from './suite';
+
+attackSuite('standalone', attackStandalone);
