@@ -18,6 +18,10 @@ export interface DistributedPlatform {
   adminPassword: string;
   /** PEM of the token-signing key (tests forge expired tokens with it). */
   privateKeyPem: string;
+  /** INTERNAL_TOKEN of this installation (the gateway and the services; never the runners). */
+  internalToken: string;
+  /** METRICS_TOKEN of every process: `Authorization: Bearer <it>` on /metrics. */
+  metricsToken: string;
   processes: Record<string, ChildProcess>;
   output(name: string): string;
   /** Stops every service (SIGTERM) and resolves with their exit codes. */
@@ -89,6 +93,9 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
   // jobconfig and every runner share the keyring of secure macro values (required by both).
   const secretsKeys = `e2e:${randomBytes(32).toString('base64')}`;
+  // The internal token goes to the gateway and the services behind it, not to the runners.
+  const internalToken = randomBytes(32).toString('hex');
+  const metricsToken = randomBytes(32).toString('hex');
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: os.tmpdir(),
@@ -107,17 +114,19 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     DB_CLIENT: 'postgres',
     DB_URL: infra.pgUrl,
     DB_POOL_MAX: '4',
+    METRICS_TOKEN: metricsToken,
   };
+  const behindGateway = { ...common, INTERNAL_TOKEN: internalToken };
   const env: Record<string, Record<string, string>> = {
     auth: {
-      ...common,
+      ...behindGateway,
       HTTP_PORT: String(ports.auth),
       DB_SCHEMA: `${id}_auth`,
       AUTH_JWT_PRIVATE_KEY_FILE: path.join(keyDir, 'private.pem'),
       AUTH_ADMIN_PASSWORD: adminPassword,
     },
     jobconfig: {
-      ...common,
+      ...behindGateway,
       HTTP_PORT: String(ports.jobconfig),
       DB_SCHEMA: `${id}_jobconfig`,
       FILES_SERVICE_URL: url('file-storage'),
@@ -126,13 +135,13 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       SECRETS_ENCRYPTION_KEYS: secretsKeys,
     },
     'file-storage': {
-      ...common,
+      ...behindGateway,
       HTTP_PORT: String(ports['file-storage']),
       DB_SCHEMA: `${id}_files`,
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
     },
     gateway: {
-      ...common,
+      ...behindGateway,
       HTTP_PORT: String(ports.gateway),
       AUTH_SERVICE_URL: url('auth'),
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
@@ -257,6 +266,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     topicPrefix,
     adminPassword,
     privateKeyPem: keys.privateKey,
+    internalToken,
+    metricsToken,
     processes,
     output: (name) => outputs[name] ?? '',
     stopServices,

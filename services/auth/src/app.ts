@@ -6,6 +6,7 @@ import {
   createAuthenticator,
   createServiceApp,
   refuseInactiveUsers,
+  type EndpointTokens,
 } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
@@ -92,12 +93,13 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   };
 }
 
-export function createApp(deps: AuthDeps): Express {
+export function createApp(deps: AuthDeps & { endpoints?: EndpointTokens }): Express {
   const mod = createAuthModule(deps);
   return createServiceApp(
     {
       logger: deps.logger,
       trustProxy: 1,
+      ...deps.endpoints,
       readiness: {
         checks: { database: () => deps.db.raw('select 1') },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

@@ -1,4 +1,17 @@
-import { httpEnv, kafkaEnv, kafkaOptions, parseEnv, pemFrom, pemsFrom, envInt, runMain } from '@im/config';
+import {
+  envInt,
+  httpEnv,
+  internalTokenEnv,
+  internalTokenFrom,
+  kafkaEnv,
+  kafkaOptions,
+  metricsTokenEnv,
+  metricsTokenFrom,
+  parseEnv,
+  pemFrom,
+  pemsFrom,
+  runMain,
+} from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
 import { serve } from '@im/http-kit';
@@ -30,6 +43,9 @@ const AuthEnv = dbEnvSchema('auth').extend({
   AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
   /** How long such an address is refused, seconds. */
   AUTH_IP_LOCKOUT_SECONDS: envInt(900, 1),
+  // INTERNAL_TOKEN (required to serve, not to migrate), METRICS_TOKEN: see libs/config endpoint-tokens.
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 async function main(): Promise<void> {
@@ -69,6 +85,7 @@ async function main(): Promise<void> {
     await bus.close();
     return;
   }
+  const endpoints = { internalToken: internalTokenFrom(env, 'auth'), metricsToken: metricsTokenFrom(env) };
   const admin = await mod.service.bootstrapAdmin(env.AUTH_ADMIN_PASSWORD);
   if (admin.generatedPassword) {
     process.stdout.write(
@@ -79,7 +96,7 @@ async function main(): Promise<void> {
   // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
   const telemetry = initObservability('auth', process.env);
   shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
-  const app = createApp({ ...deps, isDraining: () => shutdown.isShuttingDown });
+  const app = createApp({ ...deps, endpoints, isDraining: () => shutdown.isShuttingDown });
   const { port } = await serve(app, env.HTTP_PORT, env.HTTP_HOST, shutdown);
   // The audit trail of every service (audit.events) is stored here, for GET /api/audit.
   await mod.startAudit();

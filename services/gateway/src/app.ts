@@ -34,6 +34,8 @@ export interface GatewayDeps {
   trustProxy?: boolean | number | string;
   /** The web console's build to serve at /ui (services/console/dist by default; see console.ts). */
   consoleDir?: string;
+  /** Bearer token of this process's `/metrics` (METRICS_TOKEN); none: `/metrics` answers 401. */
+  metricsToken?: string | undefined;
 }
 
 /** Refuses requests without a valid token before they reach a service, except on public paths. */
@@ -53,7 +55,12 @@ export function createApp(deps: GatewayDeps): Express {
   api.use(edgeAuth(deps.authenticate));
   for (const u of deps.upstreams) api.use(u);
   return createServiceApp(
-    { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? 'loopback' },
+    {
+      logger: deps.logger,
+      readiness: deps.readiness,
+      trustProxy: deps.trustProxy ?? 'loopback',
+      metricsToken: deps.metricsToken,
+    },
     consoleRoutes(deps.logger, deps.consoleDir),
     api,
   );

@@ -1,7 +1,13 @@
 import type { SecretsKeyring } from '@im/config';
 import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
-import { Auditor, auditTrail, createServiceApp, refuseInactiveUsers } from '@im/http-kit';
+import {
+  Auditor,
+  auditTrail,
+  createServiceApp,
+  refuseInactiveUsers,
+  type EndpointTokens,
+} from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { sampledGauge } from '@im/observability';
 import type { EventBus, Subscription } from '@im/messaging';
@@ -218,7 +224,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   };
 }
 
-export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }): {
+export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean; endpoints?: EndpointTokens }): {
   app: Express;
   module: JobConfigModule;
 } {
@@ -227,6 +233,7 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean }):
     {
       logger: deps.logger,
       trustProxy: 1,
+      ...deps.endpoints,
       readiness: {
         checks: { database: () => deps.db.raw('select 1'), kafka: () => deps.bus.ping() },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

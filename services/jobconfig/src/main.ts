@@ -2,10 +2,14 @@ import {
   envBoolean,
   envInt,
   httpEnv,
+  internalTokenEnv,
+  internalTokenFrom,
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
   generateKeyringEntry,
+  metricsTokenEnv,
+  metricsTokenFrom,
   parseEnv,
   parseKeyring,
   requireKeyring,
@@ -17,7 +21,7 @@ import {
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { createAuthenticator, httpFileCatalog, serve } from '@im/http-kit';
+import { createAuthenticator, httpFileCatalog, INTERNAL_TOKEN_HEADER, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -46,6 +50,9 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   /** `create-topics` only: partitions and replication of new topics. */
   KAFKA_TOPIC_PARTITIONS: envInt(6, 1),
   KAFKA_TOPIC_REPLICATION: envInt(3, 1),
+  // INTERNAL_TOKEN (required to serve, not to migrate), METRICS_TOKEN: see libs/config endpoint-tokens.
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 async function main(): Promise<void> {
@@ -67,6 +74,8 @@ async function main(): Promise<void> {
     process.argv[2] === 'migrate'
       ? (env.SECRETS_ENCRYPTION_KEYS ?? parseKeyring(generateKeyringEntry('migrate-only')))
       : requireKeyring(env.SECRETS_ENCRYPTION_KEYS, 'jobconfig');
+  // `migrate` serves nothing: it needs no internal token.
+  const internalToken = process.argv[2] === 'migrate' ? 'migrate-only' : internalTokenFrom(env, 'jobconfig');
   const db = createDb(toDbConfig(env));
   const storage = new S3ObjectStorage(s3Options(env));
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
@@ -79,8 +88,13 @@ async function main(): Promise<void> {
     logger,
     bus,
     storage,
-    files: httpFileCatalog({ baseUrl: env.FILES_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
-    authenticate: createAuthenticator(tokenVerificationFrom(env)),
+    files: httpFileCatalog({
+      baseUrl: env.FILES_SERVICE_URL,
+      timeoutMs: env.INTERNAL_TIMEOUT_MS,
+      internalToken,
+    }),
+    authenticate: createAuthenticator(tokenVerificationFrom(env, { [INTERNAL_TOKEN_HEADER]: internalToken })),
+    endpoints: { internalToken, metricsToken: metricsTokenFrom(env) },
     isDraining: () => shutdown.isShuttingDown,
     scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
     leaseMs: env.JOBS_LEASE_MS,
