@@ -43,7 +43,7 @@ describe.each([
     const urls = driver.processUrls();
     expect(Object.keys(urls).length).toBeGreaterThan(0);
     for (const [name, base] of Object.entries(urls)) {
-      const denied = [
+      const denied: Record<string, string>[] = [
         {},
         { authorization: `Bearer ${token}` },
         { authorization: 'Bearer not-the-metrics-token' },
@@ -103,11 +103,12 @@ describe.each([
       const base = urls[name] as string;
       const path = paths[name] as string;
       // A valid user's token is not enough, nor a forged X-Forwarded-For, nor a wrong internal token.
-      for (const headers of [
+      const refused: Record<string, string>[] = [
         { authorization: `Bearer ${token}` },
         { authorization: `Bearer ${token}`, 'x-forwarded-for': '203.0.113.9' },
         { authorization: `Bearer ${token}`, 'x-internal-token': 'guessed' },
-      ]) {
+      ];
+      for (const headers of refused) {
         const r = await fetch(`${base}${path}`, { headers });
         expect([name, r.status]).toEqual([name, 401]);
         expect(r.headers.get('content-type')).toContain('application/problem+json');
