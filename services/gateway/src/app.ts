@@ -6,6 +6,7 @@ import { consoleRoutes } from './console';
 import { docsRoutes } from './docs.routes';
 import { eventStreamAuth } from './event-stream';
 import { hardening, type HardeningOptions } from './hardening';
+import { canonicalPaths } from './proxy';
 
 /** Paths anyone may call: logging in, product info and the API's documentation. */
 export const PUBLIC_PATHS = [
@@ -48,6 +49,8 @@ export function edgeAuth(authenticate: RequestHandler): RequestHandler {
 
 export function createApp(deps: GatewayDeps): Express {
   const api = express.Router();
+  // `/api/jobs/../../metrics` must not become another path behind the edge check (400).
+  api.use(canonicalPaths);
   // GET /api/jobs/events may carry its token in the query (EventSource); moved to the header first.
   api.use(eventStreamAuth());
   api.use(hardening(deps.hardening));

@@ -2,7 +2,13 @@ import { AppError, InputError, UnavailableError } from '@im/errors';
 import { INTERNAL_TOKEN_HEADER } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { injectTraceHeaders } from '@im/observability';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import * as http from 'node:http';
 
 export interface Upstream {
@@ -60,9 +66,19 @@ export function isCanonicalPath(rawPath: string): boolean {
 }
 
 /**
+ * Refuses (400) an `/api` path that is not canonical, before the edge check and before anything is
+ * forwarded: the path a service would get must be the one the gateway checked.
+ */
+export const canonicalPaths: RequestHandler = (req, _res, next) => {
+  if (isCanonicalPath(req.originalUrl.split('?')[0] ?? '')) return next();
+  next(new InputError('The path holds "." or ".." segments or backslashes; send it in canonical form.'));
+};
+
+/**
  * Streams a request to the service that owns its path and the answer back, bytes untouched. Only
- * `/api/...` paths a service owns are forwarded, in canonical form, never a service's own endpoints
- * (`/metrics`, `/readyz`); the gateway adds the internal token, replacing any the client sent.
+ * `/api/...` paths a service owns are forwarded (in canonical form: {@link canonicalPaths} runs
+ * first), never a service's own endpoints (`/metrics`, `/readyz`); the gateway adds the internal
+ * token, replacing any the client sent.
  */
 export function proxyRouter(
   upstreams: Record<'file-storage' | 'jobconfig' | 'auth', Upstream>,
@@ -74,10 +90,6 @@ export function proxyRouter(
     const owner = ownerOf(req.path);
     if (!owner) return next();
     const upstream = upstreams[owner];
-    if (!isCanonicalPath(req.originalUrl.split('?')[0] ?? ''))
-      return next(
-        new InputError('The path holds "." or ".." segments or backslashes; send it in canonical form.'),
-      );
     const target = new URL(req.originalUrl, upstream.url);
     const headers: http.OutgoingHttpHeaders = {};
     for (const [k, v] of Object.entries(req.headers))
