@@ -197,17 +197,8 @@ export function healthRoutes(
   return r;
 }
 
-/** The credentials of a process's own endpoints (see {@link ServiceAppOptions}). */
+/** The credentials of a process's own endpoints. */
 export interface EndpointTokens {
-  metricsToken?: string | undefined;
-  internalToken?: string | undefined;
-}
-
-export interface ServiceAppOptions {
-  logger: Logger;
-  readiness: Readiness;
-  /** Trust X-Forwarded-* from this many proxy hops (the gateway, an ingress). */
-  trustProxy?: boolean | number | string;
   /**
    * The bearer token `/metrics` asks for (METRICS_TOKEN); none: `/metrics` answers 401 to everybody.
    * It also shows `/readyz`'s timings and reasons.
@@ -219,6 +210,13 @@ export interface ServiceAppOptions {
    * Unset: the gateway, or a process without an API (the runner).
    */
   internalToken?: string | undefined;
+}
+
+export interface ServiceAppOptions extends EndpointTokens {
+  logger: Logger;
+  readiness: Readiness;
+  /** Trust X-Forwarded-* from this many proxy hops (the gateway, an ingress). */
+  trustProxy?: boolean | number | string;
 }
 
 /**
