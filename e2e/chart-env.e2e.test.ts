@@ -254,6 +254,9 @@ describe('the chart renders an environment the services start with', () => {
       admin: { password: adminPassword },
       // The keyring of secure macro values (jobconfig encrypts, the runner decrypts).
       secretsEncryption: { keys: `e2e:${randomBytes(32).toString('base64')}` },
+      // The internal token (gateway and the services behind it) and the metrics token, from values.
+      internalToken: { value: randomBytes(32).toString('hex') },
+      metrics: { token: randomBytes(32).toString('hex') },
     };
     const valuesFile = path.join(tmp, 'values.json');
     fs.writeFileSync(valuesFile, JSON.stringify(values));

@@ -19,6 +19,12 @@ export interface PlatformDriver {
   stop(): Promise<void>;
   /** PEM of the token-signing key, to forge tokens in tests. */
   privateKeyPem(): string;
+  /** Every process's own base URL (standalone: the one process; distributed: gateway, services, runners). */
+  processUrls(): Record<string, string>;
+  /** The bearer token of every process's /metrics. */
+  metricsToken(): string;
+  /** The internal token the services behind the gateway want (none in standalone: no internal HTTP). */
+  internalToken(): string | undefined;
 }
 
 export function standaloneDriver(): PlatformDriver {
@@ -46,6 +52,10 @@ export function standaloneDriver(): PlatformDriver {
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
     privateKeyPem: () => fs.readFileSync(path.join(dataDir, 'keys', 'jwt-private.pem'), 'utf8'),
+    processUrls: () => ({ standalone: (p as PlatformProcess).url }),
+    // Made on the first start in the data directory, as the other keys.
+    metricsToken: () => fs.readFileSync(path.join(dataDir, 'keys', 'metrics-token'), 'utf8').trim(),
+    internalToken: () => undefined,
   };
 }
 
@@ -69,5 +79,8 @@ export function distributedDriver(): PlatformDriver {
       await d?.stop();
     },
     privateKeyPem: () => (d as DistributedPlatform).privateKeyPem,
+    processUrls: () => (d as DistributedPlatform).urls,
+    metricsToken: () => (d as DistributedPlatform).metricsToken,
+    internalToken: () => (d as DistributedPlatform).internalToken,
   };
 }

@@ -140,9 +140,11 @@ describe('observability, distributed', () => {
     expect(jobconfigLines.length).toBeGreaterThan(0);
   }, 120_000);
 
-  it('serves Prometheus metrics on each service port, outside /api and without a token', async () => {
+  it('serves Prometheus metrics on each service port, outside /api, with the metrics token', async () => {
     const metrics = async (name: string) => {
-      const r = await fetch(`${platform.urls[name]}/metrics`);
+      const r = await fetch(`${platform.urls[name]}/metrics`, {
+        headers: { authorization: `Bearer ${platform.metricsToken}` },
+      });
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toContain('text/plain');
       return r.text();

@@ -69,6 +69,11 @@ async function up() {
   if (!existsSync(secretsFile))
     writeFileSync(secretsFile, `dev1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const secretsKeys = process.env.SECRETS_ENCRYPTION_KEYS ?? readFileSync(secretsFile, 'utf8').trim();
+  // The internal token (gateway <-> services) and the metrics token (/metrics); made once, kept (mode 600).
+  for (const name of ['internal-token', 'metrics-token'])
+    if (!existsSync(join(keyDir, name)))
+      writeFileSync(join(keyDir, name), `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  const internalToken = { INTERNAL_TOKEN_FILE: join(keyDir, 'internal-token') };
   const port = Number(process.env.PORT ?? 8080);
   const ports = {
     gateway: port,
@@ -92,6 +97,7 @@ async function up() {
     S3_SECRET_ACCESS_KEY: infra.S3_SECRET_KEY,
     S3_KEY_PREFIX: 'dev/',
     DB_CLIENT: 'postgres',
+    METRICS_TOKEN_FILE: join(keyDir, 'metrics-token'),
   };
   // Each service connects to Kafka as its own principal (scripts/infra makes them; ACLs below).
   const kafkaUser = (svc) => ({
@@ -103,6 +109,7 @@ async function up() {
     auth: {
       ...common,
       ...kafkaUser('AUTH'),
+      ...internalToken,
       HTTP_PORT: String(ports.auth),
       DB_URL: infra.AUTH_PG_URL,
       AUTH_JWT_PRIVATE_KEY_FILE: join(keyDir, 'private.pem'),
@@ -111,6 +118,7 @@ async function up() {
     jobconfig: {
       ...common,
       ...kafkaUser('JOBCONFIG'),
+      ...internalToken,
       HTTP_PORT: String(ports.jobconfig),
       DB_URL: infra.JOBCONFIG_PG_URL,
       FILES_SERVICE_URL: url('file-storage'),
@@ -121,6 +129,7 @@ async function up() {
     'file-storage': {
       ...common,
       ...kafkaUser('FILE_STORAGE'),
+      ...internalToken,
       HTTP_PORT: String(ports['file-storage']),
       DB_URL: infra.FILES_PG_URL,
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
@@ -135,6 +144,7 @@ async function up() {
     },
     gateway: {
       ...common,
+      ...internalToken,
       HTTP_PORT: String(ports.gateway),
       AUTH_SERVICE_URL: url('auth'),
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
@@ -199,6 +209,7 @@ async function up() {
   );
   if (generated)
     say(`admin password (generated on the first start; also in .dev/logs/auth.log): ${generated[1]}`);
+  say(`metrics: Authorization: Bearer $(cat .dev/keys/metrics-token) on each port's /metrics`);
   say('stop everything with: npm run dev:down');
 }
 

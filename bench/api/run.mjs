@@ -178,7 +178,9 @@ async function benchmark() {
   });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
   const token = (await login.json()).access_token;
-  const auth = { authorization: `Bearer ${token}` };
+  // The internal token lets the direct requests past the service's port (the gateway replaces it with
+  // its own, the same value): both sides send the same headers.
+  const auth = { authorization: `Bearer ${token}`, 'x-internal-token': platform.internalToken };
 
   progress(`creating ${CONFIGS} configurations`);
   const ids = [];

@@ -390,7 +390,11 @@ async function benchmark() {
     body: JSON.stringify({ username: 'admin', password: platform.adminPassword }),
   });
   if (login.status !== 200) throw new Error(`login failed: ${login.status} ${await login.text()}`);
-  const auth = { authorization: `Bearer ${(await login.json()).access_token}` };
+  // The internal token lets the no-gateway hops past file-storage's port (the gateway sends its own).
+  const auth = {
+    authorization: `Bearer ${(await login.json()).access_token}`,
+    'x-internal-token': platform.internalToken,
+  };
   const created = await fetch(`${gateway}/api/jobconfigs`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },

@@ -188,7 +188,12 @@ const schema = {
     logLevel: str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
     publicBaseUrl: str({ pattern: '^(https?://[^\\s]+)?$' }),
     internalTimeoutMs: int(100),
-    metrics: obj({ podAnnotations: bool }),
+    metrics: obj({
+      podAnnotations: bool,
+      token: str(),
+      existingSecret: ref('existingSecretName'),
+      existingSecretKey: str({ minLength: 1 }),
+    }),
     tracing: obj({
       otlpEndpoint: str({ pattern: '^(https?://[^\\s]+)?$' }),
       sampler: str({
@@ -267,6 +272,11 @@ const schema = {
     }),
     secretsEncryption: obj({
       keys: str(),
+      existingSecret: ref('existingSecretName'),
+      existingSecretKey: str({ minLength: 1 }),
+    }),
+    internalToken: obj({
+      value: str(),
       existingSecret: ref('existingSecretName'),
       existingSecretKey: str({ minLength: 1 }),
     }),

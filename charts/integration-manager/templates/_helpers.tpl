@@ -118,6 +118,8 @@ imagePullSecrets:
 {{- define "im.verifiesJwt" -}}{{ has . (list "gateway" "jobconfig" "fileStorage") }}{{- end -}}
 {{- /* needsSecretsKeys: encrypts (jobconfig) or decrypts (job-runner) secure macro values. */ -}}
 {{- define "im.needsSecretsKeys" -}}{{ has . (list "jobconfig" "jobRunner") }}{{- end -}}
+{{- /* needsInternalToken: behind the gateway or the gateway itself (never the runner: jobs run beside it). */ -}}
+{{- define "im.needsInternalToken" -}}{{ has . (list "gateway" "auth" "jobconfig" "fileStorage") }}{{- end -}}
 
 {{/*
 The Secrets the chart creates from values, as YAML: Secret name suffix -> data (plain text).
@@ -148,12 +150,18 @@ Only credentials given as values appear; an existingSecret is used as it is.
 {{- if and (not $v.secretsEncryption.existingSecret) $v.secretsEncryption.keys -}}
 {{- $_ := set $out "secrets-encryption" (dict "SECRETS_ENCRYPTION_KEYS" $v.secretsEncryption.keys) -}}
 {{- end -}}
+{{- if and (not $v.internalToken.existingSecret) $v.internalToken.value -}}
+{{- $_ := set $out "internal-token" (dict "INTERNAL_TOKEN" $v.internalToken.value) -}}
+{{- end -}}
+{{- if and (not $v.metrics.existingSecret) $v.metrics.token -}}
+{{- $_ := set $out "metrics" (dict "METRICS_TOKEN" $v.metrics.token) -}}
+{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
 {{/*
 Name and key of the Secret that holds one credential. Takes dict root, what (db-auth, db-jobconfig,
-db-fileStorage, admin, s3-id, s3-secret, kafka-<user: setup, auth, jobconfig, fileStorage, jobRunner>, jwt-private, secrets-encryption), setup (bool: the setup
+db-fileStorage, admin, s3-id, s3-secret, kafka-<user: setup, auth, jobconfig, fileStorage, jobRunner>, jwt-private, secrets-encryption, internal-token, metrics), setup (bool: the setup
 Jobs' hook copy). Returns "name key".
 */}}
 {{- define "im.secretRef" -}}
@@ -177,6 +185,10 @@ Jobs' hook copy). Returns "name key".
 {{- if $v.jwt.existingSecret }}{{ printf "%s %s" $v.jwt.existingSecret $v.jwt.existingSecretPrivateKeyKey }}{{ else }}{{ printf "%s-jwt private.pem" $prefix }}{{ end -}}
 {{- else if eq $w "secrets-encryption" -}}
 {{- if $v.secretsEncryption.existingSecret }}{{ printf "%s %s" $v.secretsEncryption.existingSecret $v.secretsEncryption.existingSecretKey }}{{ else }}{{ printf "%s-secrets-encryption SECRETS_ENCRYPTION_KEYS" $prefix }}{{ end -}}
+{{- else if eq $w "internal-token" -}}
+{{- if $v.internalToken.existingSecret }}{{ printf "%s %s" $v.internalToken.existingSecret $v.internalToken.existingSecretKey }}{{ else }}{{ printf "%s-internal-token INTERNAL_TOKEN" $prefix }}{{ end -}}
+{{- else if eq $w "metrics" -}}
+{{- if $v.metrics.existingSecret }}{{ printf "%s %s" $v.metrics.existingSecret $v.metrics.existingSecretKey }}{{ else }}{{ printf "%s-metrics METRICS_TOKEN" $prefix }}{{ end -}}
 {{- else -}}
 {{- fail (printf "im.secretRef: unknown credential %q" $w) -}}
 {{- end -}}
@@ -343,6 +355,12 @@ the users it grants ACLs to. Takes root.
 {{- end }}
 {{- if and (eq (include "im.needsSecretsKeys" $key) "true") (not .setup) }}
 {{ include "im.secretEnvVar" (merge (dict "what" "secrets-encryption" "env" "SECRETS_ENCRYPTION_KEYS") $base) }}
+{{- end }}
+{{- if and (eq (include "im.needsInternalToken" $key) "true") (not .setup) }}
+{{ include "im.secretEnvVar" (merge (dict "what" "internal-token" "env" "INTERNAL_TOKEN") $base) }}
+{{- end }}
+{{- if and (or $v.metrics.token $v.metrics.existingSecret) (not .setup) }}
+{{ include "im.secretEnvVar" (merge (dict "what" "metrics" "env" "METRICS_TOKEN") $base) }}
 {{- end }}
 {{- end -}}
 

@@ -94,6 +94,25 @@ what to set, and the install stops before anything is created.
 {{- $e = append $e "secretsEncryption.keys must be kid:base64key[,kid:base64key...] with 32-byte keys (make one with `openssl rand -base64 32`)." -}}
 {{- end -}}
 
+{{- /* The internal token (gateway and the services behind it) and the metrics token */ -}}
+{{- $tokenRe := "^[\x21-\x7e]{32,}$" -}}
+{{- $it := $v.internalToken -}}
+{{- if and $it.value $it.existingSecret -}}
+{{- $e = append $e "internalToken.value and internalToken.existingSecret are both set: keep one (existingSecret for production)." -}}
+{{- else if not (or $it.value $it.existingSecret) -}}
+{{- $e = append $e "The internal token is missing (the services behind the gateway answer nothing without it): set internalToken.existingSecret (a Secret whose key internalToken.existingSecretKey holds a token made with `openssl rand -hex 32`) or internalToken.value." -}}
+{{- else if and $it.value (not (regexMatch $tokenRe $it.value)) -}}
+{{- $e = append $e "internalToken.value must be 32 or more visible ASCII characters, no spaces (make one with `openssl rand -hex 32`)." -}}
+{{- end -}}
+{{- $m := $v.metrics -}}
+{{- if and $m.token $m.existingSecret -}}
+{{- $e = append $e "metrics.token and metrics.existingSecret are both set: keep one (existingSecret for production)." -}}
+{{- else if and $m.podAnnotations (not (or $m.token $m.existingSecret)) -}}
+{{- $e = append $e "metrics.podAnnotations is on but /metrics has no token (it answers 401 without one): set metrics.existingSecret (a Secret whose key metrics.existingSecretKey holds a token made with `openssl rand -hex 32`) or metrics.token, and give Prometheus the same token (docs/observability.md); or set metrics.podAnnotations=false." -}}
+{{- else if and $m.token (not (regexMatch $tokenRe $m.token)) -}}
+{{- $e = append $e "metrics.token must be 32 or more visible ASCII characters, no spaces (make one with `openssl rand -hex 32`)." -}}
+{{- end -}}
+
 {{- /* The first administrator */ -}}
 {{- if and $v.admin.password $v.admin.existingSecret -}}
 {{- $e = append $e "admin.password and admin.existingSecret are both set: keep one (existingSecret for production)." -}}

@@ -85,10 +85,14 @@ export const jwtVerifyEnv = {
 /** @deprecated the old name of {@link jwtVerifyEnv}. */
 export const jwtPublicKeyEnv = jwtVerifyEnv;
 
-/** The verification settings of {@link jwtVerifyEnv}, in the shape `createAuthenticator` takes. */
-export function tokenVerificationFrom(e: z.infer<z.ZodObject<typeof jwtVerifyEnv>>): (
-  { jwksUrl: string } | { publicKeys: string[] }
-) & {
+/**
+ * The verification settings of {@link jwtVerifyEnv}, in the shape `createAuthenticator` takes;
+ * `jwksHeaders` go with every JWKS fetch (the internal token: the auth service's port wants it).
+ */
+export function tokenVerificationFrom(
+  e: z.infer<z.ZodObject<typeof jwtVerifyEnv>>,
+  jwksHeaders?: Record<string, string>,
+): ({ jwksUrl: string; jwksHeaders?: Record<string, string> } | { publicKeys: string[] }) & {
   algorithm: 'RS256' | 'ES256';
   clockToleranceSeconds: number;
   cacheMaxAgeMs: number;
@@ -98,7 +102,8 @@ export function tokenVerificationFrom(e: z.infer<z.ZodObject<typeof jwtVerifyEnv
     clockToleranceSeconds: e.AUTH_JWT_CLOCK_TOLERANCE_SECONDS,
     cacheMaxAgeMs: e.AUTH_JWKS_CACHE_SECONDS * 1000,
   };
-  if (e.AUTH_JWKS_URL) return { jwksUrl: e.AUTH_JWKS_URL, ...common };
+  if (e.AUTH_JWKS_URL)
+    return { jwksUrl: e.AUTH_JWKS_URL, ...(jwksHeaders ? { jwksHeaders } : {}), ...common };
   if (!e.AUTH_JWT_PUBLIC_KEY && !e.AUTH_JWT_PUBLIC_KEY_FILE)
     throw new ConfigError(
       "Invalid configuration; fix these environment variables:\n  AUTH_JWKS_URL: is required (the auth service's /api/.well-known/jwks.json), or set AUTH_JWT_PUBLIC_KEY / AUTH_JWT_PUBLIC_KEY_FILE",

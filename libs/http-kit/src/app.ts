@@ -4,6 +4,7 @@ import express, { type Express, type Request, type RequestHandler, type Router }
 import { randomUUID } from 'node:crypto';
 import { notFoundHandler, problemHandler } from './problem';
 import './request-context';
+import { bearerOf, INTERNAL_TOKEN_HEADER, requireInternalToken, sameSecret } from './internal-auth';
 import { requestScope } from './request-scope';
 import { metricsRoute, telemetry } from './telemetry';
 
@@ -163,27 +164,56 @@ export class ReadinessChecker {
   }
 }
 
+/** The readiness report without timings and reasons: what anybody may see (names and up/down). */
+export function publicReport(report: ReadinessReport): {
+  status: ReadinessReport['status'];
+  checks: Record<string, { status: CheckResult['status'] }>;
+} {
+  const checks = Object.fromEntries(Object.entries(report.checks).map(([n, c]) => [n, { status: c.status }]));
+  return { status: report.status, checks };
+}
+
 /**
  * `/healthz`: the process is alive (no dependency is asked). `/readyz`: every dependency answers and
- * the service is not draining: 200 with each check, else 503 with the same body.
+ * the service is not draining: 200 with each check, else 503 with the same body. Both answer without
+ * a credential (probes); `/readyz` tells each check's timing and reason (addresses of dependencies)
+ * only to a caller `mayReadDetails` accepts, others get the names and up/down.
  */
-export function healthRoutes(readiness: Readiness): Router {
+export function healthRoutes(
+  readiness: Readiness,
+  mayReadDetails: (req: Request) => boolean = () => true,
+): Router {
   const r = express.Router();
   const checker = new ReadinessChecker(readiness);
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  r.get('/readyz', async (_req, res) => {
+  r.get('/readyz', async (req, res) => {
     const report = await checker.report();
     res
       .status(report.status === 'ready' ? 200 : 503)
       .set('Cache-Control', 'no-store')
-      .json(report);
+      .json(mayReadDetails(req) ? report : publicReport(report));
   });
   return r;
 }
 
-export interface ServiceAppOptions {
+/** The credentials of a process's own endpoints. */
+export interface EndpointTokens {
+  /**
+   * The bearer token `/metrics` asks for (METRICS_TOKEN); none: `/metrics` answers 401 to everybody.
+   * It also shows `/readyz`'s timings and reasons.
+   */
+  metricsToken?: string | undefined;
+  /**
+   * The installation's internal token (INTERNAL_TOKEN): when set, every path but `/healthz`,
+   * `/readyz` and `/metrics` needs it in the `X-Internal-Token` header (a service behind the gateway).
+   * Unset: the gateway, or a process without an API (the runner).
+   */
+  internalToken?: string | undefined;
+}
+
+export interface ServiceAppOptions extends EndpointTokens {
   logger: Logger;
   readiness: Readiness;
   /** Whose X-Forwarded-For gives the client's address (trustProxyFrom); default: nobody's. */
@@ -192,7 +222,9 @@ export interface ServiceAppOptions {
 
 /**
  * The frame every service's express app shares: request ids, a span and a latency observation per
- * request, access log, health endpoints, `/metrics`, the service's routers, then a problem+json 404 and the one error handler.
+ * request, access log, health endpoints, `/metrics` (behind the metrics token), the internal-token
+ * check (services behind the gateway), the service's routers, then a problem+json 404 and the one
+ * error handler.
  */
 export function createServiceApp(options: ServiceAppOptions, ...routers: Router[]): Express {
   const app = express();
@@ -202,8 +234,17 @@ export function createServiceApp(options: ServiceAppOptions, ...routers: Router[
   app.use(requestId);
   app.use(telemetry());
   app.use(accessLog(options.logger));
-  app.use(healthRoutes(options.readiness));
-  app.use(metricsRoute());
+  const { metricsToken, internalToken } = options;
+  app.use(
+    healthRoutes(
+      options.readiness,
+      (req) =>
+        (metricsToken !== undefined && sameSecret(bearerOf(req), metricsToken)) ||
+        (internalToken !== undefined && sameSecret(req.get(INTERNAL_TOKEN_HEADER), internalToken)),
+    ),
+  );
+  app.use(metricsRoute(metricsToken));
+  if (internalToken !== undefined) app.use(requireInternalToken(internalToken));
   for (const r of routers) app.use(r);
   app.use(notFoundHandler);
   app.use(problemHandler(options.logger));

@@ -23,8 +23,11 @@ export interface AccessTokenClaims {
 
 /** Where the verification keys come from. */
 export type TokenKeySource =
-  /** The auth service's JWKS over HTTP (one process per service): `AUTH_JWKS_URL`. */
-  | { jwksUrl: string }
+  /**
+   * The auth service's JWKS over HTTP (one process per service): `AUTH_JWKS_URL`, fetched with
+   * `jwksHeaders` (the internal token: the auth service's port answers nothing without it).
+   */
+  | { jwksUrl: string; jwksHeaders?: Record<string, string> }
   /** A key set in this process (standalone, the auth service itself, tests). */
   | { jwks: JsonWebKeySet | (() => JsonWebKeySet) }
   /** Public-key PEMs, turned into an in-process key set (`AUTH_JWT_PUBLIC_KEY`). */
@@ -68,6 +71,7 @@ export function createAuthenticator(source: TokenVerification | string): Request
     v.algorithm ?? (inProcess ? (inProcess().keys[0]?.alg ?? 'RS256') : 'RS256');
   const provideKey = passportJwtSecret({
     jwksUri: 'jwksUrl' in v ? v.jwksUrl : 'in-process:jwks',
+    ...('jwksUrl' in v && v.jwksHeaders ? { requestHeaders: v.jwksHeaders } : {}),
     ...(inProcess ? { fetcher: () => Promise.resolve(inProcess()) } : {}),
     cache: true,
     cacheMaxEntries: 16,

@@ -9,6 +9,7 @@ export * from './problem';
 export * from './validate';
 import './request-context';
 export * from './request-scope';
+export * from './internal-auth';
 export * from './internal-client';
 export * from './serve';
 export * from './telemetry';

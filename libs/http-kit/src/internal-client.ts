@@ -1,6 +1,7 @@
 import type { ConfigAccessPort, FileCatalogPort, Principal } from '@im/contracts';
 import { AppError, NotFoundError, UnavailableError } from '@im/errors';
 import { injectTraceHeaders } from '@im/observability';
+import { INTERNAL_TOKEN_HEADER } from './internal-auth';
 import { currentRequestId } from './request-scope';
 
 export interface InternalClientOptions {
@@ -8,11 +9,14 @@ export interface InternalClientOptions {
   baseUrl: string;
   /** Give up after this long: a user is waiting. */
   timeoutMs: number;
+  /** The installation's internal token: the other service answers nothing without it. */
+  internalToken: string;
 }
 
 /**
  * A synchronous call to another service on behalf of the caller: it forwards the caller's own bearer
- * token (the other service verifies it as always) and the request id, and bounds the wait.
+ * token (the other service verifies it as always), the request id and the internal token (which lets
+ * it past the other service's port), and bounds the wait.
  */
 async function call(
   opts: InternalClientOptions,
@@ -24,6 +28,7 @@ async function call(
   const headers: Record<string, string> = {
     authorization: `Bearer ${principal.token}`,
     accept: 'application/json',
+    [INTERNAL_TOKEN_HEADER]: opts.internalToken,
   };
   const rid = currentRequestId();
   if (rid) headers['x-request-id'] = rid;

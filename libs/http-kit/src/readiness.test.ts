@@ -2,13 +2,17 @@ import { silentLogger } from '@im/logging';
 import request from 'supertest';
 import { createServiceApp, ReadinessChecker, shortError, type Readiness } from './app';
 
-const app = (readiness: Readiness) => createServiceApp({ logger: silentLogger(), readiness });
+const METRICS_TOKEN = 'metrics-token-of-the-readiness-tests-0123456789';
+/** The credential that shows /readyz's timings and reasons (the metrics token). */
+const detail = { authorization: `Bearer ${METRICS_TOKEN}` };
+const app = (readiness: Readiness) =>
+  createServiceApp({ logger: silentLogger(), readiness, metricsToken: METRICS_TOKEN });
 
 describe('/readyz', () => {
   it('answers 200 with every check up', async () => {
-    const res = await request(app({ checks: { database: () => undefined, kafka: async () => 'ok' } })).get(
-      '/readyz',
-    );
+    const res = await request(app({ checks: { database: () => undefined, kafka: async () => 'ok' } }))
+      .get('/readyz')
+      .set(detail);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: 'ready',
@@ -29,7 +33,9 @@ describe('/readyz', () => {
           storage: async () => undefined,
         },
       }),
-    ).get('/readyz');
+    )
+      .get('/readyz')
+      .set(detail);
     expect(res.status).toBe(503);
     expect(res.body.status).toBe('not-ready');
     expect(res.body.checks.storage.status).toBe('up');
@@ -42,9 +48,9 @@ describe('/readyz', () => {
   });
 
   it('counts a check that hangs past its timeout as down', async () => {
-    const res = await request(
-      app({ timeoutMs: 50, checks: { kafka: () => new Promise(() => undefined) } }),
-    ).get('/readyz');
+    const res = await request(app({ timeoutMs: 50, checks: { kafka: () => new Promise(() => undefined) } }))
+      .get('/readyz')
+      .set(detail);
     expect(res.status).toBe(503);
     expect(res.body.checks.kafka).toMatchObject({ status: 'down', error: 'timed out after 50 ms' });
   });
@@ -54,16 +60,46 @@ describe('/readyz', () => {
     const a = app({ checks: { database: () => undefined }, isDraining: () => draining, cacheMs: 0 });
     expect((await request(a).get('/readyz')).status).toBe(200);
     draining = true;
-    const res = await request(a).get('/readyz');
+    const res = await request(a).get('/readyz').set(detail);
     expect(res.status).toBe(503);
     expect(res.body.checks.draining).toEqual({ status: 'down', ms: 0, error: 'shutting down' });
     expect(res.body.checks.database.status).toBe('up');
   });
 
   it('reports a process that has not started yet as started: down', async () => {
-    const res = await request(app({ ready: () => false })).get('/readyz');
+    const res = await request(app({ ready: () => false }))
+      .get('/readyz')
+      .set(detail);
     expect(res.status).toBe(503);
     expect(res.body.checks.started).toMatchObject({ status: 'down', error: 'not started yet' });
+  });
+
+  it('tells a caller without a credential only the status and the names up or down, no reasons or timings', async () => {
+    const a = app({
+      checks: {
+        database: () => {
+          throw new Error('connect ECONNREFUSED 10.1.2.3:5432');
+        },
+        storage: () => undefined,
+      },
+    });
+    const res = await request(a).get('/readyz');
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      status: 'not-ready',
+      checks: { database: { status: 'down' }, storage: { status: 'up' } },
+    });
+    const wrong = await request(a).get('/readyz').set('authorization', 'Bearer not-the-metrics-token');
+    expect(JSON.stringify(wrong.body)).not.toContain('10.1.2.3');
+    const internal = createServiceApp({
+      logger: silentLogger(),
+      readiness: { checks: { database: () => Promise.reject(new Error('at 10.1.2.3')) } },
+      internalToken: 'internal-token-of-the-readiness-tests-0123456789',
+    });
+    const withInternal = await request(internal)
+      .get('/readyz')
+      .set('x-internal-token', 'internal-token-of-the-readiness-tests-0123456789');
+    expect(withInternal.body.checks.database.error).toBe('at 10.1.2.3');
   });
 
   it('keeps /healthz free of dependencies', async () => {

@@ -10,13 +10,15 @@ describe('telemetry middleware', () => {
   routes.get('/api/things/:id', (_req, res) => {
     res.json({ ok: true });
   });
-  const app = createServiceApp({ logger: silentLogger(), readiness: {} }, routes);
+  const metricsToken = 'metrics-token-of-the-telemetry-tests-0123456789';
+  const bearer = { authorization: `Bearer ${metricsToken}` };
+  const app = createServiceApp({ logger: silentLogger(), readiness: {}, metricsToken }, routes);
   beforeEach(() => spans.reset());
 
   it('labels the latency histogram with the route pattern, never the raw path', async () => {
     await request(app).get('/api/things/4711').expect(200);
     await request(app).get('/api/nothing/here').expect(404);
-    const text = (await request(app).get('/metrics').expect(200)).text;
+    const text = (await request(app).get('/metrics').set(bearer).expect(200)).text;
     expect(text).toMatch(
       /http_request_duration_seconds_count\{[^}]*method="GET",route="\/api\/things\/:id",status="200"[^}]*\} 1/,
     );
@@ -38,8 +40,8 @@ describe('telemetry middleware', () => {
     expect(started?.parentSpanContext).toBeUndefined();
   });
 
-  it('serves /metrics without a token, in the Prometheus text format', async () => {
-    const res = await request(app).get('/metrics').expect(200);
+  it('serves /metrics with its token, in the Prometheus text format', async () => {
+    const res = await request(app).get('/metrics').set(bearer).expect(200);
     expect(res.headers['content-type']).toContain('text/plain');
   });
 });

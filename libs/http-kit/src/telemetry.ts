@@ -10,6 +10,7 @@ import {
   tracer,
 } from '@im/observability';
 import express, { type Request, type RequestHandler, type Router } from 'express';
+import { requireBearerToken } from './internal-auth';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -68,12 +69,18 @@ export function telemetry(): RequestHandler {
 }
 
 /**
- * `GET /metrics`: the process's metrics in the Prometheus text format. Served on each service's own
- * port, outside `/api` and without a token: keep it off the public ingress.
+ * `GET /metrics`: the process's metrics in the Prometheus text format, on each service's own port,
+ * outside `/api`, to a caller with `Authorization: Bearer <METRICS_TOKEN>` only (Prometheus'
+ * `authorization` scrape setting); without a token configured, to nobody.
  */
-export function metricsRoute(): Router {
+export function metricsRoute(token: string | undefined): Router {
   const r = express.Router();
-  r.get('/metrics', async (_req, res) => {
+  const guard = requireBearerToken(
+    token,
+    '/metrics',
+    'set METRICS_TOKEN (or METRICS_TOKEN_FILE) to serve it',
+  );
+  r.get('/metrics', guard, async (_req, res) => {
     res
       .set('Content-Type', CONTENT_TYPE)
       .set('Cache-Control', 'no-store')

@@ -32,6 +32,13 @@ export const REDACT_PATHS = [
   '*.secretKey',
   'secretKey',
   '*.jwtPrivateKey',
+  // The platform's own endpoint credentials (docs/security.md, "Internal endpoints").
+  'req.headers["x-internal-token"]',
+  'headers["x-internal-token"]',
+  'internalToken',
+  '*.internalToken',
+  'metricsToken',
+  '*.metricsToken',
 ];
 
 export interface LoggingOptions {

@@ -38,6 +38,8 @@ const SECRETS = {
   secretAccessKey: 'sak-value-9',
   newPassword: 'pw-new-10',
   nestedAccessToken: 'at-nested-11',
+  internalToken: 'internal-token-12',
+  metricsToken: 'metrics-token-13',
 };
 
 describe('createLogger', () => {
@@ -56,8 +58,10 @@ describe('createLogger', () => {
               authorization: SECRETS.authorization,
               cookie: SECRETS.cookie,
               'user-agent': 'curl/8',
+              'x-internal-token': SECRETS.internalToken,
             },
           },
+          endpoints: { internalToken: SECRETS.internalToken, metricsToken: SECRETS.metricsToken },
           access_token: SECRETS.access_token,
           refresh_token: SECRETS.refresh_token,
           body: { username: 'ada', password: SECRETS.nestedPassword },
@@ -82,8 +86,14 @@ describe('createLogger', () => {
       newPassword: '[redacted]',
       req: {
         method: 'POST',
-        headers: { authorization: '[redacted]', cookie: '[redacted]', 'user-agent': 'curl/8' },
+        headers: {
+          authorization: '[redacted]',
+          cookie: '[redacted]',
+          'user-agent': 'curl/8',
+          'x-internal-token': '[redacted]',
+        },
       },
+      endpoints: { internalToken: '[redacted]', metricsToken: '[redacted]' },
       access_token: '[redacted]',
       refresh_token: '[redacted]',
       body: { username: 'ada', password: '[redacted]' },

@@ -18,6 +18,10 @@ export interface DistributedPlatform {
   adminPassword: string;
   /** PEM of the token-signing key (tests forge expired tokens with it). */
   privateKeyPem: string;
+  /** INTERNAL_TOKEN of this installation (the gateway and the services; never the runners). */
+  internalToken: string;
+  /** METRICS_TOKEN of every process: `Authorization: Bearer <it>` on /metrics. */
+  metricsToken: string;
   processes: Record<string, ChildProcess>;
   output(name: string): string;
   /** Stops every service (SIGTERM) and resolves with their exit codes. */
@@ -89,6 +93,9 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
   const url = (name: string) => `http://127.0.0.1:${ports[name]}`;
   // jobconfig and every runner share the keyring of secure macro values (required by both).
   const secretsKeys = `e2e:${randomBytes(32).toString('base64')}`;
+  // The internal token goes to the gateway and the services behind it, not to the runners.
+  const internalToken = randomBytes(32).toString('hex');
+  const metricsToken = randomBytes(32).toString('hex');
   const common: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: os.tmpdir(),
@@ -107,6 +114,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     DB_CLIENT: 'postgres',
     DB_URL: infra.pgUrl,
     DB_POOL_MAX: '4',
+    METRICS_TOKEN: metricsToken,
   };
   // The services believe the client address (X-Forwarded-For) only from the gateway, which connects
   // from 127.0.0.1; clients of the tests may use other loopback addresses (127.0.0.2, ...).
@@ -120,9 +128,10 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       KAFKA_SASL_PASSWORD: u.password,
     };
   };
+  const behindGateway = { ...common, INTERNAL_TOKEN: internalToken };
   const env: Record<string, Record<string, string>> = {
     auth: {
-      ...common,
+      ...behindGateway,
       ...kafkaUser('auth'),
       HTTP_PORT: String(ports.auth),
       DB_SCHEMA: `${id}_auth`,
@@ -131,7 +140,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       ...fromGateway,
     },
     jobconfig: {
-      ...common,
+      ...behindGateway,
       ...kafkaUser('jobconfig'),
       HTTP_PORT: String(ports.jobconfig),
       DB_SCHEMA: `${id}_jobconfig`,
@@ -142,7 +151,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       ...fromGateway,
     },
     'file-storage': {
-      ...common,
+      ...behindGateway,
       ...kafkaUser('file-storage'),
       HTTP_PORT: String(ports['file-storage']),
       DB_SCHEMA: `${id}_files`,
@@ -150,7 +159,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
       ...fromGateway,
     },
     gateway: {
-      ...common,
+      ...behindGateway,
       HTTP_PORT: String(ports.gateway),
       AUTH_SERVICE_URL: url('auth'),
       JOBCONFIG_SERVICE_URL: url('jobconfig'),
@@ -289,6 +298,8 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     topicPrefix,
     adminPassword,
     privateKeyPem: keys.privateKey,
+    internalToken,
+    metricsToken,
     processes,
     output: (name) => outputs[name] ?? '',
     stopServices,

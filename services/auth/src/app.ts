@@ -7,6 +7,7 @@ import {
   createAuthenticator,
   createServiceApp,
   type TrustProxy,
+  type EndpointTokens,
 } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus } from '@im/messaging';
@@ -94,12 +95,13 @@ export function createAuthModule(deps: AuthDeps): AuthModule {
   };
 }
 
-export function createApp(deps: AuthDeps & { trustProxy?: TrustProxy }): Express {
+export function createApp(deps: AuthDeps & { trustProxy?: TrustProxy; endpoints?: EndpointTokens }): Express {
   const mod = createAuthModule(deps);
   return createServiceApp(
     {
       logger: deps.logger,
       trustProxy: deps.trustProxy ?? false,
+      ...deps.endpoints,
       readiness: {
         checks: { database: () => deps.db.raw('select 1') },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

@@ -8,6 +8,10 @@ import {
   envInt,
   runMain,
   serviceTrustProxyEnv,
+  internalTokenEnv,
+  internalTokenFrom,
+  metricsTokenEnv,
+  metricsTokenFrom,
 } from '@im/config';
 import { Password, z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
@@ -44,6 +48,9 @@ const AuthEnv = dbEnvSchema('auth').extend({
   AUTH_IP_WINDOW_SECONDS: envInt(900, 1),
   /** How long such an address is refused, seconds. */
   AUTH_IP_LOCKOUT_SECONDS: envInt(900, 1),
+  // INTERNAL_TOKEN (required to serve, not to migrate), METRICS_TOKEN: see libs/config endpoint-tokens.
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 async function main(): Promise<void> {
@@ -84,6 +91,7 @@ async function main(): Promise<void> {
     await bus.close();
     return;
   }
+  const endpoints = { internalToken: internalTokenFrom(env, 'auth'), metricsToken: metricsTokenFrom(env) };
   const admin = await mod.service.bootstrapAdmin(env.AUTH_ADMIN_PASSWORD);
   if (admin.generatedPassword) {
     process.stdout.write(
@@ -96,6 +104,7 @@ async function main(): Promise<void> {
   shutdown.register('close-clients', 'telemetry', () => telemetry.shutdown());
   const app = createApp({
     ...deps,
+    endpoints,
     isDraining: () => shutdown.isShuttingDown,
     // Logins are throttled per client address: only the gateway may say which it is.
     trustProxy: trustProxyFrom(env.HTTP_TRUST_PROXY, { oneHop: true }),

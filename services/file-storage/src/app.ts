@@ -1,6 +1,6 @@
 import type { ConfigAccessPort } from '@im/contracts';
 import { migrateLatest, type Knex } from '@im/db';
-import { Auditor, auditTrail, createServiceApp, type TrustProxy } from '@im/http-kit';
+import { Auditor, auditTrail, createServiceApp, type EndpointTokens, type TrustProxy } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import type { EventBus, Subscription } from '@im/messaging';
 import type { ObjectStorage } from '@im/storage';
@@ -69,7 +69,9 @@ export function createFileStorageModule(deps: FileStorageDeps): FileStorageModul
   };
 }
 
-export function createApp(deps: FileStorageDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy }): {
+export function createApp(
+  deps: FileStorageDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy; endpoints?: EndpointTokens },
+): {
   app: Express;
   module: FileStorageModule;
 } {
@@ -78,6 +80,7 @@ export function createApp(deps: FileStorageDeps & { isDraining?: () => boolean; 
     {
       logger: deps.logger,
       trustProxy: deps.trustProxy ?? false,
+      ...deps.endpoints,
       readiness: {
         checks: {
           database: () => deps.db.raw('select 1'),

@@ -3,9 +3,13 @@ import {
   envInt,
   httpEnv,
   serviceTrustProxyEnv,
+  internalTokenEnv,
+  internalTokenFrom,
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
+  metricsTokenEnv,
+  metricsTokenFrom,
   parseEnv,
   s3Env,
   s3Options,
@@ -14,7 +18,13 @@ import {
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { createAuthenticator, httpConfigAccess, serve, trustProxyFrom } from '@im/http-kit';
+import {
+  createAuthenticator,
+  httpConfigAccess,
+  INTERNAL_TOKEN_HEADER,
+  serve,
+  trustProxyFrom,
+} from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -35,11 +45,17 @@ const FileStorageEnv = dbEnvSchema('files').extend({
   INTERNAL_TIMEOUT_MS: envInt(5000, 100),
   /** Largest upload accepted. */
   FILES_MAX_BYTES: envBytes(1024 ** 3),
+  // INTERNAL_TOKEN (required to serve, not to migrate), METRICS_TOKEN: see libs/config endpoint-tokens.
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 async function main(): Promise<void> {
   const env = parseEnv(FileStorageEnv, process.env);
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'file-storage' });
+  // The setup Job's `migrate` serves nothing: it needs no internal token.
+  const internalToken =
+    process.argv[2] === 'migrate' ? 'migrate-only' : internalTokenFrom(env, 'file-storage');
   const db = createDb(toDbConfig(env));
   const bus = new KafkaEventBus(logger, kafkaOptions(env, 'file-storage'));
   const storage = new S3ObjectStorage(s3Options(env));
@@ -55,8 +71,13 @@ async function main(): Promise<void> {
     logger,
     bus,
     storage,
-    access: httpConfigAccess({ baseUrl: env.JOBCONFIG_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
-    authenticate: createAuthenticator(tokenVerificationFrom(env)),
+    access: httpConfigAccess({
+      baseUrl: env.JOBCONFIG_SERVICE_URL,
+      timeoutMs: env.INTERNAL_TIMEOUT_MS,
+      internalToken,
+    }),
+    authenticate: createAuthenticator(tokenVerificationFrom(env, { [INTERNAL_TOKEN_HEADER]: internalToken })),
+    endpoints: { internalToken, metricsToken: metricsTokenFrom(env) },
     maxBytes: env.FILES_MAX_BYTES,
     isDraining: () => shutdown.isShuttingDown,
     ...(env.HTTP_PUBLIC_BASE_URL ? { publicBaseUrl: env.HTTP_PUBLIC_BASE_URL } : {}),

@@ -6,6 +6,7 @@ import { consoleRoutes } from './console';
 import { docsRoutes } from './docs.routes';
 import { eventStreamAuth } from './event-stream';
 import { hardening, type HardeningOptions } from './hardening';
+import { canonicalPaths } from './proxy';
 
 /** Paths anyone may call: logging in, product info and the API's documentation. */
 export const PUBLIC_PATHS = [
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   trustProxy?: TrustProxy;
   /** The web console's build to serve at /ui (services/console/dist by default; see console.ts). */
   consoleDir?: string;
+  /** Bearer token of this process's `/metrics` (METRICS_TOKEN); none: `/metrics` answers 401. */
+  metricsToken?: string | undefined;
 }
 
 /** Refuses requests without a valid token before they reach a service, except on public paths. */
@@ -46,6 +49,8 @@ export function edgeAuth(authenticate: RequestHandler): RequestHandler {
 
 export function createApp(deps: GatewayDeps): Express {
   const api = express.Router();
+  // `/api/jobs/../../metrics` must not become another path behind the edge check (400).
+  api.use(canonicalPaths);
   // GET /api/jobs/events may carry its token in the query (EventSource); moved to the header first.
   api.use(eventStreamAuth());
   api.use(hardening(deps.hardening));
@@ -53,7 +58,12 @@ export function createApp(deps: GatewayDeps): Express {
   api.use(edgeAuth(deps.authenticate));
   for (const u of deps.upstreams) api.use(u);
   return createServiceApp(
-    { logger: deps.logger, readiness: deps.readiness, trustProxy: deps.trustProxy ?? false },
+    {
+      logger: deps.logger,
+      readiness: deps.readiness,
+      trustProxy: deps.trustProxy ?? false,
+      metricsToken: deps.metricsToken,
+    },
     consoleRoutes(deps.logger, deps.consoleDir),
     api,
   );

@@ -4,7 +4,9 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { createApp, PUBLIC_PATHS } from './app';
-import { ownerOf, proxyRouter } from './proxy';
+import { isCanonicalPath, ownerOf, proxyRouter } from './proxy';
+
+const INTERNAL_TOKEN = 'internal-token-of-the-gateway-tests-0123456789';
 
 /** An upstream that echoes what it received, to see what the gateway forwards. */
 async function echoServer(name: string): Promise<{ url: string; close: () => Promise<void> }> {
@@ -54,6 +56,13 @@ describe('gateway', () => {
     expect(ownerOf('/api/other')).toBeUndefined();
   });
 
+  it('tells canonical paths from ones a URL parser would change', () => {
+    expect(isCanonicalPath('/api/jobconfigs/7/files/a%20b.csv')).toBe(true);
+    expect(isCanonicalPath('/api/jobs')).toBe(true);
+    for (const p of ['/api/jobs/../metrics', '/api/jobs/%2e%2E/metrics', '/api/jobs/./7', '/api/jobs\\..\\x'])
+      expect([p, isCanonicalPath(p)]).toEqual([p, false]);
+  });
+
   it('leaves only login, refresh, product info and the docs public', () => {
     const isPublic = (p: string) => PUBLIC_PATHS.some((r) => r.test(p));
     expect(
@@ -95,7 +104,12 @@ describe('gateway', () => {
               jobconfig: { name: 'jobconfig', url: urls?.[1] ?? upstreams[1]!.url },
               'file-storage': { name: 'file-storage', url: urls?.[2] ?? upstreams[2]!.url },
             },
-            { responseTimeoutMs: 2000, idleTimeoutMs: 5000, logger: silentLogger() },
+            {
+              responseTimeoutMs: 2000,
+              idleTimeoutMs: 5000,
+              logger: silentLogger(),
+              internalToken: INTERNAL_TOKEN,
+            },
           ),
         ],
       });
@@ -120,6 +134,39 @@ describe('gateway', () => {
         'x-forwarded-proto': 'http',
       });
       expect(res.headers['x-request-id']).toBe('rid-1');
+    });
+
+    it("adds the installation's internal token to what it forwards, in place of any the client sent", async () => {
+      const res = await request(app(allow))
+        .get('/api/jobs')
+        .set('authorization', 'Bearer t')
+        .set('x-internal-token', 'forged-by-the-client');
+      expect(res.status).toBe(200);
+      expect(res.body.headers['x-internal-token']).toBe(INTERNAL_TOKEN);
+      // And never hands it back to the client.
+      expect(JSON.stringify(res.headers)).not.toContain(INTERNAL_TOKEN);
+    });
+
+    it("never forwards to a service's own endpoints: a path with dot segments or backslashes is refused (400)", async () => {
+      for (const path of [
+        '/api/jobconfigs/../../metrics',
+        '/api/jobs/%2e%2e/%2E%2E/readyz',
+        '/api/jobconfigs/./7',
+      ]) {
+        const res = await request(app(allow)).get(path).set('authorization', 'Bearer t');
+        expect([path, res.status]).toEqual([path, 400]);
+        expect(res.headers['content-type']).toContain('application/problem+json');
+        expect(res.body.name).toBeUndefined();
+      }
+      // Nothing but /api/... is proxied: the gateway's own /metrics answers (401 without its token).
+      expect((await request(app(allow)).get('/metrics')).status).toBe(401);
+      expect((await request(app(allow)).get('/api/metrics').set('authorization', 'Bearer t')).status).toBe(
+        404,
+      );
+      // A plain path still goes through.
+      expect(
+        (await request(app(allow)).get('/api/jobconfigs/7').set('authorization', 'Bearer t')).status,
+      ).toBe(200);
     });
 
     it('refuses a protected path at the edge without reaching a service', async () => {
@@ -167,7 +214,12 @@ describe('gateway', () => {
                 jobconfig: { name: 'jobconfig', url: upstreamUrl },
                 'file-storage': { name: 'file-storage', url: upstreamUrl },
               },
-              { responseTimeoutMs: 300, idleTimeoutMs: 5000, logger: silentLogger() },
+              {
+                responseTimeoutMs: 300,
+                idleTimeoutMs: 5000,
+                logger: silentLogger(),
+                internalToken: INTERNAL_TOKEN,
+              },
             ),
           ],
         });

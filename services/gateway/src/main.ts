@@ -1,6 +1,17 @@
-import { envInt, httpEnv, jwtVerifyEnv, parseEnv, runMain, tokenVerificationFrom } from '@im/config';
+import {
+  envInt,
+  httpEnv,
+  internalTokenEnv,
+  internalTokenFrom,
+  jwtVerifyEnv,
+  metricsTokenEnv,
+  metricsTokenFrom,
+  parseEnv,
+  runMain,
+  tokenVerificationFrom,
+} from '@im/config';
 import { z } from '@im/contracts';
-import { createAuthenticator, serve } from '@im/http-kit';
+import { createAuthenticator, INTERNAL_TOKEN_HEADER, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -23,6 +34,8 @@ const GatewayEnv = z.object({
   /** Longest silence on a proxied connection (uploads, followed logs), ms. */
   PROXY_IDLE_TIMEOUT_MS: envInt(300_000, 1000),
   ...hardeningEnv,
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 function version(): string {
@@ -39,6 +52,7 @@ function version(): string {
 
 async function main(): Promise<void> {
   const env = parseEnv(GatewayEnv, process.env);
+  const internalToken = internalTokenFrom(env, 'gateway');
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'gateway' });
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
   // Metrics on GET /metrics of this port; traces as OTEL_* says (docs/observability.md).
@@ -55,7 +69,8 @@ async function main(): Promise<void> {
     // Not draining is all: each service behind it has its own readiness, and one of them being down
     // must not take the whole API (login, the others' routes) out of rotation.
     readiness: { isDraining: () => shutdown.isShuttingDown },
-    authenticate: createAuthenticator(tokenVerificationFrom(env)),
+    authenticate: createAuthenticator(tokenVerificationFrom(env, { [INTERNAL_TOKEN_HEADER]: internalToken })),
+    metricsToken: metricsTokenFrom(env),
     upstreams: [
       proxyRouter(
         {
@@ -67,6 +82,7 @@ async function main(): Promise<void> {
           responseTimeoutMs: env.PROXY_RESPONSE_TIMEOUT_MS,
           idleTimeoutMs: env.PROXY_IDLE_TIMEOUT_MS,
           logger,
+          internalToken,
         },
       ),
     ],

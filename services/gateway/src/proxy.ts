@@ -1,7 +1,14 @@
-import { AppError, UnavailableError } from '@im/errors';
+import { AppError, InputError, UnavailableError } from '@im/errors';
+import { INTERNAL_TOKEN_HEADER } from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { injectTraceHeaders } from '@im/observability';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from 'express';
 import * as http from 'node:http';
 
 export interface Upstream {
@@ -17,6 +24,8 @@ export interface ProxyOptions {
   /** Longest silence on an open connection (uploads, followed logs). */
   idleTimeoutMs: number;
   logger: Logger;
+  /** The installation's internal token, sent to the services (their ports answer nothing without it). */
+  internalToken: string;
 }
 
 const HOP_BY_HOP = new Set([
@@ -43,7 +52,34 @@ export function ownerOf(path: string): 'file-storage' | 'jobconfig' | 'auth' | u
   return undefined;
 }
 
-/** Streams a request to the service that owns its path and the answer back, bytes untouched. */
+/**
+ * True when a URL parser leaves the path as it is: no `.` or `..` segment (plain or as `%2e`), no
+ * backslash. Otherwise the path the service gets is not the one the edge checked
+ * (`/api/jobs/../../metrics` would reach the service's `/metrics`).
+ */
+export function isCanonicalPath(rawPath: string): boolean {
+  try {
+    return new URL(rawPath, 'http://gateway.invalid').pathname === rawPath;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Refuses (400) an `/api` path that is not canonical, before the edge check and before anything is
+ * forwarded: the path a service would get must be the one the gateway checked.
+ */
+export const canonicalPaths: RequestHandler = (req, _res, next) => {
+  if (isCanonicalPath(req.originalUrl.split('?')[0] ?? '')) return next();
+  next(new InputError('The path holds "." or ".." segments or backslashes; send it in canonical form.'));
+};
+
+/**
+ * Streams a request to the service that owns its path and the answer back, bytes untouched. Only
+ * `/api/...` paths a service owns are forwarded (in canonical form: {@link canonicalPaths} runs
+ * first), never a service's own endpoints (`/metrics`, `/readyz`); the gateway adds the internal
+ * token, replacing any the client sent.
+ */
 export function proxyRouter(
   upstreams: Record<'file-storage' | 'jobconfig' | 'auth', Upstream>,
   options: ProxyOptions,
@@ -59,6 +95,7 @@ export function proxyRouter(
     for (const [k, v] of Object.entries(req.headers))
       if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
     headers['x-request-id'] = req.requestId;
+    headers[INTERNAL_TOKEN_HEADER] = options.internalToken;
     // The service continues the gateway's span, not the one the client may have sent.
     delete headers.traceparent;
     delete headers.tracestate;

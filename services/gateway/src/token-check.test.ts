@@ -8,6 +8,8 @@ import request from 'supertest';
 import { createApp } from './app';
 import { proxyRouter } from './proxy';
 
+const INTERNAL_TOKEN = 'internal-token-of-the-gateway-tests-0123456789';
+
 const pair = () =>
   generateKeyPairSync('rsa', {
     modulusLength: 2048,
@@ -53,7 +55,12 @@ describe('the gateway checks tokens against the auth service JWKS', () => {
             jobconfig: { name: 'jobconfig', url },
             'file-storage': { name: 'file-storage', url },
           },
-          { responseTimeoutMs: 5000, idleTimeoutMs: 5000, logger: silentLogger() },
+          {
+            responseTimeoutMs: 5000,
+            idleTimeoutMs: 5000,
+            logger: silentLogger(),
+            internalToken: INTERNAL_TOKEN,
+          },
         ),
       ],
     });

@@ -37,12 +37,21 @@ export interface JobRunnerAppDeps {
    * not joined its consumer group yet. Default: always true.
    */
   isStarted?: () => boolean;
+  /**
+   * Bearer token of `/metrics` (METRICS_TOKEN; none: 401 to everybody). The runner holds no internal
+   * token: it calls no service and serves no API, and jobs run beside it.
+   */
+  metricsToken?: string | undefined;
 }
 
-/** The runner has no API yet: only /healthz (alive) and /readyz (started, storage answers, not draining). */
+/**
+ * The runner has no API: only /healthz (alive), /readyz (started, storage answers, not draining) and
+ * /metrics (behind its token).
+ */
 export function createApp(deps: JobRunnerAppDeps): Express {
   return createServiceApp({
     logger: deps.logger,
+    metricsToken: deps.metricsToken,
     readiness: {
       checks: {
         ...(deps.bus ? { kafka: () => deps.bus?.ping() } : {}),

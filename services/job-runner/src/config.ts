@@ -8,6 +8,8 @@ import {
   kafkaEnv,
   kafkaOptions,
   LogLevelEnv,
+  metricsTokenEnv,
+  metricsTokenFrom,
   parseEnv,
   s3Env,
   s3Options,
@@ -54,7 +56,7 @@ const JobRunnerEnv = z.object({
   RUNNER_MAX_ENTRIES: envInt(10_000, 1),
   /** pino level of the runner's own logs (not job logs). */
   LOG_LEVEL: LogLevelEnv,
-  /** Port of /healthz and /readyz. */
+  /** Port of /healthz, /readyz and /metrics. */
   HTTP_PORT: envPort(8085),
   /** Interface of the health endpoints. */
   HTTP_HOST: z.string().default('0.0.0.0'),
@@ -74,6 +76,8 @@ const JobRunnerEnv = z.object({
   PACKAGE_S3_FORCE_PATH_STYLE: envBoolean(true),
   /** Keyring secure macro values arrive encrypted with (required): the same value as jobconfig's. */
   ...secretsEnv,
+  // METRICS_TOKEN / METRICS_TOKEN_FILE: bearer token of /metrics (unset: /metrics answers 401).
+  ...metricsTokenEnv,
 });
 
 export interface JobRunnerConfig {
@@ -98,7 +102,8 @@ export interface JobRunnerConfig {
   logLevel: string;
   kafka: KafkaBusOptions;
   s3: S3StorageOptions;
-  http: { port: number; host: string };
+  /** `metricsToken`: bearer token of /metrics (none: /metrics answers 401 to everybody). */
+  http: { port: number; host: string; metricsToken: string | undefined };
   /** Decrypts the secure macro values of job requests (SECRETS_ENCRYPTION_KEYS). */
   secrets: SecretsKeyring;
 }
@@ -155,7 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): JobRunnerConfig {
     logLevel: e.LOG_LEVEL,
     kafka: kafkaOptions(e, `job-runner-${id}`),
     s3: s3Options(e),
-    http: { port: e.HTTP_PORT, host: e.HTTP_HOST },
+    http: { port: e.HTTP_PORT, host: e.HTTP_HOST, metricsToken: metricsTokenFrom(e) },
     secrets: e.SECRETS_ENCRYPTION_KEYS as SecretsKeyring,
   };
 }

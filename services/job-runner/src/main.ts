@@ -50,6 +50,7 @@ async function main(): Promise<void> {
     bus,
     isDraining: () => shutdown.isShuttingDown,
     isStarted: () => started,
+    metricsToken: config.http.metricsToken,
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.http.port, config.http.host, () => resolve(s));

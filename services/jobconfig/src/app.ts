@@ -1,7 +1,14 @@
 import type { SecretsKeyring } from '@im/config';
 import type { FileCatalogPort } from '@im/contracts';
 import { isDatabaseUnavailable, migrateLatest, type Knex } from '@im/db';
-import { applyUserState, Auditor, auditTrail, createServiceApp, type TrustProxy } from '@im/http-kit';
+import {
+  applyUserState,
+  Auditor,
+  auditTrail,
+  createServiceApp,
+  type EndpointTokens,
+  type TrustProxy,
+} from '@im/http-kit';
 import type { Logger } from '@im/logging';
 import { sampledGauge } from '@im/observability';
 import type { EventBus, Subscription } from '@im/messaging';
@@ -226,7 +233,9 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   };
 }
 
-export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy }): {
+export function createApp(
+  deps: JobConfigDeps & { isDraining?: () => boolean; trustProxy?: TrustProxy; endpoints?: EndpointTokens },
+): {
   app: Express;
   module: JobConfigModule;
 } {
@@ -235,6 +244,7 @@ export function createApp(deps: JobConfigDeps & { isDraining?: () => boolean; tr
     {
       logger: deps.logger,
       trustProxy: deps.trustProxy ?? false,
+      ...deps.endpoints,
       readiness: {
         checks: { database: () => deps.db.raw('select 1'), kafka: () => deps.bus.ping() },
         ...(deps.isDraining ? { isDraining: deps.isDraining } : {}),

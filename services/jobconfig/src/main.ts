@@ -3,10 +3,14 @@ import {
   envInt,
   httpEnv,
   serviceTrustProxyEnv,
+  internalTokenEnv,
+  internalTokenFrom,
   jwtVerifyEnv,
   kafkaEnv,
   kafkaOptions,
   generateKeyringEntry,
+  metricsTokenEnv,
+  metricsTokenFrom,
   parseEnv,
   parseKeyring,
   requireKeyring,
@@ -18,7 +22,13 @@ import {
 } from '@im/config';
 import { z } from '@im/contracts';
 import { createDb, dbEnvSchema, toDbConfig } from '@im/db';
-import { createAuthenticator, httpFileCatalog, serve, trustProxyFrom } from '@im/http-kit';
+import {
+  createAuthenticator,
+  httpFileCatalog,
+  INTERNAL_TOKEN_HEADER,
+  serve,
+  trustProxyFrom,
+} from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
 import { createLogger } from '@im/logging';
 import { initObservability } from '@im/observability';
@@ -57,6 +67,9 @@ const JobConfigEnv = dbEnvSchema('jobconfig').extend({
   KAFKA_ACL_FILE_STORAGE_USER: z.string().min(1).optional(),
   KAFKA_ACL_JOB_RUNNER_USER: z.string().min(1).optional(),
   KAFKA_ACL_EVENTS_USER: z.string().min(1).optional(),
+  // INTERNAL_TOKEN (required to serve, not to migrate), METRICS_TOKEN: see libs/config endpoint-tokens.
+  ...internalTokenEnv,
+  ...metricsTokenEnv,
 });
 
 async function main(): Promise<void> {
@@ -85,6 +98,8 @@ async function main(): Promise<void> {
     process.argv[2] === 'migrate'
       ? (env.SECRETS_ENCRYPTION_KEYS ?? parseKeyring(generateKeyringEntry('migrate-only')))
       : requireKeyring(env.SECRETS_ENCRYPTION_KEYS, 'jobconfig');
+  // `migrate` serves nothing: it needs no internal token.
+  const internalToken = process.argv[2] === 'migrate' ? 'migrate-only' : internalTokenFrom(env, 'jobconfig');
   const db = createDb(toDbConfig(env));
   const storage = new S3ObjectStorage(s3Options(env));
   const shutdown = new ShutdownManager(logger, env.SHUTDOWN_TIMEOUT_MS);
@@ -99,8 +114,13 @@ async function main(): Promise<void> {
     logger,
     bus,
     storage,
-    files: httpFileCatalog({ baseUrl: env.FILES_SERVICE_URL, timeoutMs: env.INTERNAL_TIMEOUT_MS }),
-    authenticate: createAuthenticator(tokenVerificationFrom(env)),
+    files: httpFileCatalog({
+      baseUrl: env.FILES_SERVICE_URL,
+      timeoutMs: env.INTERNAL_TIMEOUT_MS,
+      internalToken,
+    }),
+    authenticate: createAuthenticator(tokenVerificationFrom(env, { [INTERNAL_TOKEN_HEADER]: internalToken })),
+    endpoints: { internalToken, metricsToken: metricsTokenFrom(env) },
     isDraining: () => shutdown.isShuttingDown,
     scheduler: { enabled: env.SCHEDULER_ENABLED, pollMs: env.SCHEDULER_POLL_MS },
     leaseMs: env.JOBS_LEASE_MS,

@@ -5,6 +5,8 @@ import {
   envInt,
   envPort,
   LogLevelEnv,
+  metricsTokenEnv,
+  metricsTokenFrom,
   parseEnv,
   secretsEnv,
   type SecretsKeyring,
@@ -63,6 +65,11 @@ const StandaloneEnv = z.object({
    * kept in $IM_DATA_DIR/keys/secrets-encryption-keys (mode 600).
    */
   ...secretsEnv,
+  /**
+   * Bearer token of GET /metrics (or METRICS_TOKEN_FILE); unset: a token made on the first start and
+   * kept in $IM_DATA_DIR/keys/metrics-token (mode 600).
+   */
+  ...metricsTokenEnv,
 });
 
 export interface StandaloneConfig {
@@ -85,6 +92,8 @@ export interface StandaloneConfig {
   gateway: { hardening: HardeningOptions; trustProxy: TrustProxy };
   /** SECRETS_ENCRYPTION_KEYS when set; otherwise the platform uses the key file of its data dir. */
   secrets: SecretsKeyring | undefined;
+  /** METRICS_TOKEN when set; otherwise the platform uses the token file of its data dir. */
+  metricsToken: string | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
@@ -116,5 +125,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): StandaloneConfig {
     scheduler: { enabled: e.SCHEDULER_ENABLED, pollMs: e.SCHEDULER_POLL_MS },
     gateway: hardeningFromEnv(e),
     secrets: e.SECRETS_ENCRYPTION_KEYS,
+    metricsToken: metricsTokenFrom(e),
   };
 }

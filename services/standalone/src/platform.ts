@@ -3,7 +3,7 @@ import { createFileStorageModule } from '@im/file-storage';
 import { createApp as createGateway } from '@im/gateway';
 import { createJobConfigModule, type JobConfigModule } from '@im/jobconfig';
 import { createJobRunnerModule } from '@im/job-runner';
-import { loadOrCreateKeyringFile } from '@im/config';
+import { loadOrCreateKeyringFile, loadOrCreateTokenFile } from '@im/config';
 import { createDb, type Knex } from '@im/db';
 import { createAuthenticator, jwksOf, serve } from '@im/http-kit';
 import { ShutdownManager } from '@im/lifecycle';
@@ -39,6 +39,9 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
   // Secure macro values are encrypted at rest: SECRETS_ENCRYPTION_KEYS, or a key of the data dir made
   // on the first start (mode 600; a new entry put first in that file rotates it).
   const secrets = config.secrets ?? loadOrCreateKeyringFile(dir('keys', 'secrets-encryption-keys')).keyring;
+  // GET /metrics wants this bearer token: METRICS_TOKEN, or one made on the first start (mode 600).
+  // One process, no internal HTTP: no internal token.
+  const metricsToken = config.metricsToken ?? loadOrCreateTokenFile(dir('keys', 'metrics-token')).token;
   // One process: the key set is in memory, checked by the same passport-jwt + JWKS path as the services.
   const authenticate = createAuthenticator({ jwks: jwksOf([keys.publicKey, ...keys.previousPublicKeys]) });
   const storage = await LocalObjectStorage.open(dir('objects'));
@@ -132,6 +135,7 @@ export async function startPlatform(config: StandaloneConfig, logger: Logger): P
     ...config.gateway,
     info: productInfo(),
     authenticate,
+    metricsToken,
     upstreams: [auth.router, files.router, jobconfig.router],
     readiness: {
       checks: { storage: () => storage.ping() },
