@@ -157,13 +157,14 @@ export function packageAttacks(s: AttackState): void {
 
   it('leaves the sibling job unaffected: it ends FINISHED with its own files', async () => {
     try {
-      fs.writeFileSync(path.join(victimDir, 'release'), '');
+      // The victim waits for `release` in its out/ directory (attack.mjs victim()).
+      fs.writeFileSync(path.join(victimDir, 'out', 'release'), '');
     } catch {
       // Its directory is gone: the victim ended already (the verdict below says how).
     }
     const job = await s.jobs.ended(victimJob);
     const alive = await s.jobs.outJson(victimJob, 'alive.json');
-    const planted = fs.existsSync(path.join(victimDir, 'planted-by-attack.txt'));
+    const planted = fs.existsSync(path.join(victimDir, 'out', 'planted-by-attack.txt'));
     verdict(
       s.platform.name,
       'sibling-unaffected',
