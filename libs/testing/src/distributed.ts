@@ -1,3 +1,4 @@
+import { platformNodeOptions } from '@im/config';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -166,7 +167,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
 
   // Setup steps, as the chart's Jobs run them: topics, then each service's migrations.
   const once = (service: string, command: string) => {
-    const r = spawnSync(process.execPath, [entry(service), command], {
+    const r = spawnSync(process.execPath, [...platformNodeOptions(), entry(service), command], {
       env: env[service],
       encoding: 'utf8',
       timeout: 60_000,
@@ -201,7 +202,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     return codes;
   };
   const spawnOne = (name: string) => {
-    const child = spawn(process.execPath, [entry(serviceOf(name))], {
+    const child = spawn(process.execPath, [...platformNodeOptions(), entry(serviceOf(name))], {
       env: env[name],
       stdio: ['ignore', 'pipe', 'pipe'],
     });
