@@ -8,6 +8,7 @@ export default tseslint.config(
       '**/node_modules/**',
       'data/**',
       '.infra/**',
+      '.runtime/**',
       '.tools/**',
       'coverage/**',
       'test-results/**',

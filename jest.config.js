@@ -34,7 +34,12 @@ const base = {
     ],
   },
   moduleNameMapper,
-  modulePathIgnorePatterns: ['<rootDir>/.*/dist/', '<rootDir>/data/', '<rootDir>/.infra/'],
+  modulePathIgnorePatterns: [
+    '<rootDir>/.*/dist/',
+    '<rootDir>/data/',
+    '<rootDir>/.infra/',
+    '<rootDir>/.runtime/',
+  ],
 };
 
 module.exports = {

@@ -1,3 +1,4 @@
+import { PLATFORM_NODE_OPTIONS } from '@im/config';
 import { freePort, infraEnv, uniqueName, waitFor, type KafkaUserRole } from '@im/testing';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -11,9 +12,10 @@ import { parseAllDocuments } from 'yaml';
  * point at the real PostgreSQL, Kafka and S3 server of scripts/infra, then does what the kubelet
  * would do with each rendered workload, on this machine instead of a cluster:
  *
- * - the command is the image's ENTRYPOINT (docker/Dockerfile, `tini -- node` without tini) plus the
- *   container's `args`, run from the image's WORKDIR (the repository root stands in for /app, or
- *   IM_APP_DIR: a directory laid out as the image's /app, production dependencies only);
+ * - the command is the image's ENTRYPOINT (docker/Dockerfile, `tini -- node --disable-sigusr1`
+ *   without tini) plus the container's `args`, run from the image's WORKDIR (the repository root
+ *   stands in for /app, or IM_APP_DIR: a directory laid out as the image's /app, production
+ *   dependencies only);
  * - the environment is the image's ENV, then `envFrom` and `env` of the container, with every
  *   configMapKeyRef / secretKeyRef / fieldRef resolved from the rendered ConfigMaps and Secrets;
  * - each volume mount is a temp dir (Secrets written out as files), and env values under a mount
@@ -166,9 +168,10 @@ describe('the chart renders an environment the services start with', () => {
     for (const [k, v] of Object.entries(env)) env[k] = local(v);
     const tmpMount = mounts.find(([p]) => p === '/tmp');
     if (tmpMount) env.TMPDIR = tmpMount[1];
-    // The image runs `tini -- node <args>`; tini only forwards signals, so run node directly.
+    // The image runs `tini -- node <platform options> <args>`; tini only forwards signals, so run
+    // node directly, with the options the image gives it (they must be the platform's own).
     const entry = image.entrypoint.filter((a, i) => !(i === 0 && a.endsWith('tini')) && a !== '--');
-    expect(entry).toEqual(['node']);
+    expect(entry).toEqual(['node', ...PLATFORM_NODE_OPTIONS]);
     return { argv: [...entry.slice(1), ...((c.args ?? []) as string[])], env };
   }
 

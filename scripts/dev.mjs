@@ -7,8 +7,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { useNode24 } from './runtime.mjs';
+
+await useNode24();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const devDir = join(root, '.dev');
@@ -165,9 +169,14 @@ async function up() {
       KAFKA_ACL_EVENTS_USER: infra.KAFKA_EVENTS_USERNAME,
     },
   };
+  const { platformNodeOptions } = createRequire(import.meta.url)('../libs/config/dist/node-options.js');
+  const nodeOptions = platformNodeOptions();
   const once = (s, cmd) => {
     say(`${s} ${cmd}...`);
-    const r = spawnSync(process.execPath, [main(s), cmd], { env: setupEnv[cmd] ?? env[s], encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...nodeOptions, main(s), cmd], {
+      env: setupEnv[cmd] ?? env[s],
+      encoding: 'utf8',
+    });
     if (r.status !== 0) fail(`${s} ${cmd} failed:\n${r.stdout}${r.stderr}`);
   };
   once('jobconfig', 'create-topics');
@@ -181,7 +190,7 @@ async function up() {
     }
     const log = join(devDir, 'logs', `${s}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn(process.execPath, [main(s)], {
+    const child = spawn(process.execPath, [...nodeOptions, main(s)], {
       env: env[s],
       detached: true,
       stdio: ['ignore', fd, fd],

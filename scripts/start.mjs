@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // `npm start`: installs and builds what is missing, then runs the platform in one process
 // (standalone mode, embedded defaults). Every step says what it does; nothing here needs a network
-// beyond the npm registry on the very first run.
+// beyond the npm registry on the very first run. It runs on Node 24, fetched once if this machine's
+// Node is another version (scripts/runtime.mjs).
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, statSync, readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSandboxTools } from './sandbox-tools.mjs';
+import { useNode24 } from './runtime.mjs';
+
+await useNode24();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const step = (msg) => process.stdout.write(`[start] ${msg}\n`);
@@ -53,6 +58,11 @@ if (stale) {
 ensureSandboxTools((m) => step(m));
 
 step('starting integration-manager in standalone mode...');
-const child = spawn(process.execPath, [entry], { cwd: root, stdio: 'inherit', env: process.env });
+const { platformNodeOptions } = createRequire(import.meta.url)('../libs/config/dist/node-options.js');
+const child = spawn(process.execPath, [...platformNodeOptions(), entry], {
+  cwd: root,
+  stdio: 'inherit',
+  env: process.env,
+});
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 0 : 1)));

@@ -12,6 +12,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureSandboxTools } from './sandbox-tools.mjs';
+import { useNode24 } from './runtime.mjs';
+
+// Node 24, fetched once if this machine's Node is another version (scripts/runtime.mjs).
+await useNode24();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (msg) => process.stdout.write(`[test] ${msg}\n`);

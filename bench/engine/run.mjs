@@ -15,6 +15,10 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { useNode24 } from '../../scripts/runtime.mjs';
+
+// The figures are Node 24's: fetched once if this machine's Node is another version.
+await useNode24();
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(root, 'services', 'job-runner', 'package.json'));

@@ -46,13 +46,6 @@ import { parseArgs } from 'node:util';
 import { machineCpu, main, onCleanup, processCpuSeconds, stopAtExit } from '../lib/platform.mjs';
 import { header, progress, ratio, row } from '../lib/report.mjs';
 
-// The AWS SDK warns at load that its releases from 2027 on need Node 22: not this benchmark's concern.
-process.removeAllListeners('warning');
-process.on('warning', (w) => {
-  if (!`${w.name} ${w.message}`.includes('NodeVersionSupportWarning'))
-    process.stderr.write(`${w.name}: ${w.message}\n`);
-});
-
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(root, 'package.json'));
 

@@ -17,6 +17,11 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { progress } from './report.mjs';
+import { useNode24 } from '../../scripts/runtime.mjs';
+
+// Every platform benchmark runs on Node 24 (the platform needs it): fetched once if this machine's
+// Node is another version (scripts/runtime.mjs).
+await useNode24();
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(path.join(root, 'package.json'));

@@ -58,7 +58,7 @@ fail() {
 # --- tools -------------------------------------------------------------------------------------
 start_phase tools
 for cmd in go python3 node; do
-  command -v "$cmd" >/dev/null || fail "$cmd is not installed (Go, Python 3.11+ and Node 20 are needed)."
+  command -v "$cmd" >/dev/null || fail "$cmd is not installed (Go, Python 3.11+ and Node are needed)."
 done
 mkdir -p "$tools/bin"
 go_tool() { # name version package

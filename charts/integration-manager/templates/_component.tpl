@@ -123,6 +123,7 @@ spec:
         - name: {{ $slug }}
           image: {{ include "im.image" $root }}
           imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          {{- /* Only args: the image's ENTRYPOINT (tini -- node --disable-sigusr1) runs them. */}}
           args: [{{ printf "services/%s/dist/main.js" $slug | quote }}]
           ports:
             - name: http

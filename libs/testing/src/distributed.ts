@@ -1,3 +1,4 @@
+import { platformNodeOptions } from '@im/config';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -207,7 +208,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     },
   };
   const once = (service: string, command: string) => {
-    const r = spawnSync(process.execPath, [entry(service), command], {
+    const r = spawnSync(process.execPath, [...platformNodeOptions(), entry(service), command], {
       env: setupEnv[command] ?? env[service],
       encoding: 'utf8',
       timeout: 60_000,
@@ -242,7 +243,7 @@ export async function startDistributed(options: DistributedOptions = {}): Promis
     return codes;
   };
   const spawnOne = (name: string) => {
-    const child = spawn(process.execPath, [entry(serviceOf(name))], {
+    const child = spawn(process.execPath, [...platformNodeOptions(), entry(serviceOf(name))], {
       env: env[name],
       stdio: ['ignore', 'pipe', 'pipe'],
     });

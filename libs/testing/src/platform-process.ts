@@ -1,3 +1,4 @@
+import { platformNodeOptions } from '@im/config';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -15,11 +16,12 @@ const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
 /**
  * Starts the built standalone platform (services/standalone/dist/main.js) as a real process on a free
- * port, and resolves once it says where it listens.
+ * port, with the platform's Node options (`--disable-sigusr1`), and resolves once it says where it
+ * listens.
  */
 export function startStandalone(env: Record<string, string>, timeoutMs = 30_000): Promise<PlatformProcess> {
   const main = path.join(repoRoot, 'services', 'standalone', 'dist', 'main.js');
-  const child = spawn(process.execPath, [main], {
+  const child = spawn(process.execPath, [...platformNodeOptions(), main], {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH ?? '',
