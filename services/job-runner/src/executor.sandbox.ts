@@ -6,7 +6,8 @@ import * as path from 'node:path';
  * The sandbox of the executor: Node's permission model. With it, the executor (and so every package
  * script) may read only its job's directory and the executor's own code, write only the job's
  * `spec/`, `out/` and `tmp/`, and may not start processes or worker threads, or load native addons.
- * The network is NOT restricted (Node 20's permission model has no network permission).
+ * Node's permission model does not restrict the network or signals: the OS boundary around the
+ * executor (sandbox/os-sandbox.ts) does.
  *
  * What "the executor's own code" is, is found once per runner: a throwaway Node process loads the
  * executor module (without running it, `require.main` differs) and the code it loads on demand
@@ -312,11 +313,9 @@ export interface ExecutorArgvOptions {
   writeDirs: readonly string[];
 }
 
-/** The permission flag of this Node: `--permission` from Node 22.13/23.5, `--experimental-permission` before. */
+/** The permission flag (Node 24: `--permission`). */
 export function permissionFlag(): string {
-  return process.allowedNodeEnvironmentFlags.has('--permission')
-    ? '--permission'
-    : '--experimental-permission';
+  return '--permission';
 }
 
 /** The Node options the executor is started with. */
