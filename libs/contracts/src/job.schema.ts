@@ -51,6 +51,9 @@ export const FailureReason = z.enum([
   'runner-lost',
   'package-unusable',
   'internal-error',
+  // The configuration's package or entry point changed since its secure macros were set, by someone
+  // who may not read them: they are withheld and nothing ran (ADR 0016).
+  'secrets-withheld',
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 

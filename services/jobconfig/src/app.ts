@@ -22,6 +22,7 @@ import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 import { ScheduleRepository } from './schedule.repository';
 import { secureStoredSecrets } from './secrets-at-rest';
+import { PackageStates } from './secret-binding';
 import { scheduleRoutes } from './schedule.routes';
 import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
@@ -41,7 +42,10 @@ export interface JobConfigDeps {
   dbSchema?: string;
   logger: Logger;
   bus: EventBus;
-  /** Read access to job logs and output files. */
+  /**
+   * Read access to job logs and output files; the package versions secure values are bound to; the
+   * log of a job jobconfig ends itself (secure values withheld).
+   */
   storage: ObjectStorage;
   files: FileCatalogPort;
   authenticate: RequestHandler;
@@ -90,6 +94,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     logger,
     Date.now,
     userStates,
+    new PackageStates(deps.storage),
   );
   // A deactivated user's still-valid access token is refused as soon as user.changes says so.
   const authenticate = refuseInactiveUsers(deps.authenticate, (id) => userStates.isInactive(id));
@@ -97,6 +102,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
     secrets: deps.secrets,
+    storage: deps.storage,
   });
   const reaper = new LeaseReaper(jobs, logger.child({ component: 'lease-reaper' }), {
     busCheck: () => deps.bus.ping(),

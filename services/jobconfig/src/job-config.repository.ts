@@ -2,6 +2,7 @@ import { decryptSecret, encryptSecret, isEncryptedSecret, type SecretsKeyring } 
 import type { LogLevel, MacroInput } from '@im/contracts';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
 import { InputError } from '@im/errors';
+import type { MacroBinding } from './secret-binding';
 
 /**
  * A stored macro; `value` of a secure macro never leaves the service through the API. Read from the
@@ -13,6 +14,8 @@ export interface StoredMacro {
   value: string | null;
   secure: boolean;
   description: string | null;
+  /** A secure value's binding to the code it may reach (ADR 0016); set by the services, never returned. */
+  binding?: MacroBinding;
 }
 
 export interface JobConfigRecord {
@@ -269,8 +272,16 @@ export function mergeMacros(
         ],
       );
     }
-    const value =
-      m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
-    return { key: m.key, value, secure: m.secure, description: m.description ?? old?.description ?? null };
+    const kept = m.value === undefined || (m.value === null && m.secure && old?.secure);
+    const value = kept ? (old?.value ?? null) : (m.value ?? null);
+    const merged: StoredMacro = {
+      key: m.key,
+      value,
+      secure: m.secure,
+      description: m.description ?? old?.description ?? null,
+    };
+    // A kept secure value keeps its binding; a new one (or one made secure now) is bound by the service.
+    if (kept && m.secure && old?.secure && old.binding) merged.binding = old.binding;
+    return merged;
   });
 }

@@ -5,6 +5,7 @@ import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
 import { waitFor } from '@im/testing';
 import { createJobConfigModule, type JobConfigModule } from './app';
+import { tempStorage } from './routes.test-support';
 
 const secrets = parseKeyring(generateKeyringEntry('test'));
 /** Macros with their secure values decrypted (they are stored and sent encrypted: enc:v1:…). */
@@ -28,9 +29,11 @@ describe('JobService state machine', () => {
   let db: Knex;
   let bus: InProcessEventBus;
   let mod: JobConfigModule;
+  let temp: Awaited<ReturnType<typeof tempStorage>>;
   const events: JobStatusEvent[] = [];
 
   beforeEach(async () => {
+    temp = await tempStorage();
     db = createDb({ client: 'sqlite', filename: ':memory:' });
     bus = new InProcessEventBus(silentLogger());
     events.length = 0;
@@ -39,7 +42,7 @@ describe('JobService state machine', () => {
       db,
       logger: silentLogger(),
       bus,
-      storage: undefined as never,
+      storage: temp.storage,
       files,
       authenticate: (_q, _s, n) => n(),
       secrets,
@@ -52,6 +55,7 @@ describe('JobService state machine', () => {
     await mod.stop();
     await bus.close();
     await db.destroy();
+    await temp.remove();
   });
 
   const runnable = async (extra: Record<string, unknown> = {}) => {
@@ -229,6 +233,19 @@ describe('JobService state machine', () => {
     const again = await mod.configs.patch(admin, c.id, {
       runtimeConfig: { macros: [{ key: 'S', secure: true }] },
     });
-    expect(opened(again.macros)).toEqual([{ key: 'S', value: 'secret', secure: true, description: null }]);
+    expect(opened(again.macros)).toEqual([
+      {
+        key: 'S',
+        value: 'secret',
+        secure: true,
+        description: null,
+        // Bound when set, kept with the value (ADR 0016).
+        binding: expect.objectContaining({
+          packageName: 'p.djar',
+          entryPoint: 'main.process',
+          by: { id: '1', name: 'admin' },
+        }),
+      },
+    ]);
   });
 });
