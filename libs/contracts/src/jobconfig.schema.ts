@@ -85,13 +85,10 @@ export const MacroBindingConfirmation = z
   .object({
     packageName: z.string().nullable().openapi({ description: 'The package the values are bound to now.' }),
     entryPoint: z.string().nullable(),
-    packageVersion: z
-      .string()
-      .nullable()
-      .openapi({
-        description:
-          "The package file's version (its storage ETag, or a digest of every attached file when packageArtifactOverride is on).",
-      }),
+    packageVersion: z.string().nullable().openapi({
+      description:
+        "The package file's version (its storage ETag, or a digest of every attached file when packageArtifactOverride is on).",
+    }),
     packageArtifactOverride: z.boolean(),
     confirmed: z.array(z.string()).openapi({ description: 'Secure macros bound to this code by this call.' }),
     withheld: z.array(z.string()).openapi({

@@ -22,7 +22,7 @@ import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 import { ScheduleRepository } from './schedule.repository';
 import { secureStoredSecrets } from './secrets-at-rest';
-import { PackageStates } from './secret-binding';
+import { bindLegacySecureValues, PackageStates } from './secret-binding';
 import { scheduleRoutes } from './schedule.routes';
 import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
@@ -156,6 +156,13 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       const seal = async (): Promise<void> => {
         try {
           await secureStoredSecrets(deps.db, deps.secrets, sealLogger);
+          // Values stored before they were bound to code: bound to what their configuration runs now.
+          const bound = await bindLegacySecureValues(configRepo, configs, Date.now());
+          if (bound > 0)
+            sealLogger.info(
+              { configs: bound },
+              'bound the secure values stored before ADR 0016 to their code',
+            );
         } catch (err) {
           if (!sealing) return;
           sealLogger.warn(

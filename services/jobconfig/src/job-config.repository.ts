@@ -202,12 +202,13 @@ export class JobConfigRepository {
    * Changes the macros of a configuration with a compare-and-set on the stored list, so two requests
    * changing macros at once cannot lose each other's change: `change` sees the current list and returns
    * the new one (or throws); on a concurrent change it runs again on the newer list. Resolves to the
-   * updated configuration, or undefined when there is none.
+   * updated configuration, or undefined when there is none. Without `meta` (a change of the platform's,
+   * not a user's) lastModified stays as it is.
    */
   async updateMacros(
     id: string,
     change: (current: JobConfigRecord) => StoredMacro[],
-    meta: { updatedAt: number; updatedBy: { id: string; name: string } },
+    meta?: { updatedAt: number; updatedBy: { id: string; name: string } },
   ): Promise<JobConfigRecord | undefined> {
     for (let attempt = 1; ; attempt++) {
       const row = (await this.db('job_configs')
@@ -219,15 +220,30 @@ export class JobConfigRepository {
         .where({ id: Number(id), macros: row.macros })
         .update({
           macros: JSON.stringify(sealMacros(next, this.secrets)),
-          updated_at: meta.updatedAt,
-          updated_by_id: meta.updatedBy.id,
-          updated_by_name: meta.updatedBy.name,
+          ...(meta
+            ? {
+                updated_at: meta.updatedAt,
+                updated_by_id: meta.updatedBy.id,
+                updated_by_name: meta.updatedBy.name,
+              }
+            : {}),
         });
       if (n === 1) return this.findById(id);
       if (attempt >= MACRO_UPDATE_ATTEMPTS) {
         throw new Error(`the macros of job configuration ${id} kept changing concurrently`);
       }
     }
+  }
+
+  /** Ids of configurations whose macros may hold a secure value (a coarse filter on the JSON). */
+  async idsWithSecureMacros(afterId: number, limit: number): Promise<string[]> {
+    const rows = (await this.db('job_configs')
+      .select('id')
+      .where('id', '>', afterId)
+      .andWhere('macros', 'like', '%"secure":true%')
+      .orderBy('id')
+      .limit(limit)) as { id: number }[];
+    return rows.map((r) => String(r.id));
   }
 
   async delete(id: string): Promise<void> {

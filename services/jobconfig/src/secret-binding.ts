@@ -1,6 +1,7 @@
 import { packagePrefix, type Principal } from '@im/contracts';
 import type { ObjectStorage } from '@im/storage';
 import { createHash } from 'node:crypto';
+import type { JobConfigRecord, JobConfigRepository } from './job-config.repository';
 
 /**
  * What code a configuration runs, as far as its secure macros are concerned (ADR 0016): the package
@@ -149,5 +150,40 @@ export class PackageStates {
     const digest = createHash('sha256');
     for await (const o of this.storage.list(prefix)) digest.update(`${o.key}\0${o.etag}\n`);
     return { ...state, packageVersion: `files:${digest.digest('hex')}` };
+  }
+}
+
+/** Who "set" the secure values stored before bindings existed (only administrators confirm them). */
+export const LEGACY_SETTER = { id: '', name: '(set before secure values were bound)' };
+
+/** Configurations read per round trip by {@link bindLegacySecureValues}. */
+const LEGACY_BATCH = 200;
+
+/**
+ * At start-up: binds every secure value stored before bindings existed to the code its configuration
+ * runs now (a value without a binding is withheld from runs). Their setter is unknown: they count as
+ * set by someone other than the owner, so only an administrator confirms them after a change. A
+ * compare-and-set per configuration, like sealing; lastModified is not touched. Answers how many
+ * configurations it bound.
+ */
+export async function bindLegacySecureValues(
+  repo: Pick<JobConfigRepository, 'idsWithSecureMacros' | 'findById' | 'updateMacros'>,
+  states: { lookUpPackageState(c: JobConfigRecord): Promise<PackageState> },
+  now: number,
+): Promise<number> {
+  let bound = 0;
+  let after = 0;
+  for (;;) {
+    const ids = await repo.idsWithSecureMacros(after, LEGACY_BATCH);
+    for (const id of ids) {
+      const c = await repo.findById(id);
+      if (!c?.macros.some((m) => m.secure && m.value !== null && !m.binding)) continue;
+      const state = await states.lookUpPackageState(c);
+      const by = { ...LEGACY_SETTER, roles: [], accountId: c.accountId };
+      await repo.updateMacros(id, (current) => bindSecureValues(current.macros, state, state, by, now));
+      bound++;
+    }
+    if (ids.length < LEGACY_BATCH) return bound;
+    after = Number(ids.at(-1));
   }
 }
