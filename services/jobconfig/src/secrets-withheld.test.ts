@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { createJobConfigModule, type JobConfigModule } from './app';
 import { tempStorage } from './routes.test-support';
-import { bindSecureValues, isWithheld, type PackageState } from './secret-binding';
+import { bindSecureValues, isWithheld, type MacroBinding, type PackageState } from './secret-binding';
 
 const secrets = parseKeyring(generateKeyringEntry('test'));
 const admin: Principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
@@ -213,6 +213,8 @@ describe('secure values withheld from changed code', () => {
   });
 });
 
+type Bindable = { secure: boolean; value: string | null; binding?: MacroBinding };
+
 describe('the binding rule', () => {
   const state = (v: string, entryPoint = 'main.process'): PackageState => ({
     packageName: 'p.djar',
@@ -223,7 +225,13 @@ describe('the binding rule', () => {
   const c = { ownerId: owner.id };
 
   it('binds new values, carries bindings its setter or an admin moves, leaves the others', () => {
-    const [fresh] = bindSecureValues([{ secure: true, value: 'x' }], state('v1'), state('v1'), admin, 1);
+    const [fresh] = bindSecureValues<Bindable>(
+      [{ secure: true, value: 'x' }],
+      state('v1'),
+      state('v1'),
+      admin,
+      1,
+    );
     expect(fresh?.binding).toMatchObject({ packageVersion: 'v1', by: { id: admin.id } });
     const [carried] = bindSecureValues([fresh!], state('v1'), state('v1', 'other'), admin, 2);
     expect(carried?.binding).toMatchObject({ entryPoint: 'other' });
