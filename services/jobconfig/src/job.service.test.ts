@@ -1,11 +1,9 @@
 import { decryptSecret, generateKeyringEntry, parseKeyring } from '@im/config';
 import type { FileCatalogPort, JobStatusEvent, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
 import { waitFor } from '@im/testing';
-import { createJobConfigModule, type JobConfigModule } from './app';
-import { tempStorage } from './routes.test-support';
+import type { JobConfigModule } from './app';
+import { moduleHarness, type ModuleHarness } from './routes.test-support';
 
 const secrets = parseKeyring(generateKeyringEntry('test'));
 /** Macros with their secure values decrypted (they are stored and sent encrypted: enc:v1:…). */
@@ -26,37 +24,23 @@ const files: FileCatalogPort = {
 };
 
 describe('JobService state machine', () => {
-  let db: Knex;
+  let h: ModuleHarness;
   let bus: InProcessEventBus;
   let mod: JobConfigModule;
-  let temp: Awaited<ReturnType<typeof tempStorage>>;
   const events: JobStatusEvent[] = [];
 
   beforeEach(async () => {
-    temp = await tempStorage();
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
     events.length = 0;
-    await bus.subscribe({ groupId: 'test', topic: 'job.status', handler: async (e) => void events.push(e) });
-    mod = createJobConfigModule({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: temp.storage,
+    h = await moduleHarness({
       files,
-      authenticate: (_q, _s, n) => n(),
       secrets,
+      before: (b) =>
+        b.subscribe({ groupId: 'test', topic: 'job.status', handler: async (e) => void events.push(e) }),
     });
-    await mod.migrate();
-    await mod.start();
+    ({ bus, mod } = h);
   });
 
-  afterEach(async () => {
-    await mod.stop();
-    await bus.close();
-    await db.destroy();
-    await temp.remove();
-  });
+  afterEach(() => h.close());
 
   const runnable = async (extra: Record<string, unknown> = {}) => {
     const c = await mod.configs.create(admin, { name: 'c', ...extra });

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RequestHandler } from 'express';
-import { createApp, type JobConfigModule } from './app';
+import { createApp, createJobConfigModule, type JobConfigModule } from './app';
 
 /** Test callers: the one named by the X-Test-User header (`alice` by default) makes each request. */
 export const testUsers = {
@@ -87,6 +87,53 @@ export async function routeHarness(
       await bus.close();
       await db.destroy();
       await temp?.remove();
+    },
+  };
+}
+
+export interface ModuleHarness {
+  db: Knex;
+  bus: InProcessEventBus;
+  mod: JobConfigModule;
+  /** The module's object storage (an empty temporary directory at first). */
+  storage: LocalObjectStorage;
+  close(): Promise<void>;
+}
+
+/**
+ * The jobconfig module alone (no HTTP) on in-memory SQLite, the in-process bus and temporary local
+ * storage, migrated and started. `before` runs on the bus before the module exists.
+ */
+export async function moduleHarness(options: {
+  files: FileCatalogPort;
+  secrets: ReturnType<typeof parseKeyring>;
+  before?: (bus: InProcessEventBus) => Promise<unknown>;
+}): Promise<ModuleHarness> {
+  const temp = await tempStorage();
+  const db = createDb({ client: 'sqlite', filename: ':memory:' });
+  const bus = new InProcessEventBus(silentLogger());
+  await options.before?.(bus);
+  const mod = createJobConfigModule({
+    db,
+    logger: silentLogger(),
+    bus,
+    storage: temp.storage,
+    files: options.files,
+    authenticate: (_q, _s, n) => n(),
+    secrets: options.secrets,
+  });
+  await mod.migrate();
+  await mod.start();
+  return {
+    db,
+    bus,
+    mod,
+    storage: temp.storage,
+    async close() {
+      await mod.stop();
+      await bus.close();
+      await db.destroy();
+      await temp.remove();
     },
   };
 }

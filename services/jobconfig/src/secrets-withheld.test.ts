@@ -6,14 +6,12 @@ import {
   type JobStatusEvent,
   type Principal,
 } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
-import { InProcessEventBus } from '@im/messaging';
+import type { Knex } from '@im/db';
 import { waitFor } from '@im/testing';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import { createJobConfigModule, type JobConfigModule } from './app';
-import { tempStorage } from './routes.test-support';
+import type { JobConfigModule } from './app';
+import { moduleHarness, type ModuleHarness } from './routes.test-support';
 import { bindSecureValues, isWithheld, type MacroBinding, type PackageState } from './secret-binding';
 
 const secrets = parseKeyring(generateKeyringEntry('test'));
@@ -32,43 +30,34 @@ const files: FileCatalogPort = {
  * runs fail `secrets-withheld` before any request leaves, until the administrator confirms.
  */
 describe('secure values withheld from changed code', () => {
+  let h: ModuleHarness;
   let db: Knex;
-  let bus: InProcessEventBus;
   let mod: JobConfigModule;
-  let temp: Awaited<ReturnType<typeof tempStorage>>;
   const requests: JobRequested[] = [];
   const events: JobStatusEvent[] = [];
 
   const upload = (id: string, name: string, content: string) =>
-    temp.storage.put(`configuration/${id}/${name}`, Readable.from([Buffer.from(content)]));
+    h.storage.put(`configuration/${id}/${name}`, Readable.from([Buffer.from(content)]));
 
   beforeEach(async () => {
-    temp = await tempStorage();
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
     requests.length = 0;
     events.length = 0;
-    await bus.subscribe({ groupId: 'r', topic: 'job.requests', handler: async (r) => void requests.push(r) });
-    await bus.subscribe({ groupId: 's', topic: 'job.status', handler: async (e) => void events.push(e) });
-    mod = createJobConfigModule({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: temp.storage,
+    h = await moduleHarness({
       files,
-      authenticate: (_q, _s, n) => n(),
       secrets,
+      before: async (bus) => {
+        await bus.subscribe({
+          groupId: 'r',
+          topic: 'job.requests',
+          handler: async (r) => void requests.push(r),
+        });
+        await bus.subscribe({ groupId: 's', topic: 'job.status', handler: async (e) => void events.push(e) });
+      },
     });
-    await mod.migrate();
-    await mod.start();
+    ({ db, mod } = h);
   });
 
-  afterEach(async () => {
-    await mod.stop();
-    await bus.close();
-    await db.destroy();
-    await temp.remove();
-  });
+  afterEach(() => h.close());
 
   /** The owner's configuration running p.djar, with the admin's secure macro set on it. */
   const configured = async () => {
@@ -102,7 +91,7 @@ describe('secure values withheld from changed code', () => {
     await waitFor(() => (statusesOf(job.id).length === 3 ? true : undefined), { what: 'three events' });
     expect(statusesOf(job.id)).toEqual(['QUEUED', 'INITIALIZING', 'FAILED']);
     expect(requests.filter((r) => r.jobId === job.id)).toEqual([]);
-    const log = await temp.storage.get(jobLogKey(job.id));
+    const log = await h.storage.get(jobLogKey(job.id));
     const logText = await text(log?.body as Readable);
     expect(logText).toMatch(/SEVERE \[jobconfig\] secrets-withheld: the secure macro\(s\) DB_PASSWORD/);
     expect(logText).toContain(`POST /api/jobconfigs/${id}/macrobindings`);
