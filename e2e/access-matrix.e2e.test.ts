@@ -190,6 +190,7 @@ const RULES: Record<string, RouteRule> = {
       return { id: c.ids.config, name };
     },
   },
+  'POST /jobconfigs/{id}/macrobindings': { rule: 'owned', params: config },
   'GET /jobconfigs/{id}/schedule': { rule: 'owned', params: config },
   'PUT /jobconfigs/{id}/schedule': {
     rule: 'owned',

@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   'macro.created',
   'macro.updated',
   'macro.deleted',
+  'macro.confirmed',
   'file.stored',
   'file.deleted',
   'job.submitted',

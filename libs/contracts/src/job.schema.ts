@@ -52,6 +52,9 @@ export const FailureReason = z.enum([
   'package-unusable',
   'resource-limit',
   'internal-error',
+  // The configuration's package or entry point changed since its secure macros were set, by someone
+  // who may not read them: they are withheld and nothing ran (ADR 0016).
+  'secrets-withheld',
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 

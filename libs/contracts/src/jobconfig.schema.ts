@@ -77,6 +77,28 @@ export type MacroResource = z.infer<typeof MacroResource>;
 
 export const MacroList = listEnvelope(MacroResource, 'MacroList');
 
+/**
+ * `POST /jobconfigs/{id}/macrobindings`: the secure values the caller confirmed for the code the
+ * configuration runs now (ADR 0016), and those still withheld from its runs.
+ */
+export const MacroBindingConfirmation = z
+  .object({
+    packageName: z.string().nullable().openapi({ description: 'The package the values are bound to now.' }),
+    entryPoint: z.string().nullable(),
+    packageVersion: z.string().nullable().openapi({
+      description:
+        "The package file's version (its storage ETag, or a digest of every attached file when packageArtifactOverride is on).",
+    }),
+    packageArtifactOverride: z.boolean(),
+    confirmed: z.array(z.string()).openapi({ description: 'Secure macros bound to this code by this call.' }),
+    withheld: z.array(z.string()).openapi({
+      description:
+        'Secure macros runs still do not receive: set by someone else, which only they or an administrator can confirm.',
+    }),
+  })
+  .openapi('MacroBindingConfirmation');
+export type MacroBindingConfirmation = z.infer<typeof MacroBindingConfirmation>;
+
 /** The same rules the file-storage service applies to a key; kept here so both sides agree. */
 export const FileKey = z
   .string()

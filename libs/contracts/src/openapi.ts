@@ -21,6 +21,7 @@ import {
   JobConfigInput,
   JobConfigList,
   JobConfigPatch,
+  MacroBindingConfirmation,
   MacroKey,
   MacroList,
   MacroRequest,
@@ -372,6 +373,19 @@ export function buildOpenApiDocument(info: { version: string; serverUrl: string 
     tags: ['macros'],
     request: { params: MacroParams },
     responses: { 204: { description: 'Removed.' }, ...std },
+  });
+
+  route({
+    method: 'post',
+    path: '/jobconfigs/{id}/macrobindings',
+    tags: ['macros'],
+    description:
+      "Confirms that the code the configuration runs now (its package file's version and entry point) may receive the secure macro values the caller may confirm: every one for an administrator, those they set for anyone else. A run receives a secure value only while the configuration runs the code the value was set or confirmed for, unless the configuration's owner set it; otherwise the job ends FAILED `secrets-withheld` before anything runs (docs/security.md, Secrets).",
+    request: { params: IdParam },
+    responses: {
+      200: json(MacroBindingConfirmation, 'Confirmed; what runs still do not receive.'),
+      ...std,
+    },
   });
 
   // The schedule of a configuration (docs/api.md, "Schedules")

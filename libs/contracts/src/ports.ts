@@ -1,4 +1,5 @@
 import type { Principal } from './auth.schema';
+import type { LogLevel } from './jobconfig.schema';
 
 /**
  * Synchronous questions one service asks another while a user waits. Each has an in-process adapter
@@ -25,6 +26,11 @@ export function packagePrefix(jobConfigId: string): string {
 
 export function jobLogKey(jobId: string): string {
   return `jobs/${jobId}/log.txt`;
+}
+
+/** One line of a job log: `2026-11-28T10:15:31.004Z INFO  [entry] text` (runners and jobconfig write them). */
+export function formatJobLogLine(at: Date, level: LogLevel, source: string, text: string): string {
+  return `${at.toISOString()} ${level.padEnd(5)} [${source}] ${text}\n`;
 }
 
 /**

@@ -56,6 +56,29 @@ describe('JobLogWriter', () => {
     ).toBe('pw=**** and ****');
   });
 
+  it('masks a secret printed base64, base64url, hex or reversed too (a second line, ADR 0016)', async () => {
+    const secret = 'Sup3r?S3cret>>';
+    const b = Buffer.from(secret);
+    const w = await JobLogWriter.open(options({ secrets: [secret, 'ab'] }));
+    for (const shown of [
+      b.toString('base64'),
+      b.toString('base64').replace(/=+$/, ''),
+      b.toString('base64url'),
+      b.toString('hex'),
+      b.toString('hex').toUpperCase(),
+      [...secret].reverse().join(''),
+    ])
+      w.write('INFO', 'entry', `leak ${shown} end`);
+    // Too short to mask in its encodings: "ab" reversed is not masked.
+    w.write('INFO', 'entry', 'ba stays');
+    await w.close();
+    const lines = (await text(storage, 'jobs/j1/log.txt'))?.split('\n').filter(Boolean) ?? [];
+    expect(lines.slice(0, 6).map((l) => l.replace(/^.*\[entry\] /, ''))).toEqual(
+      Array<string>(6).fill('leak **** end'),
+    );
+    expect(lines[6]).toMatch(/\[entry\] ba stays$/);
+  });
+
   it('drops lines above the level, masks secrets (also each line of a multi-line one) and uploads on close', async () => {
     const w = await JobLogWriter.open(options({ secrets: ['hunter2', 'line-one\nline-two', ''] }));
     w.write('INFO', 'runner', 'password is hunter2');

@@ -1,4 +1,4 @@
-import type { LogLevel } from '@im/contracts';
+import { formatJobLogLine, type LogLevel } from '@im/contracts';
 import type { Logger } from '@im/logging';
 import type { ObjectStorage } from '@im/storage';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -41,20 +41,44 @@ export function maskSecrets(text: string, secrets: readonly string[]): string {
   return out;
 }
 
+/** Secrets shorter than this are masked as they are, not in their encodings (too many false hits). */
+const MIN_ENCODED_SECRET = 4;
+
+/**
+ * A second line behind withholding secrets from changed packages (ADR 0016): the common encodings a
+ * package could print a secret in (base64 with and without padding, base64url, hex, reversed).
+ */
+export function encodingsOf(secret: string): string[] {
+  if (secret.length < MIN_ENCODED_SECRET) return [];
+  const bytes = Buffer.from(secret, 'utf8');
+  const b64 = bytes.toString('base64');
+  const hex = bytes.toString('hex');
+  return [
+    b64,
+    b64.replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    hex,
+    hex.toUpperCase(),
+    [...secret].reverse().join(''),
+  ];
+}
+
 function maskList(secrets: readonly string[]): string[] {
   const all = new Set<string>();
+  const add = (v: string) => {
+    all.add(v);
+    for (const e of encodingsOf(v)) all.add(e);
+  };
   for (const s of secrets) {
     if (s === '') continue;
-    all.add(s);
-    for (const line of s.split(/\r?\n/)) if (line.trim() !== '') all.add(line);
+    add(s);
+    for (const line of s.split(/\r?\n/)) if (line.trim() !== '') add(line);
   }
   return [...all].sort((a, b) => b.length - a.length);
 }
 
-/** `2026-11-28T10:15:31.004Z INFO  [entry] text` */
-export function formatLogLine(at: Date, level: LogLevel, source: string, text: string): string {
-  return `${at.toISOString()} ${level.padEnd(5)} [${source}] ${text}\n`;
-}
+/** `2026-11-28T10:15:31.004Z INFO  [entry] text` (the one format, shared with jobconfig). */
+export const formatLogLine = formatJobLogLine;
 
 /**
  * The job log: lines are appended to a local file, and the whole file is uploaded to object storage

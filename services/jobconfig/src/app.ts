@@ -29,6 +29,7 @@ import { LeaseReaper } from './lease-reaper';
 import { Outbox } from './outbox';
 import { ScheduleRepository } from './schedule.repository';
 import { secureStoredSecrets } from './secrets-at-rest';
+import { bindLegacySecureValues, PackageStates } from './secret-binding';
 import { scheduleRoutes } from './schedule.routes';
 import { Scheduler } from './schedule.scheduler';
 import { ScheduleService } from './schedule.service';
@@ -48,7 +49,10 @@ export interface JobConfigDeps {
   dbSchema?: string;
   logger: Logger;
   bus: EventBus;
-  /** Read access to job logs and output files. */
+  /**
+   * Read access to job logs and output files; the package versions secure values are bound to; the
+   * log of a job jobconfig ends itself (secure values withheld).
+   */
   storage: ObjectStorage;
   files: FileCatalogPort;
   authenticate: RequestHandler;
@@ -97,6 +101,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
     logger,
     Date.now,
     userStates,
+    new PackageStates(deps.storage),
   );
   // A still-valid access token is judged by its user's state as user.changes last said it: a
   // deactivated user's is refused, a demoted user's loses the role.
@@ -105,6 +110,7 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
   const jobs = new JobService(jobRepo, configs, deps.files, outbox, logger, Date.now, {
     ...(deps.leaseMs ? { leaseMs: deps.leaseMs } : {}),
     secrets: deps.secrets,
+    storage: deps.storage,
   });
   const reaper = new LeaseReaper(jobs, logger.child({ component: 'lease-reaper' }), {
     busCheck: () => deps.bus.ping(),
@@ -158,6 +164,13 @@ export function createJobConfigModule(deps: JobConfigDeps): JobConfigModule {
       const seal = async (): Promise<void> => {
         try {
           await secureStoredSecrets(deps.db, deps.secrets, sealLogger);
+          // Values stored before they were bound to code: bound to what their configuration runs now.
+          const bound = await bindLegacySecureValues(configRepo, configs, Date.now());
+          if (bound > 0)
+            sealLogger.info(
+              { configs: bound },
+              'bound the secure values stored before ADR 0016 to their code',
+            );
         } catch (err) {
           if (!sealing) return;
           sealLogger.warn(

@@ -55,6 +55,13 @@ export const JOBCONFIG_AUDIT_RULES: AuditRule[] = [
   { method: 'PUT', path: '/api/jobconfigs/:id/schedule', action: 'schedule.updated', resource: config },
   { method: 'POST', path: '/api/jobconfigs/:id/schedule', action: 'schedule.updated', resource: config },
   { method: 'DELETE', path: '/api/jobconfigs/:id/schedule', action: 'schedule.deleted', resource: config },
+  // Secure values confirmed for the code the configuration runs now (ADR 0016).
+  {
+    method: 'POST',
+    path: '/api/jobconfigs/:id/macrobindings',
+    action: 'macro.confirmed',
+    resource: config,
+  },
   {
     method: 'POST',
     path: '/api/jobconfigs/:id/macros',

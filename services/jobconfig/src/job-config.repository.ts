@@ -2,6 +2,7 @@ import { decryptSecret, encryptSecret, isEncryptedSecret, type SecretsKeyring } 
 import type { LogLevel, MacroInput } from '@im/contracts';
 import { fetchPage, type Knex, type PageRequest, type PageResult } from '@im/db';
 import { InputError } from '@im/errors';
+import type { MacroBinding } from './secret-binding';
 
 /**
  * A stored macro; `value` of a secure macro never leaves the service through the API. Read from the
@@ -13,6 +14,8 @@ export interface StoredMacro {
   value: string | null;
   secure: boolean;
   description: string | null;
+  /** A secure value's binding to the code it may reach (ADR 0016); set by the services, never returned. */
+  binding?: MacroBinding;
 }
 
 export interface JobConfigRecord {
@@ -199,12 +202,13 @@ export class JobConfigRepository {
    * Changes the macros of a configuration with a compare-and-set on the stored list, so two requests
    * changing macros at once cannot lose each other's change: `change` sees the current list and returns
    * the new one (or throws); on a concurrent change it runs again on the newer list. Resolves to the
-   * updated configuration, or undefined when there is none.
+   * updated configuration, or undefined when there is none. Without `meta` (a change of the platform's,
+   * not a user's) lastModified stays as it is.
    */
   async updateMacros(
     id: string,
     change: (current: JobConfigRecord) => StoredMacro[],
-    meta: { updatedAt: number; updatedBy: { id: string; name: string } },
+    meta?: { updatedAt: number; updatedBy: { id: string; name: string } },
   ): Promise<JobConfigRecord | undefined> {
     for (let attempt = 1; ; attempt++) {
       const row = (await this.db('job_configs')
@@ -216,15 +220,30 @@ export class JobConfigRepository {
         .where({ id: Number(id), macros: row.macros })
         .update({
           macros: JSON.stringify(sealMacros(next, this.secrets)),
-          updated_at: meta.updatedAt,
-          updated_by_id: meta.updatedBy.id,
-          updated_by_name: meta.updatedBy.name,
+          ...(meta
+            ? {
+                updated_at: meta.updatedAt,
+                updated_by_id: meta.updatedBy.id,
+                updated_by_name: meta.updatedBy.name,
+              }
+            : {}),
         });
       if (n === 1) return this.findById(id);
       if (attempt >= MACRO_UPDATE_ATTEMPTS) {
         throw new Error(`the macros of job configuration ${id} kept changing concurrently`);
       }
     }
+  }
+
+  /** Ids of configurations whose macros may hold a secure value (a coarse filter on the JSON). */
+  async idsWithSecureMacros(afterId: number, limit: number): Promise<string[]> {
+    const rows = (await this.db('job_configs')
+      .select('id')
+      .where('id', '>', afterId)
+      .andWhere('macros', 'like', '%"secure":true%')
+      .orderBy('id')
+      .limit(limit)) as { id: number }[];
+    return rows.map((r) => String(r.id));
   }
 
   async delete(id: string): Promise<void> {
@@ -269,8 +288,16 @@ export function mergeMacros(
         ],
       );
     }
-    const value =
-      m.value === undefined || (m.value === null && m.secure && old?.secure) ? (old?.value ?? null) : m.value;
-    return { key: m.key, value, secure: m.secure, description: m.description ?? old?.description ?? null };
+    const kept = m.value === undefined || (m.value === null && m.secure && old?.secure);
+    const value = kept ? (old?.value ?? null) : (m.value ?? null);
+    const merged: StoredMacro = {
+      key: m.key,
+      value,
+      secure: m.secure,
+      description: m.description ?? old?.description ?? null,
+    };
+    // A kept secure value keeps its binding; a new one (or one made secure now) is bound by the service.
+    if (kept && m.secure && old?.secure && old.binding) merged.binding = old.binding;
+    return merged;
   });
 }

@@ -11,9 +11,28 @@ import {
   type JobConfigWrite,
 } from './job-config.repository';
 import type { JobRepository } from './job.repository';
+import { bindSecureValues, hasSecureValues, type PackageState, type PackageStates } from './secret-binding';
 import type { UserStateRepository } from './user-state.repository';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
+
+const NO_PACKAGE: PackageState = {
+  packageName: null,
+  packageVersion: null,
+  entryPoint: null,
+  packageArtifactOverride: false,
+};
+
+const stateFields = (c: Pick<JobConfigRecord, 'packageName' | 'entryPoint' | 'packageArtifactOverride'>) => ({
+  packageName: c.packageName,
+  entryPoint: c.entryPoint,
+  packageArtifactOverride: c.packageArtifactOverride,
+});
+
+const sameFields = (a: Parameters<typeof stateFields>[0], b: Parameters<typeof stateFields>[0]) =>
+  a.packageName === b.packageName &&
+  a.entryPoint === b.entryPoint &&
+  a.packageArtifactOverride === b.packageArtifactOverride;
 
 /** Configurations: who may see them, what a valid one is, and the change events others project. */
 export class JobConfigService {
@@ -25,6 +44,8 @@ export class JobConfigService {
     private readonly logger: Logger,
     private readonly now: () => number = Date.now,
     private readonly users?: UserStateRepository,
+    /** Where the package state secure values are bound to is looked up (ADR 0016). */
+    private readonly packages?: PackageStates,
   ) {}
 
   /**
@@ -80,6 +101,8 @@ export class JobConfigService {
         ],
       );
     }
+    // Nothing to run yet: new secure values are bound to no package (ADR 0016).
+    w.macros = bindSecureValues(w.macros, NO_PACKAGE, NO_PACKAGE, principal, w.updatedAt);
     const created = await this.configs.insert(
       { id: principal.id, name: principal.name, accountId: principal.accountId },
       w,
@@ -93,6 +116,7 @@ export class JobConfigService {
     const current = await this.getFor(principal, id);
     const w = this.toWrite(principal, current, input);
     await this.checkPackage(principal, id, current, w);
+    w.macros = await this.bindSecrets(principal, current, w);
     const updated = (await this.configs.update(id, w)) as JobConfigRecord;
     await this.publishChanged(updated, 'updated');
     return updated;
@@ -162,6 +186,31 @@ export class JobConfigService {
       updatedAt: this.now(),
       updatedBy: { id: principal.id, name: principal.name },
     };
+  }
+
+  /**
+   * The package state a configuration runs (what its secure values are bound to); without secure
+   * values it is not looked up (null).
+   */
+  async packageState(c: JobConfigRecord): Promise<PackageState | null> {
+    if (!hasSecureValues(c.macros)) return null;
+    return this.lookUpPackageState(c);
+  }
+
+  /** The package state a configuration runs, looked up in object storage. */
+  async lookUpPackageState(
+    c: Pick<JobConfigRecord, 'id' | 'packageName' | 'entryPoint' | 'packageArtifactOverride'>,
+  ): Promise<PackageState> {
+    return this.packages ? this.packages.of(c) : { ...NO_PACKAGE, ...stateFields(c) };
+  }
+
+  /** The macros of `w` with new secure values bound, and bindings carried along by whoever may (ADR 0016). */
+  private async bindSecrets(principal: Principal, current: JobConfigRecord, w: JobConfigWrite) {
+    if (!hasSecureValues(w.macros)) return w.macros;
+    const after = await this.packageState({ ...current, ...w });
+    const unchanged = sameFields(current, w);
+    const before = unchanged ? after : await this.packageState({ ...current, macros: w.macros });
+    return bindSecureValues(w.macros, before ?? NO_PACKAGE, after ?? NO_PACKAGE, principal, w.updatedAt);
   }
 
   /** A package must be attached, and an entry point must be in it, before the configuration points at them. */

@@ -1,10 +1,9 @@
 import { decryptSecret, generateKeyringEntry, parseKeyring } from '@im/config';
 import type { FileCatalogPort, JobStatusEvent, Principal } from '@im/contracts';
-import { createDb, type Knex } from '@im/db';
-import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
 import { waitFor } from '@im/testing';
-import { createJobConfigModule, type JobConfigModule } from './app';
+import type { JobConfigModule } from './app';
+import { moduleHarness, type ModuleHarness } from './routes.test-support';
 
 const secrets = parseKeyring(generateKeyringEntry('test'));
 /** Macros with their secure values decrypted (they are stored and sent encrypted: enc:v1:…). */
@@ -25,34 +24,23 @@ const files: FileCatalogPort = {
 };
 
 describe('JobService state machine', () => {
-  let db: Knex;
+  let h: ModuleHarness;
   let bus: InProcessEventBus;
   let mod: JobConfigModule;
   const events: JobStatusEvent[] = [];
 
   beforeEach(async () => {
-    db = createDb({ client: 'sqlite', filename: ':memory:' });
-    bus = new InProcessEventBus(silentLogger());
     events.length = 0;
-    await bus.subscribe({ groupId: 'test', topic: 'job.status', handler: async (e) => void events.push(e) });
-    mod = createJobConfigModule({
-      db,
-      logger: silentLogger(),
-      bus,
-      storage: undefined as never,
+    h = await moduleHarness({
       files,
-      authenticate: (_q, _s, n) => n(),
       secrets,
+      before: (b) =>
+        b.subscribe({ groupId: 'test', topic: 'job.status', handler: async (e) => void events.push(e) }),
     });
-    await mod.migrate();
-    await mod.start();
+    ({ bus, mod } = h);
   });
 
-  afterEach(async () => {
-    await mod.stop();
-    await bus.close();
-    await db.destroy();
-  });
+  afterEach(() => h.close());
 
   const runnable = async (extra: Record<string, unknown> = {}) => {
     const c = await mod.configs.create(admin, { name: 'c', ...extra });
@@ -229,6 +217,19 @@ describe('JobService state machine', () => {
     const again = await mod.configs.patch(admin, c.id, {
       runtimeConfig: { macros: [{ key: 'S', secure: true }] },
     });
-    expect(opened(again.macros)).toEqual([{ key: 'S', value: 'secret', secure: true, description: null }]);
+    expect(opened(again.macros)).toEqual([
+      {
+        key: 'S',
+        value: 'secret',
+        secure: true,
+        description: null,
+        // Bound when set, kept with the value (ADR 0016).
+        binding: expect.objectContaining({
+          packageName: 'p.djar',
+          entryPoint: 'main.process',
+          by: { id: '1', name: 'admin' },
+        }),
+      },
+    ]);
   });
 });

@@ -2,16 +2,11 @@ import {
   canRequeue,
   canTransition,
   isTerminal,
-  jobLogKey,
-  jobOutPrefix,
-  JOB_STATUS_EVENT_TYPE,
-  packagePrefix,
   type FailureReason,
   type FileCatalogPort,
   type JobProgress,
   type RunnerHeartbeat,
   type JobStatus,
-  type JobStatusEvent,
   type Principal,
   type RunRequest,
 } from '@im/contracts';
@@ -19,12 +14,15 @@ import { AppError, ConflictError, InputError, NotFoundError } from '@im/errors';
 import type { Knex, PageRequest, PageResult } from '@im/db';
 import type { Logger } from '@im/logging';
 import type { OutgoingRecord } from '@im/messaging';
-import { reencryptSecret, SecretDecryptionError, type SecretsKeyring } from '@im/config';
+import type { SecretsKeyring } from '@im/config';
+import type { ObjectStorage } from '@im/storage';
 import { randomUUID } from 'node:crypto';
 import type { JobConfigRecord } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
 import { jobMetrics } from './job.metrics';
-import type { JobFilter, JobRecord, JobRepository, RunMacro, TransitionPatch } from './job.repository';
+import type { JobFilter, JobRecord, JobRepository, TransitionPatch } from './job.repository';
+import { cancelRecord, leaseRecord, statusRecord } from './job.records';
+import { JobRequests, withheldPath, type RequestVerdict } from './job.requests';
 import type { Outbox } from './outbox';
 
 const isAdmin = (p: Principal) => p.roles.includes('admin');
@@ -37,7 +35,12 @@ export interface JobServiceOptions {
   leaseMs?: number;
   /** The keyring secure macro values travel encrypted with on job.requests (the module always gives one). */
   secrets?: SecretsKeyring;
+  /** Where jobconfig writes a job's log when it ends an attempt itself (secure values withheld). */
+  storage?: ObjectStorage;
 }
+
+/** Transitions applied one after the other in one transaction. */
+type Path = [JobStatus, TransitionPatch][];
 
 const attemptKey = (jobId: string, attempt: number) => `${jobId}#${attempt}`;
 
@@ -56,11 +59,11 @@ export class JobService {
     options: JobServiceOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    this.secrets = options.secrets;
+    this.requests = new JobRequests(configs, logger, now, options.secrets, options.storage);
   }
 
-  /** The keyring secure macro values are encrypted with, at rest and in job requests. */
-  private readonly secrets: SecretsKeyring | undefined;
+  /** Job requests, and whether a configuration's secure values go with them (ADR 0016). */
+  private readonly requests: JobRequests;
 
   readonly leaseMs: number;
 
@@ -102,8 +105,9 @@ export class JobService {
     // The job, its first event and its request in one transaction (the outbox publishes them in
     // this order once committed: sequence 1 is out before any runner can report on the job).
     const runnable = { ...c, packageName: c.packageName, entryPoint: c.entryPoint };
+    const verdict = await this.verdict(c);
     const stored = await this.jobs.transaction((trx) =>
-      this.submit(trx, runnable, { id: principal.id, name: principal.name }, req),
+      this.submit(trx, runnable, { id: principal.id, name: principal.name }, req, verdict),
     );
     this.submitted(stored);
     return stored;
@@ -112,15 +116,17 @@ export class JobService {
   /**
    * Writes a new job of a runnable configuration in `trx`: the job row (SEQUENCED behind an unfinished
    * job of a blocking configuration, QUEUED otherwise), its first status event and, when QUEUED, its
-   * request (the outbox publishes them in this order once committed). Checks nothing else: run() checks
-   * the request first, the scheduler (schedule.scheduler.ts) its tick. Call {@link submitted} after
-   * the commit.
+   * request (the outbox publishes them in this order once committed). A QUEUED job whose secure values
+   * `verdict` withholds ends at once instead (FAILED `secrets-withheld`, no request). Checks nothing
+   * else: run() checks the request first, the scheduler (schedule.scheduler.ts) its tick; both take
+   * the verdict ({@link verdict}) before the transaction. Call {@link submitted} after the commit.
    */
   async submit(
     trx: Knex.Transaction,
     c: JobConfigRecord & { packageName: string; entryPoint: string },
     submittedBy: { id: string; name: string },
     req: RunRequest,
+    verdict: RequestVerdict,
   ): Promise<JobRecord> {
     const jobConfigId = c.id;
     const now = this.now();
@@ -161,11 +167,23 @@ export class JobService {
     };
     await this.jobs.insert(job, trx);
     const row = (await this.jobs.findById(job.id, trx)) as JobRecord;
+    const withheld = row.status === 'QUEUED' ? this.requests.withheldFrom(row, verdict) : [];
+    if (withheld.length > 0) {
+      await this.requests.noteWithheld(row, withheld, verdict);
+      const path = await this.transitionsIn(trx, row, withheldPath(now));
+      await this.outbox.add(trx, [statusRecord(row, null, this.now()), ...(path?.records ?? [])]);
+      return path?.final ?? row;
+    }
     await this.outbox.add(trx, [
-      this.statusRecord(row, null),
-      ...(row.status === 'QUEUED' ? [this.requestRecord(row, c)] : []),
+      statusRecord(row, null, this.now()),
+      ...(row.status === 'QUEUED' ? [this.requests.record(row, c, verdict)] : []),
     ]);
     return row;
+  }
+
+  /** Whether the secure values of `c` may go to a run now (look it up before a transaction). */
+  verdict(c: JobConfigRecord | undefined): Promise<RequestVerdict> {
+    return this.requests.verdict(c);
   }
 
   /** After the commit of {@link submit}: wakes the outbox relay. */
@@ -173,61 +191,6 @@ export class JobService {
     this.outbox.nudge();
     jobMetrics.transitions.inc({ status: job.status });
     this.logger.info({ jobId: job.id, jobConfigId: job.jobConfigId, status: job.status }, 'job submitted');
-  }
-
-  /**
-   * Resolved macros for the runner: configuration values, then the run request's, the run request
-   * winning. Secure values travel encrypted with the keyring's first key: each is decrypted here
-   * (stored values may be of an older key, or legacy plain text) and encrypted again for the request.
-   */
-  private resolveMacros(c: JobConfigRecord | undefined, job: JobRecord): RunMacro[] {
-    const byKey = new Map<string, RunMacro>();
-    for (const m of c?.macros ?? [])
-      if (m.value !== null) byKey.set(m.key, { key: m.key, value: m.value, secure: m.secure });
-    for (const m of job.runMacros)
-      byKey.set(m.key, {
-        key: m.key,
-        value: m.value,
-        secure: m.secure || (byKey.get(m.key)?.secure ?? false),
-      });
-    const secrets = this.secrets;
-    if (!secrets) return [...byKey.values()];
-    return [...byKey.values()].map((m) => {
-      if (!m.secure) return m;
-      try {
-        return { ...m, value: reencryptSecret(m.value, secrets) };
-      } catch (err) {
-        if (!(err instanceof SecretDecryptionError)) throw err;
-        // Its key left SECRETS_ENCRYPTION_KEYS: sent as stored (never in plain text). The runner cannot
-        // decrypt it either and fails the job, saying so in its log; the API answers as usual.
-        this.logger.error(
-          { jobId: job.id, jobConfigId: job.jobConfigId, macro: m.key, kid: err.kid },
-          `secure macro ${m.key} cannot be decrypted (${err.message}); the job will fail: restore the key or set the macro again`,
-        );
-        return m;
-      }
-    });
-  }
-
-  private requestRecord(job: JobRecord, c: JobConfigRecord | undefined): OutgoingRecord {
-    return {
-      topic: 'job.requests',
-      message: {
-        jobId: job.id,
-        attempt: job.attempt,
-        jobConfigId: job.jobConfigId,
-        packagePrefix: packagePrefix(job.jobConfigId),
-        packageName: job.packageName,
-        entryPoint: job.entryPoint,
-        packageArtifactOverride: job.packageArtifactOverride,
-        logLevel: job.logLevel,
-        timeoutMinutes: job.timeoutMinutes,
-        macros: this.resolveMacros(c, job),
-        logKey: jobLogKey(job.id),
-        outPrefix: jobOutPrefix(job.id),
-        requestedAt: new Date(this.now()).toISOString(),
-      },
-    };
   }
 
   async get(principal: Principal, id: string): Promise<JobRecord> {
@@ -275,7 +238,7 @@ export class JobService {
       if (waiting.length === 0) break;
       for (const job of waiting) {
         const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() }, (m) =>
-          job.status === 'QUEUED' ? [this.cancelRecord(m, by.id)] : [],
+          job.status === 'QUEUED' ? [cancelRecord(m, by.id, this.now())] : [],
         );
         if (moved) cancelled++;
       }
@@ -292,7 +255,7 @@ export class JobService {
     if (job.status === 'QUEUED' || job.status === 'SEQUENCED') {
       // A runner may hold the request already (waiting for a slot): tell it not to run it.
       const moved = await this.apply(job, 'CANCELLED', { stoppedBy: by, finishedAt: this.now() }, (m) =>
-        job.status === 'QUEUED' ? [this.cancelRecord(m, principal.id)] : [],
+        job.status === 'QUEUED' ? [cancelRecord(m, principal.id, this.now())] : [],
       );
       if (moved) return moved;
       return this.cancel(principal, id); // it moved under us; decide again on its new status
@@ -300,24 +263,12 @@ export class JobService {
     if (job.status === 'INITIALIZING' || job.status === 'RUNNING') {
       await this.jobs.transaction(async (trx) => {
         await this.jobs.markStopRequested(id, by, this.now(), trx);
-        await this.outbox.add(trx, [this.cancelRecord(job, principal.id)]);
+        await this.outbox.add(trx, [cancelRecord(job, principal.id, this.now())]);
       });
       this.outbox.nudge();
       this.logger.info({ jobId: id, by: principal.id }, 'stop requested');
     }
     return (await this.jobs.findById(id)) as JobRecord;
-  }
-
-  private cancelRecord(job: JobRecord, byUserId: string): OutgoingRecord {
-    return {
-      topic: 'job.cancel',
-      message: {
-        jobId: job.id,
-        attempt: job.attempt,
-        stoppedByUserId: byUserId,
-        requestedAt: new Date(this.now()).toISOString(),
-      },
-    };
   }
 
   /** Applies a runner's report, if the state machine allows it; anything else is ignored and logged. */
@@ -399,7 +350,7 @@ export class JobService {
           leaseExpiresAt: this.now() + this.leaseMs,
           ...(job.startedAt === null ? { startedAt: at } : {}),
         },
-        () => [this.leaseRecord(job.id, job.attempt, p.runnerId, true, null)],
+        () => [leaseRecord(this.leaseMs, this.now(), job.id, job.attempt, p.runnerId, true, null)],
       );
       if (moved) return;
       // Moved under us (a cancel, a concurrent claim): decide again on what it is now.
@@ -429,9 +380,7 @@ export class JobService {
     if (job.attempt !== p.attempt) return;
     if (job.status === 'QUEUED') {
       // Released before it was claimed: its request was consumed, so it is requested again.
-      const c = await this.configs.findById(job.jobConfigId);
-      await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requestRecord(job, c)]));
-      this.outbox.nudge();
+      await this.requestAgain(job);
       this.logger.info(
         { jobId: job.id, attempt: job.attempt, runnerId: p.runnerId },
         'request released; requested again',
@@ -470,7 +419,15 @@ export class JobService {
       // Still QUEUED at this attempt: its claim is on its way (heartbeats and claims travel separately).
       if (job && job.attempt === j.attempt && job.status === 'QUEUED') continue;
       revoke.push(
-        this.leaseRecord(j.jobId, j.attempt, hb.runnerId, false, 'the runner no longer holds this attempt'),
+        leaseRecord(
+          this.leaseMs,
+          this.now(),
+          j.jobId,
+          j.attempt,
+          hb.runnerId,
+          false,
+          'the runner no longer holds this attempt',
+        ),
       );
     }
     if (revoke.length === 0) return;
@@ -526,7 +483,9 @@ export class JobService {
     const stop = (moved: JobRecord): OutgoingRecord[] =>
       job.runnerId
         ? [
-            this.leaseRecord(
+            leaseRecord(
+              this.leaseMs,
+              this.now(),
               job.id,
               job.attempt,
               job.runnerId,
@@ -537,17 +496,26 @@ export class JobService {
         : [];
     if (why === 'handover' || lost < job.maxAttempts) {
       const c = await this.configs.findById(job.jobConfigId);
-      const moved = await this.apply(
+      const verdict = await this.verdict(c);
+      const next = { ...job, attempt: job.attempt + 1 };
+      const withheld = this.requests.withheldFrom(next, verdict);
+      if (withheld.length > 0) await this.requests.noteWithheld(next, withheld, verdict);
+      const requeue: Path = [
+        [
+          'QUEUED',
+          {
+            attempt: next.attempt,
+            handovers: job.handovers + (why === 'handover' ? 1 : 0),
+            runnerId: null,
+            leaseExpiresAt: null,
+            currentStep: null,
+          },
+        ],
+      ];
+      const moved = await this.applyPath(
         job,
-        'QUEUED',
-        {
-          attempt: job.attempt + 1,
-          handovers: job.handovers + (why === 'handover' ? 1 : 0),
-          runnerId: null,
-          leaseExpiresAt: null,
-          currentStep: null,
-        },
-        (m) => [...stop(m), this.requestRecord(m, c)],
+        withheld.length > 0 ? [...requeue, ...withheldPath(this.now())] : requeue,
+        (m) => [...stop(m), ...(m.status === 'QUEUED' ? [this.requests.record(m, c, verdict)] : [])],
       );
       if (moved)
         this.logger.warn(
@@ -572,30 +540,11 @@ export class JobService {
     return moved?.status;
   }
 
-  private leaseRecord(
-    jobId: string,
-    attempt: number,
-    runnerId: string,
-    granted: boolean,
-    reason: string | null,
-  ): OutgoingRecord {
-    return {
-      topic: 'job.leases',
-      message: {
-        jobId,
-        attempt,
-        runnerId,
-        granted,
-        leaseMs: this.leaseMs,
-        reason,
-        occurredAt: new Date(this.now()).toISOString(),
-      },
-    };
-  }
-
   private async answerClaim(p: JobProgress, granted: boolean, reason: string | null): Promise<void> {
     await this.jobs.transaction((trx) =>
-      this.outbox.add(trx, [this.leaseRecord(p.jobId, p.attempt, p.runnerId, granted, reason)]),
+      this.outbox.add(trx, [
+        leaseRecord(this.leaseMs, this.now(), p.jobId, p.attempt, p.runnerId, granted, reason),
+      ]),
     );
     this.outbox.nudge();
   }
@@ -604,32 +553,78 @@ export class JobService {
    * One transition, compare-and-set on the current status, written with its public event (and the
    * records `also` adds) in one transaction; the outbox publishes them once it commits.
    */
-  private async apply(
+  private apply(
     job: JobRecord,
     to: JobStatus,
     patch: TransitionPatch,
     also: (moved: JobRecord) => OutgoingRecord[] = () => [],
   ): Promise<JobRecord | undefined> {
-    const requeue = to === 'QUEUED' && patch.attempt === job.attempt + 1 && canRequeue(job.status);
-    if (!requeue && !canTransition(job.status, to)) return undefined;
+    return this.applyPath(job, [[to, patch]], also);
+  }
+
+  /** {@link apply} for transitions one after the other, all in one transaction (each with its event). */
+  private async applyPath(
+    job: JobRecord,
+    path: Path,
+    also: (moved: JobRecord) => OutgoingRecord[] = () => [],
+  ): Promise<JobRecord | undefined> {
+    let from = job.status;
+    for (const [i, [to, patch]] of path.entries()) {
+      const requeue = i === 0 && to === 'QUEUED' && patch.attempt === job.attempt + 1 && canRequeue(from);
+      if (!requeue && !canTransition(from, to)) return undefined;
+      from = to;
+    }
     const moved = await this.jobs.transaction(async (trx) => {
-      const row = await this.jobs.transition(job.id, job.status, to, patch, this.now(), trx, job.attempt);
-      if (row) await this.outbox.add(trx, [this.statusRecord(row, job.status), ...also(row)]);
-      return row;
+      const done = await this.transitionsIn(trx, job, path);
+      if (done) await this.outbox.add(trx, [...done.records, ...also(done.final)]);
+      return done?.final;
     });
+    const to = moved?.status ?? (path.at(-1) as Path[number])[0];
     if (!moved) {
       this.logger.info({ jobId: job.id, from: job.status, to }, 'job moved concurrently; transition skipped');
       return undefined;
     }
     this.outbox.nudge();
-    jobMetrics.transitions.inc({ status: to });
-    if (to === 'INITIALIZING' && job.status === 'QUEUED')
+    for (const [step] of path) jobMetrics.transitions.inc({ status: step });
+    if (path[0]?.[0] === 'INITIALIZING' && job.status === 'QUEUED')
       jobMetrics.queued.observe(Math.max(0, moved.updatedAt - job.updatedAt) / 1000);
     if (isTerminal(to) && moved.startedAt !== null && moved.finishedAt !== null)
       jobMetrics.duration.observe({ status: to }, Math.max(0, moved.finishedAt - moved.startedAt) / 1000);
     this.logger.info({ jobId: job.id, from: job.status, to, reason: moved.reason }, 'job status');
     if (isTerminal(to)) await this.promoteSequenced(moved.jobConfigId);
     return moved;
+  }
+
+  /**
+   * Applies `path` in `trx`, each step a compare-and-set on the status before it; answers the job
+   * after the last step and the status events, or undefined when the job had moved already.
+   */
+  private async transitionsIn(
+    trx: Knex.Transaction,
+    job: JobRecord,
+    path: Path,
+  ): Promise<{ final: JobRecord; records: OutgoingRecord[] } | undefined> {
+    let current = job;
+    const records: OutgoingRecord[] = [];
+    for (const [to, patch] of path) {
+      const row = await this.jobs.transition(
+        job.id,
+        current.status,
+        to,
+        patch,
+        this.now(),
+        trx,
+        current.attempt,
+      );
+      if (!row) {
+        if (current === job) return undefined;
+        // Rows are locked by the first step: a later one cannot miss. Rolled back if it does.
+        throw new Error(`job ${job.id} moved from ${current.status} within its own transaction`);
+      }
+      records.push(statusRecord(row, current.status, this.now()));
+      current = row;
+    }
+    return { final: current, records };
   }
 
   /** For a blocking configuration, the oldest waiting job starts once nothing else of it runs. */
@@ -639,38 +634,31 @@ export class JobService {
     const [next] = await this.jobs.list({ jobConfigId, statuses: ['SEQUENCED'] });
     if (!next) return;
     const c = await this.configs.findById(jobConfigId);
-    await this.apply(next, 'QUEUED', {}, (moved) => [this.requestRecord(moved, c)]);
+    const verdict = await this.verdict(c);
+    const withheld = this.requests.withheldFrom(next, verdict);
+    if (withheld.length > 0) {
+      await this.requests.noteWithheld(next, withheld, verdict);
+      await this.applyPath(next, [['QUEUED', {}], ...withheldPath(this.now())]);
+      return;
+    }
+    await this.apply(next, 'QUEUED', {}, (moved) => [this.requests.record(moved, c, verdict)]);
   }
 
-  private statusRecord(job: JobRecord, previous: JobStatus | null): OutgoingRecord {
-    const occurredAt = new Date(job.updatedAt).toISOString();
-    const event: JobStatusEvent = {
-      specversion: '1.0',
-      id: `${job.id}:${job.eventSeq}`,
-      source: '/im/jobconfig',
-      type: JOB_STATUS_EVENT_TYPE,
-      subject: job.id,
-      time: new Date(this.now()).toISOString(),
-      datacontenttype: 'application/json',
-      data: {
-        jobId: job.id,
-        jobConfigId: job.jobConfigId,
-        jobConfigName: job.jobConfigName,
-        status: job.status,
-        previousStatus: previous,
-        sequence: job.eventSeq,
-        attempt: job.attempt,
-        reason: job.reason,
-        returnCode: job.returnCode,
-        submittedByUserId: job.submittedBy.id,
-        occurredAt,
-      },
-    };
-    return {
-      topic: 'job.status',
-      message: event,
-      headers: { 'content-type': 'application/cloudevents+json' },
-    };
+  /**
+   * Sends the request of a QUEUED job again (it was released unclaimed, or the platform restarted);
+   * when its secure values are withheld now, the attempt ends instead.
+   */
+  private async requestAgain(job: JobRecord): Promise<void> {
+    const c = await this.configs.findById(job.jobConfigId);
+    const verdict = await this.verdict(c);
+    const withheld = this.requests.withheldFrom(job, verdict);
+    if (withheld.length > 0) {
+      await this.requests.noteWithheld(job, withheld, verdict);
+      await this.applyPath(job, withheldPath(this.now()));
+      return;
+    }
+    await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requests.record(job, c, verdict)]));
+    this.outbox.nudge();
   }
 
   /**
@@ -681,8 +669,7 @@ export class JobService {
     let requeued = 0;
     let failed = 0;
     for (const job of await this.jobs.list({ statuses: ['QUEUED'] })) {
-      const c = await this.configs.findById(job.jobConfigId);
-      await this.jobs.transaction((trx) => this.outbox.add(trx, [this.requestRecord(job, c)]));
+      await this.requestAgain(job);
       requeued++;
     }
     // Their runner died with the old process: a new attempt if the configuration allows one.

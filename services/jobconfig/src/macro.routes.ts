@@ -6,6 +6,7 @@ import {
   MacroRequest,
   NumericId,
   z,
+  type MacroBindingConfirmation,
 } from '@im/contracts';
 import { hrefBuilder, jsonBody, listPage, parse, principalOf } from '@im/http-kit';
 import { InputError } from '@im/errors';
@@ -61,6 +62,14 @@ export function macroRoutes({ macros, authenticate, publicBaseUrl }: MacroRoutes
       hrefBuilder(req, publicBaseUrl),
     );
     res.status(201).location(created.href).json(created);
+  });
+
+  // Not under /macros/: any name there is a macro's.
+  r.post('/api/jobconfigs/:id/macrobindings', authenticate, async (req, res) => {
+    const { id } = parse(JobConfigIdParams, req.params, 'params');
+    const { state, confirmed, withheld } = await macros.confirm(principalOf(req), id);
+    const body: MacroBindingConfirmation = { ...state, confirmed, withheld };
+    res.json(body);
   });
 
   r.get('/api/jobconfigs/:id/macros/:name', async (req, res) => {

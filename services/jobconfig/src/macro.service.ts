@@ -2,6 +2,7 @@ import type { MacroRequest, Principal } from '@im/contracts';
 import { ConflictError, InputError, NotFoundError } from '@im/errors';
 import { mergeMacros, type JobConfigRepository, type StoredMacro } from './job-config.repository';
 import type { JobConfigService } from './job-config.service';
+import { bindSecureValues, confirmSecureValues, withheldKeys, type PackageState } from './secret-binding';
 
 /** Most macros a configuration holds (the same limit as `runtimeConfig.macros`). */
 export const MAX_MACROS = 500;
@@ -62,8 +63,9 @@ export class MacroService {
     const key = input.key ?? input.name;
     if (key === undefined)
       throw new InputError('The macro needs a key.', [{ path: 'key', message: 'is required' }]);
-    await this.configs.getFor(principal, id);
-    const updated = await this.change(principal, id, (macros) => {
+    const c = await this.configs.getFor(principal, id);
+    const state = input.secure ? await this.configs.lookUpPackageState(c) : undefined;
+    const updated = await this.change(principal, id, state, (macros) => {
       if (macros.some((m) => m.key === key)) {
         throw new ConflictError(
           `Job configuration ${id} has a macro ${key} already; change it with PUT /api/jobconfigs/${id}/macros/${key}.`,
@@ -103,9 +105,11 @@ export class MacroService {
           { path: field, message: `must be ${name} (the name in the path) or left out` },
         ]);
     }
-    await this.configs.getFor(principal, id);
+    const c = await this.configs.getFor(principal, id);
+    const secure = input.secure ?? c.macros.find((m) => m.key === name)?.secure ?? false;
+    const state = secure ? await this.configs.lookUpPackageState(c) : undefined;
     let created = false;
-    const updated = await this.change(principal, id, (macros) => {
+    const updated = await this.change(principal, id, state, (macros) => {
       const at = macros.findIndex((m) => m.key === name);
       created = at < 0;
       if (created && macros.length >= MAX_MACROS)
@@ -135,21 +139,53 @@ export class MacroService {
 
   async delete(principal: Principal, id: string, name: string): Promise<void> {
     await this.configs.getFor(principal, id);
-    await this.change(principal, id, (macros) => {
+    await this.change(principal, id, undefined, (macros) => {
       if (!macros.some((m) => m.key === name)) throw notFound(id, name);
       return macros.filter((m) => m.key !== name);
     });
   }
 
+  /**
+   * POST /jobconfigs/{id}/macrobindings: the caller confirms that the code the configuration runs now
+   * may receive the secure values they may confirm (all for an administrator, those they set for
+   * anyone else; ADR 0016). Answers what was confirmed and what stays withheld from runs.
+   */
+  async confirm(
+    principal: Principal,
+    id: string,
+  ): Promise<{ state: PackageState; confirmed: string[]; withheld: string[] }> {
+    const c = await this.configs.getFor(principal, id);
+    const state = await this.configs.lookUpPackageState(c);
+    let confirmed: string[] = [];
+    const at = this.now();
+    const updated = await this.repo.updateMacros(
+      id,
+      (current) => {
+        const out = confirmSecureValues(current.macros, state, principal, at);
+        confirmed = out.confirmed;
+        return out.macros;
+      },
+      { updatedAt: at, updatedBy: { id: principal.id, name: principal.name } },
+    );
+    if (!updated)
+      throw new NotFoundError(`There is no job configuration ${id}. List yours with GET /api/jobconfigs.`);
+    await this.configs.publishChanged(updated, 'updated');
+    return { state, confirmed, withheld: withheldKeys(updated, state) };
+  }
+
+  /** `state`: the package state now, when a secure value may be set (new secure values are bound to it). */
   private async change(
     principal: Principal,
     id: string,
+    state: PackageState | undefined,
     fn: (macros: StoredMacro[]) => StoredMacro[],
   ): Promise<StoredMacro[]> {
-    const updated = await this.repo.updateMacros(id, (c) => fn(c.macros), {
-      updatedAt: this.now(),
-      updatedBy: { id: principal.id, name: principal.name },
-    });
+    const at = this.now();
+    const updated = await this.repo.updateMacros(
+      id,
+      (c) => (state ? bindSecureValues(fn(c.macros), state, state, principal, at) : fn(c.macros)),
+      { updatedAt: at, updatedBy: { id: principal.id, name: principal.name } },
+    );
     // Deleted between the access check and the change.
     if (!updated)
       throw new NotFoundError(`There is no job configuration ${id}. List yours with GET /api/jobconfigs.`);

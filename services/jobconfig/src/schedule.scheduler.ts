@@ -124,6 +124,8 @@ export class Scheduler {
     const c = await this.configs.findById(s.jobConfigId);
     // A deactivated owner's configurations do not run, on schedule neither (the ticks pass).
     const ownerInactive = c ? await this.configs.ownerInactive(c) : false;
+    // Whether its secure values go with the run (a storage lookup: before the transaction).
+    const verdict = await this.jobs.verdict(c);
     const log = {
       jobConfigId: s.jobConfigId,
       tick: new Date(s.nextFireAt).toISOString(),
@@ -155,6 +157,7 @@ export class Scheduler {
         { ...c, packageName: c.packageName, entryPoint: c.entryPoint },
         { id: c.ownerId, name: c.ownerName },
         {},
+        verdict,
       );
     });
     if (typeof job === 'string') return job;
