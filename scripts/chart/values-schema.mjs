@@ -136,6 +136,7 @@ definitions.auth = component({
   refreshTokenTtl: int(60),
   maxFailedLogins: int(1),
   lockoutSeconds: int(1),
+  loginDelayMaxMs: int(0),
   ipMaxFailedLogins: int(1),
   ipWindowSeconds: int(1),
   ipLockoutSeconds: int(1),
@@ -145,6 +146,8 @@ definitions.fileStorage = component({ shutdownTimeoutMs, maxBytes: bytes });
 definitions.jobRunner = component({
   concurrency: int(1),
   sandbox: bool,
+  isolation: str({ enum: ['bwrap', 'none'] }),
+  network: str({ enum: ['none', 'egress', 'host'] }),
   memoryMb: int(16),
   packageCacheMb: int(0),
   warmExecutors: int(0),
@@ -188,6 +191,7 @@ const schema = {
     logLevel: str({ enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
     publicBaseUrl: str({ pattern: '^(https?://[^\\s]+)?$' }),
     internalTimeoutMs: int(100),
+    gatewayAddresses: str(),
     metrics: obj({
       podAnnotations: bool,
       token: str(),
