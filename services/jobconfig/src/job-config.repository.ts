@@ -203,7 +203,8 @@ export class JobConfigRepository {
    * changing macros at once cannot lose each other's change: `change` sees the current list and returns
    * the new one (or throws); on a concurrent change it runs again on the newer list. Resolves to the
    * updated configuration, or undefined when there is none. Without `meta` (a change of the platform's,
-   * not a user's) lastModified stays as it is.
+   * not a user's: bindings at start-up) lastModified stays as it is and values are written exactly as
+   * they were read (never sealed again: a value of a key no longer listed must stay as it is).
    */
   async updateMacros(
     id: string,
@@ -219,7 +220,7 @@ export class JobConfigRepository {
       const n = await this.db('job_configs')
         .where({ id: Number(id), macros: row.macros })
         .update({
-          macros: JSON.stringify(sealMacros(next, this.secrets)),
+          macros: JSON.stringify(meta ? sealMacros(next, this.secrets) : next),
           ...(meta
             ? {
                 updated_at: meta.updatedAt,

@@ -3,25 +3,37 @@ import type { FileCatalogPort, JobRequested, Principal } from '@im/contracts';
 import { createDb, migrateRollbackAll, type Knex } from '@im/db';
 import { silentLogger } from '@im/logging';
 import { InProcessEventBus } from '@im/messaging';
+import { S3ObjectStorage } from '@im/storage';
 import { infraEnv, uniqueName, waitFor } from '@im/testing';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import { createJobConfigModule, type JobConfigModule } from './app';
 import { jobconfigMigrations } from './jobconfig.migrations';
 
 const admin: Principal = { id: '1', name: 'admin', roles: ['admin'], accountId: '1' };
+const owner: Principal = { id: '2', name: 'gu', roles: ['user'], accountId: '1' };
 const files: FileCatalogPort = { exists: async () => true, entryPoints: async () => ['main.process'] };
 const SECRET = 'pg-S3cr3t-value';
 const RUN_SECRET = 'run-request-secret';
 const k1 = `k1:${randomBytes(32).toString('base64')}`;
 const k2 = `k2:${randomBytes(32).toString('base64')}`;
 
-/** jobconfig on the real PostgreSQL: secure macro values at rest and on job.requests. */
+/**
+ * jobconfig on the real PostgreSQL and S3: secure macro values at rest, on job.requests, and withheld
+ * from code they were not set for (ADR 0016).
+ */
 describe('secure macro values on PostgreSQL', () => {
   const schema = uniqueName('jobconfig_secrets');
   let db: Knex;
   let bus: InProcessEventBus;
   let mod: JobConfigModule | undefined;
   const requests: JobRequested[] = [];
+  const storage = new S3ObjectStorage({
+    ...infraEnv().s3,
+    forcePathStyle: true,
+    keyPrefix: `${uniqueName('jobconfig-secrets')}/`,
+  });
 
   const start = async (keys: string) => {
     await mod?.stop();
@@ -30,7 +42,7 @@ describe('secure macro values on PostgreSQL', () => {
       dbSchema: schema,
       logger: silentLogger(),
       bus,
-      storage: undefined as never,
+      storage,
       files,
       authenticate: (_q, _s, n) => n(),
       scheduler: { enabled: false },
@@ -57,6 +69,8 @@ describe('secure macro values on PostgreSQL', () => {
     await migrateRollbackAll(db, jobconfigMigrations, schema);
     await db.raw('drop schema if exists ?? cascade', [schema]);
     await db.destroy();
+    await storage.deletePrefix('');
+    await storage.close();
   });
 
   const column = async (id: string) =>
@@ -220,5 +234,37 @@ describe('secure macro values on PostgreSQL', () => {
     expect(secretKeyId((JSON.parse(await runMacros(before.id)) as { value: string }[])[0]?.value ?? '')).toBe(
       'k2',
     );
+  });
+
+  it("withholds an admin's secure value from a package the owner replaced on S3, until the admin confirms", async () => {
+    const m = await start(k1);
+    const { id } = await m.configs.create(owner, { name: 'withheld' });
+    const upload = (content: string) =>
+      storage.put(`configuration/${id}/p.djar`, Readable.from([Buffer.from(content)]));
+    await upload('the package the admin saw');
+    await m.configs.patch(owner, id, {
+      runtimeConfig: { packageName: 'p.djar', entryPoint: 'main.process' },
+    });
+    await m.macros.create(admin, id, { key: 'DB_PASSWORD', value: SECRET, secure: true });
+    const stored = await column(id);
+    expect(stored).toContain('"binding"');
+    expect(stored).not.toContain(SECRET);
+
+    await upload('a package that prints the secret in base64');
+    const job = await m.jobs.run(owner, id, {});
+    expect(job).toMatchObject({ status: 'FAILED', reason: 'secrets-withheld' });
+    const row = (await db('jobs').where({ id: job.id }).first()) as { status: string; reason: string };
+    expect(row).toMatchObject({ status: 'FAILED', reason: 'secrets-withheld' });
+    const log = await storage.get(`jobs/${job.id}/log.txt`);
+    expect(await text(log?.body as Readable)).toMatch(/SEVERE \[jobconfig\] secrets-withheld: .*DB_PASSWORD/);
+
+    expect((await m.macros.confirm(admin, id)).confirmed).toEqual(['DB_PASSWORD']);
+    const again = await m.jobs.run(owner, id, {});
+    const request = await waitFor(() => requests.find((r) => r.jobId === again.id), {
+      what: 'the request of the confirmed run',
+    });
+    const sent = request.macros.find((x) => x.key === 'DB_PASSWORD');
+    expect(decryptSecret(sent?.value ?? '', parseKeyring(k1))).toBe(SECRET);
+    expect(requests.some((r) => r.jobId === job.id)).toBe(false);
   });
 });
