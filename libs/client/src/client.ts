@@ -18,6 +18,7 @@ import type {
   ListPage,
   ListParams,
   MacroRequest,
+  MacroBindingConfirmation,
   MacroResource,
   MultipartUploadOptions,
   ProductInfo,
@@ -231,6 +232,12 @@ export class ImClient {
       }),
     delete: (configId: string, name: string): Promise<void> =>
       this.none({ method: 'DELETE', path: `/jobconfigs/${seg(configId)}/macros/${seg(name)}` }),
+    /**
+     * POST …/macrobindings: confirms the configuration's secure values for the code it runs now, after
+     * someone else changed its package or entry point (docs/security.md; owner or admin).
+     */
+    confirmBindings: (configId: string): Promise<MacroBindingConfirmation> =>
+      this.json({ method: 'POST', path: `/jobconfigs/${seg(configId)}/macrobindings` }),
   };
 
   // ---- the schedule of a configuration ---------------------------------------------------------

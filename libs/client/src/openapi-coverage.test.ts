@@ -80,6 +80,7 @@ describe('the client and the OpenAPI document', () => {
     await c.macros.create('1', { key: 'M', value: 'v' });
     await c.macros.replace('1', 'M', { value: 'v' });
     await c.macros.delete('1', 'M');
+    await c.macros.confirmBindings('1');
     await c.schedules.get('1');
     await c.schedules.create('1', { type: 'interval', intervalFrequency: 'PT5M' });
     await c.schedules.replace('1', { type: 'cron', cronSchedule: '0 0 6 ? * MON-FRI' });

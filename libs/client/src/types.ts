@@ -28,6 +28,7 @@ export type {
   JobOutputFile,
   JobStatus,
   ListPage,
+  MacroBindingConfirmation,
   MacroResource,
   Problem,
   ProductInfo,
