@@ -249,6 +249,11 @@ export async function startFaultPlatform(options: DistributedOptions = {}): Prom
   );
   const env: Record<string, Record<string, string>> = { ...(options.env ?? {}) };
   for (const name of jobconfigs) env[name] = { JOBS_LEASE_MS: FAULT_ENV.JOBS_LEASE_MS, ...(env[name] ?? {}) };
+  // The work package reports to the recorder on this host's loopback and names its runner by its
+  // parent pid: neither is possible inside the job sandbox (no route to the host's loopback, its own
+  // PID namespace). This suite proves the delivery guarantees, which do not depend on the sandbox;
+  // e2e/attacks and runner.isolation.test.ts prove the sandbox.
+  env['*'] = { JOBS_ISOLATION: 'none', JOBS_NETWORK: 'host', ...(env['*'] ?? {}) };
   let platform: DistributedPlatform;
   try {
     platform = await startDistributed({ ...options, env });
