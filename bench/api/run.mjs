@@ -113,8 +113,8 @@ function cannon(opts) {
 }
 
 /** A warm-up, then a measured autocannon run, with the CPU each process used meanwhile. */
-async function measure(label, url, token, pids) {
-  const base = { url, connections: CONNECTIONS, headers: { authorization: `Bearer ${token}` } };
+async function measure(label, url, headers, pids) {
+  const base = { url, connections: CONNECTIONS, headers };
   progress(`${label}: warm-up ${WARMUP} s`);
   await cannon({ ...base, duration: WARMUP });
   progress(`${label}: measuring ${SECONDS} s`);
@@ -223,7 +223,7 @@ async function benchmark() {
       for (const [side, base] of sides) {
         const key = `${e.name} · ${side}`;
         const label = ROUNDS > 1 ? `${key} (round ${round}/${ROUNDS})` : key;
-        (results[key] ??= []).push(await measure(label, `${base}${e.path}`, token, pids));
+        (results[key] ??= []).push(await measure(label, `${base}${e.path}`, auth, pids));
       }
     }
   }
